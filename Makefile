@@ -1,0 +1,47 @@
+# `make test` is what CI runs (through .ci/run): gofmt, vet, race tests, fuzz smoke.
+GO       ?= go
+FUZZTIME ?= 4s
+BIN      ?= bin/gotorrentserver
+
+.PHONY: build test fmt-check vet race fuzz-smoke fuzz bench bench-quick run clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/gotorrentserver
+
+test: fmt-check vet race fuzz-smoke
+
+fmt-check:
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+race:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Every Fuzz target in the tree, FUZZTIME each, on top of its committed corpus.
+fuzz-smoke:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+	  pkg=./$$(dirname $$f); \
+	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$f | cut -c6-); do \
+	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel 2 $$pkg >/dev/null || \
+	      { $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime 1x $$pkg; exit 1; }; \
+	  done; \
+	done
+
+# Longer fuzzing for developers: make fuzz FUZZTIME=5m
+fuzz: fuzz-smoke
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./metainfo/ ./bench/
+
+bench-quick:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 5m ./metainfo/ ./bench/
+
+run:
+	$(GO) run ./cmd/gotorrentserver
+
+clean:
+	rm -rf bin
