@@ -1,7 +1,19 @@
 module gotorrentserver
 
-go 1.26
+go 1.26.0
 
-require github.com/cristalhq/bencode v0.4.0
+require (
+	github.com/bits-and-blooms/bitset v1.29.0
+	github.com/cristalhq/bencode v0.4.0
+	github.com/panjf2000/gnet/v2 v2.9.7
+)
 
-require github.com/bits-and-blooms/bitset v1.29.0 // indirect
+require (
+	github.com/panjf2000/ants/v2 v2.11.3 // indirect
+	github.com/valyala/bytebufferpool v1.0.0 // indirect
+	go.uber.org/multierr v1.11.0 // indirect
+	go.uber.org/zap v1.27.0 // indirect
+	golang.org/x/sync v0.11.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
+)

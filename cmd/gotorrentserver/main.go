@@ -18,6 +18,7 @@ func commands() []command {
 	return []command{
 		{"info", "print what a .torrent file or magnet link holds", runInfo},
 		{"create", "make a .torrent of a file or folder", runCreate},
+		{"get", "download a torrent (and optionally keep seeding it)", runGet},
 	}
 }
 

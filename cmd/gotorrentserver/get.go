@@ -1,0 +1,149 @@
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"gotorrentserver/engine"
+	"gotorrentserver/engine/wire"
+	"gotorrentserver/metainfo"
+	"gotorrentserver/netio"
+)
+
+func runGet(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("get", flag.ContinueOnError)
+	out := fs.String("o", ".", "download folder (the torrent's name is created below it)")
+	seed := fs.Bool("seed", false, "keep seeding after the download completes, until interrupted")
+	listen := fs.String("listen", "0.0.0.0:6881", "address for incoming peer connections")
+	maxDown := fs.Int64("max-down", 0, "download limit in KiB/s (0 = unlimited)")
+	maxUp := fs.Int64("max-up", 0, "upload limit in KiB/s (0 = unlimited)")
+	sequential := fs.Bool("sequential", false, "download pieces in order")
+	var peers repeated
+	fs.Var(&peers, "peer", "peer address HOST:PORT to connect to; may repeat")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: gotorrentserver get [flags] FILE.torrent")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("need exactly one torrent file")
+	}
+	b, err := readTorrentFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	mi, err := metainfo.Parse(b)
+	if err != nil {
+		return err
+	}
+	var addrs []netip.AddrPort
+	for _, p := range peers {
+		ap, err := netip.ParseAddrPort(p)
+		if err != nil {
+			return fmt.Errorf("-peer %q: %v", p, err)
+		}
+		addrs = append(addrs, ap)
+	}
+	dir, err := filepath.Abs(*out)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+
+	client := engine.New(engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: func(string, ...any) {}})
+	srv := netio.New(client, netio.Config{ListenAddr: *listen})
+	if err := srv.Start(); err != nil {
+		client.Close()
+		return err
+	}
+	client.SetListenPort(srv.Port())
+	defer func() {
+		srv.Stop()
+		client.Close()
+	}()
+	sess, err := client.Add(mi, engine.AddOptions{Dir: dir, MaxDown: *maxDown << 10, MaxUp: *maxUp << 10, Sequential: *sequential})
+	if err != nil {
+		return err
+	}
+	sess.AddPeers(addrs, "user")
+	return watch(sess, *seed, stdout)
+}
+
+// watch prints progress until the download completes (or, with seed, until
+// interrupted) and returns an error if the torrent fails.
+func watch(sess *engine.Session, seed bool, stdout io.Writer) error {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	tty := isTerminal(stdout)
+	start := time.Now()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	done := false
+	for {
+		select {
+		case <-sig:
+			if tty {
+				fmt.Fprintln(stdout)
+			}
+			if done {
+				return nil
+			}
+			return errors.New("interrupted")
+		case <-tick.C:
+		}
+		sn := sess.Snapshot()
+		if tty {
+			fmt.Fprintf(stdout, "\r%-10s %5.1f%%  down %s/s  up %s/s  peers %d   ", sn.State,
+				100*sn.Progress(), humanBytes(sn.DownRate), humanBytes(sn.UpRate), connected(sn))
+		}
+		switch {
+		case sn.State == engine.StateError:
+			return fmt.Errorf("%s", sn.Error)
+		case sn.State == engine.StateSeeding && !done:
+			done = true
+			el := time.Since(start)
+			if tty {
+				fmt.Fprintln(stdout)
+			}
+			fmt.Fprintf(stdout, "%s complete: %s in %.1fs (%.1f MB/s), %s\n", sn.InfoHash, humanBytes(sn.Size),
+				el.Seconds(), float64(sn.Downloaded)/1e6/el.Seconds(), sn.Path)
+			if !seed {
+				return nil
+			}
+		}
+	}
+}
+
+func connected(sn *engine.Snapshot) int {
+	n := 0
+	for _, p := range sn.Peers {
+		if p.Connected {
+			n++
+		}
+	}
+	return n
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

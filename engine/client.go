@@ -1,0 +1,345 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bits-and-blooms/bitset"
+
+	"gotorrentserver/engine/storage"
+	"gotorrentserver/engine/tracker"
+	"gotorrentserver/metainfo"
+)
+
+// Config configures a Client. Zero values take the defaults noted.
+type Config struct {
+	PeerID             [20]byte
+	ListenPort         uint16 // what we announce and advertise
+	MaxPeersPerTorrent int    // default 80
+	MaxPeers           int    // all torrents together; default 5000
+	UnchokeSlots       int    // per torrent; default 4 (choke.DefaultSlots)
+	DiskWorkers        int    // default 8
+	HashWorkers        int    // default one per core
+	CacheBytes         int64  // shared read cache; default 64 MiB
+	MaxOpenFiles       int    // shared descriptor limit; default 512
+	Dialer             Dialer // set later with SetDialer when the network layer needs the client first
+	Tracker            tracker.Config
+	// Tick is the sessions' clock period; default 1 s. Negative disables the
+	// ticker so tests can post ticks themselves.
+	Tick time.Duration
+	Now  func() time.Time
+	Logf func(format string, args ...any)
+}
+
+func (c *Config) defaults() {
+	if c.MaxPeersPerTorrent <= 0 {
+		c.MaxPeersPerTorrent = 80
+	}
+	if c.MaxPeers <= 0 {
+		c.MaxPeers = 5000
+	}
+	if c.DiskWorkers <= 0 {
+		c.DiskWorkers = 8
+	}
+	if c.HashWorkers <= 0 {
+		c.HashWorkers = runtime.NumCPU()
+	}
+	if c.CacheBytes <= 0 {
+		c.CacheBytes = 64 << 20
+	}
+	if c.MaxOpenFiles <= 0 {
+		c.MaxOpenFiles = 512
+	}
+	if c.Tick == 0 {
+		c.Tick = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logf == nil {
+		c.Logf = log.Printf
+	}
+}
+
+// Client holds every session and the pools they share. Its methods are safe
+// for concurrent use; none of them blocks on a transfer.
+type Client struct {
+	cfg    Config
+	ctx    context.Context
+	cancel context.CancelFunc
+	sched  *scheduler
+	disk   *storage.Pool
+	hash   *storage.Pool
+	cache  *storage.Cache
+	files  *storage.FileCache
+	trk    *tracker.Client
+	dialer atomic.Pointer[Dialer]
+
+	// sessions is copied on write: lookups (every inbound handshake, every
+	// API read) take no lock; regMu only orders writers.
+	sessions atomic.Pointer[map[metainfo.Hash]*Session]
+	regMu    sync.Mutex
+
+	conns    atomic.Int64
+	down, up globalBucket
+	local    map[netip.Addr]bool
+	stopping sync.WaitGroup
+	tickDone chan struct{}
+}
+
+// New starts a client with no torrents.
+func New(cfg Config) *Client {
+	cfg.defaults()
+	c := &Client{cfg: cfg, tickDone: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.sched = newScheduler(runtime.GOMAXPROCS(0))
+	c.disk = storage.NewPool(cfg.DiskWorkers, 4096)
+	c.hash = storage.NewPool(cfg.HashWorkers, 256)
+	c.cache = storage.NewCache(cfg.CacheBytes)
+	c.files = storage.NewFileCache(cfg.MaxOpenFiles)
+	c.trk = tracker.NewClient(cfg.Tracker)
+	c.local = localAddrs()
+	empty := map[metainfo.Hash]*Session{}
+	c.sessions.Store(&empty)
+	if cfg.Tick > 0 {
+		go c.tickLoop()
+	} else {
+		close(c.tickDone)
+	}
+	return c
+}
+
+// PeerID is our BitTorrent peer id.
+func (c *Client) PeerID() [20]byte { return c.cfg.PeerID }
+
+// SetListenPort sets the port we announce and advertise, once the network
+// layer knows it. Call before adding torrents.
+func (c *Client) SetListenPort(port uint16) { c.cfg.ListenPort = port }
+
+// SetDialer installs the network layer's dialer.
+func (c *Client) SetDialer(d Dialer) { c.cfg.Dialer = d }
+
+// Session returns the session for ih, or nil. Lock-free.
+func (c *Client) Session(ih metainfo.Hash) *Session { return (*c.sessions.Load())[ih] }
+
+// Sessions lists every session, in no particular order. Lock-free.
+func (c *Client) Sessions() []*Session {
+	m := *c.sessions.Load()
+	out := make([]*Session, 0, len(m))
+	for _, s := range m {
+		out = append(out, s)
+	}
+	return out
+}
+
+// AddOptions are per-torrent settings given when adding.
+type AddOptions struct {
+	Dir        string         // download folder; the torrent's name is created below it
+	Stopped    bool           // add without starting
+	MaxDown    int64          // bytes/s, 0 = unlimited
+	MaxUp      int64          // bytes/s, 0 = unlimited
+	Sequential bool           // download pieces in order
+	Have       *bitset.BitSet // trusted verified pieces (resume); nil = check the disk
+	Added      time.Time      // when first added (resume); zero = now
+}
+
+// Add adds a torrent and, unless opt.Stopped, starts it. Adding one that is
+// already present fails with ErrExists and leaves it untouched.
+func (c *Client) Add(mi *metainfo.MetaInfo, opt AddOptions) (*Session, error) {
+	c.regMu.Lock()
+	defer c.regMu.Unlock()
+	old := *c.sessions.Load()
+	if old[mi.InfoHash] != nil {
+		return old[mi.InfoHash], fmt.Errorf("%w: %s", ErrExists, mi.InfoHash)
+	}
+	s := newSession(c, mi, opt.Dir, c.cfg.Now())
+	if !opt.Added.IsZero() {
+		s.added = opt.Added
+	}
+	s.sequential = opt.Sequential
+	s.limits.down.set(opt.MaxDown)
+	s.limits.up.set(opt.MaxUp)
+	s.dirty = true
+	s.publish()
+	next := make(map[metainfo.Hash]*Session, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[mi.InfoHash] = s
+	c.sessions.Store(&next)
+	if !opt.Stopped {
+		s.post(startEvent{have: opt.Have})
+	}
+	return s, nil
+}
+
+// Start starts a stopped torrent.
+func (c *Client) Start(ih metainfo.Hash) error {
+	s := c.Session(ih)
+	if s == nil {
+		return ErrNotFound
+	}
+	s.post(startEvent{})
+	return nil
+}
+
+// Stop stops a torrent and waits until its peers are closed.
+func (c *Client) Stop(ih metainfo.Hash) error {
+	s := c.Session(ih)
+	if s == nil {
+		return ErrNotFound
+	}
+	done := make(chan struct{})
+	s.post(stopEvent{done: done})
+	<-done
+	return nil
+}
+
+// Remove stops a torrent, forgets it and, if deleteData, deletes its files.
+func (c *Client) Remove(ih metainfo.Hash, deleteData bool) error {
+	c.regMu.Lock()
+	old := *c.sessions.Load()
+	s := old[ih]
+	if s == nil {
+		c.regMu.Unlock()
+		return ErrNotFound
+	}
+	next := make(map[metainfo.Hash]*Session, len(old))
+	for k, v := range old {
+		if k != ih {
+			next[k] = v
+		}
+	}
+	c.sessions.Store(&next)
+	s.removed.Store(true)
+	c.regMu.Unlock()
+	done := make(chan error, 1)
+	s.post(removeEvent{deleteData: deleteData, done: done})
+	return <-done
+}
+
+// SetRates sets a torrent's limits in bytes/s (0 = unlimited; negative
+// leaves that direction unchanged).
+func (c *Client) SetRates(ih metainfo.Hash, down, up int64) error {
+	s := c.Session(ih)
+	if s == nil {
+		return ErrNotFound
+	}
+	s.post(evFunc(func(s *Session) {
+		if down >= 0 {
+			s.limits.down.set(down)
+		}
+		if up >= 0 {
+			s.limits.up.set(up)
+		}
+		s.dirty = true
+		s.publish()
+	}))
+	return nil
+}
+
+// SetGlobalRates sets the limits over all torrents, bytes/s, 0 = unlimited.
+func (c *Client) SetGlobalRates(down, up int64) {
+	c.down.set(down)
+	c.up.set(up)
+}
+
+// Close stops every torrent (announcing stopped, bounded in time) and the
+// pools. The network layer must be stopped first or concurrently.
+func (c *Client) Close() {
+	for _, s := range c.Sessions() {
+		done := make(chan struct{})
+		s.post(stopEvent{done: done})
+		<-done
+	}
+	waitTimeout(&c.stopping, 4*time.Second)
+	c.cancel()
+	<-c.tickDone
+	c.trk.Close()
+	c.sched.close()
+	c.hash.Close()
+	c.disk.Close()
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+func (c *Client) tickLoop() {
+	defer close(c.tickDone)
+	t := time.NewTicker(c.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			now := c.cfg.Now()
+			c.down.refill(now)
+			c.up.refill(now)
+			for _, s := range *c.sessions.Load() {
+				s.post(tickEvent{now})
+			}
+		}
+	}
+}
+
+func (c *Client) logf(format string, args ...any) { c.cfg.Logf(format, args...) }
+
+func (c *Client) isLocalAddr(a netip.Addr) bool {
+	return a.IsLoopback() || a.IsUnspecified() || c.local[a]
+}
+
+func localAddrs() map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out[p.Addr()] = true
+		}
+	}
+	return out
+}
+
+// globalBucket is a token bucket shared by all sessions, so its state is
+// atomic; the client's ticker refills it.
+type globalBucket struct {
+	rate   atomic.Int64
+	tokens atomic.Int64
+	last   atomic.Int64 // unix nanoseconds of the last refill
+}
+
+func (b *globalBucket) set(rate int64) { b.rate.Store(max(rate, 0)) }
+
+func (b *globalBucket) take(n int64) {
+	if b.rate.Load() > 0 {
+		b.tokens.Add(-n)
+	}
+}
+
+func (b *globalBucket) blocked() bool { return b.rate.Load() > 0 && b.tokens.Load() <= 0 }
+
+func (b *globalBucket) refill(now time.Time) {
+	rate := b.rate.Load()
+	last := b.last.Swap(now.UnixNano())
+	if rate == 0 || last == 0 {
+		return
+	}
+	add := int64(float64(rate) * float64(now.UnixNano()-last) / 1e9)
+	t := b.tokens.Add(add)
+	if t > rate {
+		b.tokens.Store(rate)
+	}
+}

@@ -1,0 +1,30 @@
+package engine
+
+import (
+	"net/netip"
+
+	"gotorrentserver/metainfo"
+)
+
+// PeerConn is a peer connection owned by the network layer (netio). The
+// session writes through it and never touches the socket. All methods are
+// safe to call from any goroutine and never block.
+type PeerConn interface {
+	// Send queues frames for writing, in order. The session gives up the
+	// buffers: they must not be modified after the call.
+	Send(bufs ...[]byte)
+	// Close closes the connection; the network layer then reports it closed.
+	Close()
+	// RemoteAddr is the peer's address.
+	RemoteAddr() netip.AddrPort
+	// Buffered is how many bytes wait to be written; the session stops
+	// reading blocks from disk for a peer above a bound.
+	Buffered() int
+}
+
+// Dialer makes outbound connections. Dial returns at once; the network layer
+// dials with a timeout under a half-open limit, does the handshake and then
+// calls Session.Attach, or Session.DialFailed. Safe for concurrent use.
+type Dialer interface {
+	Dial(addr netip.AddrPort, infoHash metainfo.Hash, s *Session)
+}

@@ -1,0 +1,11 @@
+package engine
+
+import "errors"
+
+// Sentinel errors of the engine.
+var (
+	// ErrExists: the torrent is already added; the existing one is untouched.
+	ErrExists = errors.New("engine: torrent already added")
+	// ErrNotFound: no torrent with that infohash.
+	ErrNotFound = errors.New("engine: unknown torrent")
+)

@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/bits-and-blooms/bitset"
+
+	"gotorrentserver/engine/picker"
+	"gotorrentserver/engine/storage"
+	"gotorrentserver/engine/tracker"
+)
+
+// startEvent opens storage, rechecks whatever data already exists and then
+// downloads or seeds. have, when set, is a trusted resume bitfield that
+// skips the recheck.
+type startEvent struct{ have *bitset.BitSet }
+
+func (e startEvent) handle(s *Session) {
+	if s.state != StateStopped && s.state != StateError {
+		return
+	}
+	s.err = nil
+	if e.have == nil {
+		e.have = s.stopHave
+	}
+	if s.store == nil {
+		st, err := storage.OpenWith(s.dir, s.mi, storage.Options{Files: s.c.files, Cache: s.c.cache})
+		if err != nil {
+			s.setError(err)
+			return
+		}
+		s.store = st
+	}
+	s.started = s.now
+	if e.have != nil || !s.dataExists() {
+		have := e.have
+		if have == nil {
+			have = bitset.New(uint(s.mi.NumPieces()))
+		}
+		s.begin(have)
+		return
+	}
+	s.state = StateChecking
+	s.publish()
+	st, pool := s.store, s.c.hash
+	go func() {
+		have, err := storage.Recheck(context.Background(), st, pool, nil)
+		s.post(evFunc(func(s *Session) { s.recheckDone(have, err) }))
+	}()
+}
+
+// dataExists is a cheap stat of the torrent's files: a fresh download skips
+// the recheck entirely.
+func (s *Session) dataExists() bool {
+	for i := range s.mi.Files {
+		if fi, err := os.Stat(s.store.Path(i)); err == nil && fi.Size() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Session) recheckDone(have *bitset.BitSet, err error) {
+	if s.checkDone != nil {
+		defer s.checkDone()
+	}
+	if s.state != StateChecking {
+		return
+	}
+	if err != nil {
+		s.setError(fmt.Errorf("engine: recheck: %w", err))
+		return
+	}
+	s.begin(have)
+}
+
+// begin starts transfers from a known set of verified pieces.
+func (s *Session) begin(have *bitset.BitSet) {
+	p, err := picker.FromMeta(s.mi, have, s.rng)
+	if err != nil {
+		s.setError(err)
+		return
+	}
+	p.SetSequential(s.sequential)
+	s.pick = p
+	if s.complete() {
+		s.state = StateSeeding
+		s.store.EnsureEmptyFiles()
+	} else {
+		s.state = StateDownloading
+	}
+	s.trackers.AnnounceNow()
+	s.announce(tracker.Started)
+	s.connectPeers()
+	s.dirty = true
+	s.publish()
+}
+
+// stopEvent closes every peer, tells the trackers and keeps what is verified.
+type stopEvent struct{ done chan struct{} }
+
+func (e stopEvent) handle(s *Session) {
+	defer close(e.done)
+	if s.state == StateStopped {
+		return
+	}
+	wasRunning := s.state == StateDownloading || s.state == StateSeeding
+	s.closeAllPeers()
+	s.state = StateStopped
+	if wasRunning {
+		s.announceStopped()
+	}
+	for k, pb := range s.pieces {
+		s.freeBufs = append(s.freeBufs, pb.data)
+		delete(s.pieces, k)
+	}
+	if s.pick != nil {
+		s.stopHave = s.pick.Have()
+		s.pick = nil
+	}
+	s.dirty = true
+	s.publish()
+}
+
+// removeEvent stops the session and, if asked, deletes its data.
+type removeEvent struct {
+	deleteData bool
+	done       chan error
+}
+
+func (e removeEvent) handle(s *Session) {
+	stopped := make(chan struct{})
+	stopEvent{done: stopped}.handle(s)
+	var err error
+	if s.store != nil {
+		if e.deleteData {
+			err = s.store.Remove()
+		} else {
+			err = s.store.Close()
+		}
+		s.store = nil
+	}
+	e.done <- err
+}
+
+func (s *Session) closeAllPeers() {
+	for _, p := range s.peers {
+		s.dropPeer(p, errors.New("engine: session stopped"))
+	}
+}

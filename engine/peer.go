@@ -1,0 +1,249 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/bits-and-blooms/bitset"
+
+	"gotorrentserver/engine/picker"
+	"gotorrentserver/engine/wire"
+)
+
+// Peer is the network layer's handle on a connected peer: it delivers that
+// peer's messages and its closing to the owning session. Its fields are
+// written once, before the handle is published, and the session owns the
+// rest of the peer's state. Deliver and Closed are safe for concurrent use;
+// netio calls them from the connection's event loop, which keeps one peer's
+// events in order.
+type Peer struct {
+	s *Session
+	p *peer
+}
+
+// peer is one connection as the session sees it. Session-owned.
+type peer struct {
+	id       picker.PeerID
+	conn     PeerConn
+	addr     netip.AddrPort
+	peerID   [20]byte
+	reserved wire.Reserved
+	outbound bool
+
+	attached     bool
+	closed       bool
+	has          *bitset.BitSet
+	hasAll       bool
+	gotBitfield  bool
+	amChoking    bool
+	amInterested bool
+	peerChoking  bool
+	peerInterest bool
+	fast         bool
+	ext          bool
+	extM         map[string]int
+	client       string
+
+	pipe        *picker.Pipeline
+	down, up    picker.Rate
+	downloaded  int64
+	uploaded    int64
+	connectedAt time.Time
+	lastRecv    time.Time
+	lastSend    time.Time
+	lastBlock   time.Time
+	unchokedAt  time.Time
+	snubbed     bool
+	failures    int // pieces that failed their hash with our data from this peer
+
+	uploads  []picker.Request // requests from the peer waiting for a disk read
+	reading  int              // reads handed to the disk pool
+	blocking bool             // over the outbound bound; resumes on drain
+}
+
+// Attach hands a handshaken connection to the session: hs is what the peer
+// sent. The session sends its bitfield and extension handshake from its own
+// thread. Safe for concurrent use.
+func (s *Session) Attach(conn PeerConn, hs wire.Handshake, outbound bool) *Peer {
+	p := &peer{conn: conn, addr: conn.RemoteAddr(), peerID: hs.PeerID, reserved: hs.Reserved, outbound: outbound}
+	s.post(attachEvent{p})
+	return &Peer{s: s, p: p}
+}
+
+// DialFailed reports that an outbound dial to addr did not produce a
+// connection. Safe for concurrent use.
+func (s *Session) DialFailed(addr netip.AddrPort, err error) {
+	s.post(evFunc(func(s *Session) {
+		s.c.logf("engine: %s: dial %s failed: %v", s.ih, addr, err)
+		if k := s.known[addr]; k != nil {
+			k.dialing = false
+			k.failures++
+			k.nextDial = s.now.Add(redialBackoff(k.failures))
+		}
+	}))
+}
+
+// Deliver hands decoded messages to the session, which takes ownership of
+// msgs and of every Block in it (see BlockBuffer).
+func (h *Peer) Deliver(msgs []wire.Message) { h.s.post(msgsEvent{h.p, msgs}) }
+
+// Closed reports that the connection is gone.
+func (h *Peer) Closed(err error) { h.s.post(closedEvent{h.p, err}) }
+
+// Session returns the owning session.
+func (h *Peer) Session() *Session { return h.s }
+
+func redialBackoff(failures int) time.Duration {
+	d := 30 * time.Second << min(failures-1, 5)
+	return min(d, 15*time.Minute)
+}
+
+type attachEvent struct{ p *peer }
+
+func (e attachEvent) handle(s *Session) {
+	p := e.p
+	if reason := s.refuse(p); reason != nil {
+		s.c.logf("engine: %s: refused %s: %v", s.ih, p.addr, reason)
+		p.closed = true
+		p.conn.Close()
+		if k := s.known[p.addr]; k != nil && p.outbound {
+			k.dialing = false
+		}
+		return
+	}
+	s.nextID++
+	p.id = s.nextID
+	p.attached = true
+	p.amChoking, p.peerChoking = true, true
+	p.fast = p.reserved.SupportsFast()
+	p.ext = p.reserved.SupportsExtended()
+	p.has = bitset.New(uint(s.mi.NumPieces()))
+	p.pipe = picker.NewPipeline()
+	p.connectedAt, p.lastRecv, p.lastSend = s.now, s.now, s.now
+	s.peers[p.id] = p
+	s.c.conns.Add(1)
+	k := s.known[p.addr]
+	if k == nil && p.outbound {
+		k = &knownPeer{addr: p.addr, source: "dial"}
+		s.known[p.addr] = k
+	}
+	if k != nil {
+		k.connected, k.dialing, k.failures = true, false, 0
+	}
+	s.sendGreeting(p)
+	s.dirty = true
+}
+
+// refuse says why a new connection must not be kept, or nil.
+func (s *Session) refuse(p *peer) error {
+	switch {
+	case s.state != StateDownloading && s.state != StateSeeding:
+		return errors.New("engine: torrent not running")
+	case p.peerID == s.c.cfg.PeerID:
+		return errors.New("engine: connection to ourselves")
+	case s.banned[p.addr.Addr()]:
+		return errors.New("engine: banned peer")
+	case len(s.peers) >= s.c.cfg.MaxPeersPerTorrent:
+		return errors.New("engine: torrent connection limit")
+	case int(s.c.conns.Load()) >= s.c.cfg.MaxPeers:
+		return errors.New("engine: global connection limit")
+	}
+	for _, o := range s.peers {
+		if o.peerID == p.peerID || o.addr == p.addr {
+			return errors.New("engine: duplicate connection")
+		}
+	}
+	return nil
+}
+
+// sendGreeting sends what follows the handshake: the extension handshake,
+// then our pieces (have-all/have-none where the Fast extension allows).
+func (s *Session) sendGreeting(p *peer) {
+	var buf []byte
+	if p.ext {
+		eh := wire.ExtHandshake{V: ClientVersion, Port: int(s.c.cfg.ListenPort), ReqQ: maxPeerRequests,
+			YourIP: p.addr.Addr()}
+		if b, err := wire.EncodeExtHandshake(eh); err == nil {
+			buf = wire.AppendExtended(buf, 0, b)
+		}
+	}
+	switch have := s.pick.Have(); {
+	case p.fast && s.complete():
+		buf = wire.AppendSimple(buf, wire.HaveAll)
+	case p.fast && have.None():
+		buf = wire.AppendSimple(buf, wire.HaveNone)
+	case !have.None():
+		buf = wire.AppendBitfield(buf, bitfieldBytes(have, s.mi.NumPieces()))
+	}
+	if len(buf) > 0 {
+		s.send(p, buf)
+	}
+}
+
+func (s *Session) send(p *peer, bufs ...[]byte) {
+	if p.closed {
+		return
+	}
+	p.conn.Send(bufs...)
+	p.lastSend = s.now
+}
+
+type closedEvent struct {
+	p   *peer
+	err error
+}
+
+func (e closedEvent) handle(s *Session) {
+	if !e.p.closed {
+		s.forget(e.p)
+	}
+}
+
+// dropPeer closes a peer's connection and forgets it.
+func (s *Session) dropPeer(p *peer, reason error) {
+	if p.closed {
+		return
+	}
+	p.conn.Close()
+	s.forget(p)
+	s.c.logf("engine: %s: dropped %s: %v", s.ih, p.addr, reason)
+}
+
+// forget removes every trace of p from the session's state.
+func (s *Session) forget(p *peer) {
+	p.closed = true
+	if !p.attached {
+		return
+	}
+	delete(s.peers, p.id)
+	s.c.conns.Add(-1)
+	if s.pick != nil {
+		s.pick.PeerGone(picker.PeerID(p.id))
+	}
+	if k := s.known[p.addr]; k != nil {
+		k.connected = false
+		k.nextDial = s.now.Add(redialBackoff(1))
+		snap := s.peerSnapshot(p)
+		snap.Connected = false
+		k.lastPeer = &snap
+	}
+	p.uploads = nil
+	s.dirty = true
+}
+
+// ban closes p and refuses its address from now on.
+func (s *Session) ban(p *peer, why string) {
+	s.banned[p.addr.Addr()] = true
+	s.c.logf("engine: %s: banned %s: %s", s.ih, p.addr, why)
+	s.dropPeer(p, fmt.Errorf("engine: banned: %s", why))
+}
+
+func bitfieldBytes(bs *bitset.BitSet, n int) []byte {
+	out := make([]byte, (n+7)/8)
+	for i, ok := bs.NextSet(0); ok && int(i) < n; i, ok = bs.NextSet(i + 1) {
+		out[i/8] |= 0x80 >> (i % 8)
+	}
+	return out
+}

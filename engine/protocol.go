@@ -1,0 +1,212 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/bits-and-blooms/bitset"
+
+	"gotorrentserver/engine/picker"
+	"gotorrentserver/engine/wire"
+)
+
+// ClientVersion is what we tell peers in the extension handshake.
+const ClientVersion = "GoTorrentServer 0.1"
+
+// maxPeerRequests is how many requests a peer may queue with us (our reqq).
+const maxPeerRequests = 500
+
+type msgsEvent struct {
+	p    *peer
+	msgs []wire.Message
+}
+
+func (e msgsEvent) handle(s *Session) {
+	p := e.p
+	for i := range e.msgs {
+		m := &e.msgs[i]
+		if p.closed {
+			releaseBlock(m.Block)
+			continue
+		}
+		p.lastRecv = s.now
+		h := handlers[m.Type]
+		if h == nil {
+			continue // unknown or unsupported: ignored, as BEP 3 asks
+		}
+		if err := h(s, p, m); err != nil {
+			s.dropPeer(p, err)
+		}
+	}
+}
+
+type handler func(s *Session, p *peer, m *wire.Message) error
+
+// handlers dispatches by message type; a table rather than one long switch.
+var handlers map[wire.Type]handler
+
+func init() {
+	handlers = map[wire.Type]handler{
+		wire.KeepAlive:     func(*Session, *peer, *wire.Message) error { return nil },
+		wire.Choke:         onChoke,
+		wire.Unchoke:       onUnchoke,
+		wire.Interested:    func(s *Session, p *peer, _ *wire.Message) error { return s.setPeerInterest(p, true) },
+		wire.NotInterested: func(s *Session, p *peer, _ *wire.Message) error { return s.setPeerInterest(p, false) },
+		wire.Have:          onHave,
+		wire.Bitfield:      onBitfield,
+		wire.HaveAll:       onHaveAll,
+		wire.HaveNone:      onHaveNone,
+		wire.Request:       onRequest,
+		wire.Piece:         onPiece,
+		wire.Cancel:        onCancel,
+		wire.Reject:        onReject,
+		wire.Extended:      onExtended,
+		wire.Port:          func(*Session, *peer, *wire.Message) error { return nil },
+		wire.Suggest:       func(*Session, *peer, *wire.Message) error { return nil },
+		wire.AllowedFast:   func(*Session, *peer, *wire.Message) error { return nil },
+	}
+}
+
+var errNoFast = errors.New("engine: fast-extension message from a peer without it")
+
+func onChoke(s *Session, p *peer, _ *wire.Message) error {
+	p.peerChoking = true
+	if s.pick != nil && !p.fast {
+		// Without the Fast extension a choke silently discards our requests.
+		s.pick.PeerChoked(picker.PeerID(p.id), nil)
+	}
+	return nil
+}
+
+func onUnchoke(s *Session, p *peer, _ *wire.Message) error {
+	p.peerChoking = false
+	return nil
+}
+
+func onHave(s *Session, p *peer, m *wire.Message) error {
+	i := int(m.Index)
+	if i >= s.mi.NumPieces() {
+		return fmt.Errorf("engine: have %d out of range", i)
+	}
+	if p.hasAll || p.has.Test(uint(i)) {
+		return nil
+	}
+	p.has.Set(uint(i))
+	if s.pick != nil {
+		if err := s.pick.PeerHas(picker.PeerID(p.id), i); err != nil {
+			return err
+		}
+		if !s.pick.HasPiece(i) {
+			s.setInterest(p, true)
+		}
+	}
+	return nil
+}
+
+func onBitfield(s *Session, p *peer, m *wire.Message) error {
+	if p.gotBitfield {
+		return errors.New("engine: second bitfield")
+	}
+	if err := wire.ValidateBitfield(m.Bitfield, s.mi.NumPieces()); err != nil {
+		return err
+	}
+	p.gotBitfield = true
+	for i := range s.mi.NumPieces() {
+		if m.Bitfield[i/8]&(0x80>>(i%8)) != 0 {
+			p.has.Set(uint(i))
+		}
+	}
+	if p.has.Count() == uint(s.mi.NumPieces()) {
+		return onHaveAll(s, p, m)
+	}
+	if err := s.pick.PeerBitfield(picker.PeerID(p.id), p.has); err != nil {
+		return err
+	}
+	s.updateInterest(p)
+	return nil
+}
+
+func onHaveAll(s *Session, p *peer, m *wire.Message) error {
+	if m.Type == wire.HaveAll && !p.fast {
+		return errNoFast
+	}
+	p.gotBitfield, p.hasAll = true, true
+	p.has.SetAll()
+	s.pick.PeerHaveAll(picker.PeerID(p.id))
+	s.updateInterest(p)
+	if s.complete() {
+		// Two seeds have nothing to trade.
+		return errors.New("engine: both sides are seeds")
+	}
+	return nil
+}
+
+func onHaveNone(s *Session, p *peer, _ *wire.Message) error {
+	if !p.fast {
+		return errNoFast
+	}
+	p.gotBitfield = true
+	return nil
+}
+
+func onReject(s *Session, p *peer, m *wire.Message) error {
+	if !p.fast {
+		return errNoFast
+	}
+	if s.pick != nil {
+		// A reject for a request we no longer track is harmless.
+		_ = s.pick.RequestRejected(picker.PeerID(p.id), picker.Request{Piece: int(m.Index), Begin: int(m.Begin), Length: int(m.Length)})
+	}
+	return nil
+}
+
+func onExtended(s *Session, p *peer, m *wire.Message) error {
+	if !p.ext {
+		return errors.New("engine: extended message from a peer without BEP 10")
+	}
+	if m.ExtID != 0 {
+		return nil // extensions we did not advertise; later: ut_metadata, ut_pex
+	}
+	eh, err := wire.ParseExtHandshake(m.ExtPayload)
+	if err != nil {
+		return nil // a malformed handshake only costs the peer its extensions
+	}
+	p.extM = eh.M
+	p.client = eh.V
+	if eh.ReqQ > 0 {
+		p.pipe.SetPeerMax(eh.ReqQ)
+	}
+	return nil
+}
+
+// updateInterest recomputes whether we want something p has.
+func (s *Session) updateInterest(p *peer) {
+	if s.pick == nil {
+		return
+	}
+	want := !s.complete() && (p.hasAll || s.pick.Interesting(p.has))
+	s.setInterest(p, want)
+}
+
+func (s *Session) setInterest(p *peer, want bool) {
+	if p.amInterested == want {
+		return
+	}
+	p.amInterested = want
+	t := wire.NotInterested
+	if want {
+		t = wire.Interested
+	}
+	s.send(p, wire.AppendSimple(nil, t))
+}
+
+func (s *Session) setPeerInterest(p *peer, on bool) error {
+	p.peerInterest = on
+	if !on {
+		p.uploads = p.uploads[:0]
+	}
+	return nil
+}
+
+// haveBitset is the set a peer's view is tracked in; kept for the API.
+func (p *peer) haveBitset() *bitset.BitSet { return p.has }

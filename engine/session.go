@@ -1,0 +1,177 @@
+package engine
+
+import (
+	"math/rand"
+	randv2 "math/rand/v2"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/bits-and-blooms/bitset"
+
+	"gotorrentserver/engine/choke"
+	"gotorrentserver/engine/picker"
+	"gotorrentserver/engine/storage"
+	"gotorrentserver/engine/tracker"
+	"gotorrentserver/metainfo"
+)
+
+// State is where a torrent is in its life.
+type State int
+
+// States, as the API names them.
+const (
+	StateStopped State = iota
+	StateChecking
+	StateDownloading
+	StateSeeding
+	StateError
+	StateMetadata
+)
+
+func (s State) String() string {
+	return [...]string{"stopped", "checking", "downloading", "seeding", "error", "metadata"}[s]
+}
+
+// Session is one torrent. Its unexported fields belong to its event
+// handlers, which the scheduler runs one at a time: nothing else reads or
+// writes them, so they need no locks. Other goroutines talk to a session only
+// through its exported methods, which post events, and read it only through
+// Snapshot.
+type Session struct {
+	in inbox
+	c  *Client
+
+	// Immutable after creation.
+	mi      *metainfo.MetaInfo
+	ih      metainfo.Hash
+	dir     string
+	added   time.Time
+	snap    atomic.Pointer[Snapshot]
+	removed atomic.Bool
+
+	// Session-owned state.
+	state      State
+	err        error
+	now        time.Time
+	started    time.Time
+	store      *storage.Storage
+	pick       *picker.Picker
+	choker     *choke.Choker
+	rng        *rand.Rand
+	peers      map[picker.PeerID]*peer
+	nextID     picker.PeerID
+	known      map[netip.AddrPort]*knownPeer
+	banned     map[netip.Addr]bool
+	pieces     map[int]*pieceBuf
+	freeBufs   [][]byte
+	trackers   *tracker.Tiers
+	trkKey     uint32
+	pendingEv  tracker.Event // to send with the next announce
+	stats      counters
+	sequential bool
+	limits     rateLimits
+	dirty      bool
+	stopHave   *bitset.BitSet // verified pieces kept across stop/start
+	checkDone  func()         // test hook: called when a recheck finishes
+	onComplete []func()
+}
+
+// counters are the session's byte totals and rates; the API reports them.
+type counters struct {
+	downloaded, uploaded, wasted int64 // payload bytes since the session started
+	down, up                     picker.Rate
+}
+
+type pieceBuf struct {
+	data []byte
+}
+
+// knownPeer is an address learned from a tracker, an incoming connection or
+// the user, kept to redial with backoff.
+type knownPeer struct {
+	addr      netip.AddrPort
+	connected bool
+	dialing   bool
+	failures  int
+	nextDial  time.Time
+	source    string
+	lastPeer  *PeerSnapshot // what we knew when it was last connected
+}
+
+func newSession(c *Client, mi *metainfo.MetaInfo, dir string, now time.Time) *Session {
+	seed := now.UnixNano() ^ int64(mi.InfoHash[0])<<40 ^ int64(mi.InfoHash[1])<<48
+	s := &Session{
+		c: c, mi: mi, ih: mi.InfoHash, dir: dir, added: now, now: now,
+		rng:    rand.New(rand.NewSource(seed)),
+		peers:  map[picker.PeerID]*peer{},
+		known:  map[netip.AddrPort]*knownPeer{},
+		banned: map[netip.Addr]bool{},
+		pieces: map[int]*pieceBuf{},
+	}
+	s.choker = choke.New(rand.New(rand.NewSource(seed + 2)))
+	if c.cfg.UnchokeSlots > 0 {
+		s.choker.Slots = c.cfg.UnchokeSlots
+	}
+	s.trackers = tracker.NewTiers(mi.Trackers, randv2.New(randv2.NewPCG(uint64(seed), 3)))
+	s.trkKey = s.rng.Uint32()
+	s.publish()
+	return s
+}
+
+// InfoHash identifies the torrent. Safe for concurrent use.
+func (s *Session) InfoHash() metainfo.Hash { return s.ih }
+
+// MetaInfo is the torrent's metainfo. Safe for concurrent use (immutable).
+func (s *Session) MetaInfo() *metainfo.MetaInfo { return s.mi }
+
+// post queues ev for this session. Safe for concurrent use.
+func (s *Session) post(ev event) { s.c.sched.post(s, ev) }
+
+// evFunc adapts a function to an event, for one-off commands.
+type evFunc func(s *Session)
+
+func (f evFunc) handle(s *Session) { f(s) }
+
+// afterBatch runs after each batch of events: request more blocks where
+// pipelines have room and publish a snapshot if anything changed.
+func (s *Session) afterBatch() {
+	if s.state == StateDownloading {
+		for _, p := range s.peers {
+			s.fillRequests(p)
+		}
+	}
+	for _, p := range s.peers {
+		s.serveUploads(p)
+	}
+}
+
+func (s *Session) have() *bitset.BitSet {
+	if s.pick == nil {
+		return bitset.New(uint(s.mi.NumPieces()))
+	}
+	return s.pick.Have()
+}
+
+func (s *Session) complete() bool { return s.pick != nil && s.pick.Missing() == 0 }
+
+func (s *Session) left() int64 {
+	if s.pick == nil {
+		return s.mi.TotalLength
+	}
+	var left int64
+	for i := range s.mi.NumPieces() {
+		if !s.pick.HasPiece(i) {
+			left += s.mi.PieceSize(i)
+		}
+	}
+	return left
+}
+
+func (s *Session) setError(err error) {
+	s.err = err
+	s.state = StateError
+	s.closeAllPeers()
+	s.dirty = true
+	s.publish()
+}

@@ -1,0 +1,152 @@
+package engine
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+
+	"gotorrentserver/engine/tracker"
+	"gotorrentserver/metainfo"
+)
+
+// Snapshot is an immutable copy of a session's state, published after
+// changes and every tick while peers are connected. Readers (the API) never
+// touch the session itself, so a slow reader cannot stall a transfer.
+type Snapshot struct {
+	Name       string
+	InfoHash   metainfo.Hash
+	State      State
+	Error      string
+	Bitfield   []byte // BEP 3 layout, high bit first
+	NumPieces  int
+	Have       int
+	Added      time.Time
+	Started    time.Time // zero until first started
+	Downloaded int64     // payload bytes since the session started
+	Uploaded   int64
+	Wasted     int64
+	DownRate   int64 // bytes/s over the last 5 s
+	UpRate     int64
+	MaxDown    int64 // bytes/s, 0 = unlimited
+	MaxUp      int64
+	Size       int64
+	Left       int64
+	Path       string // the download folder
+	Sequential bool
+	Trackers   []tracker.TrackerStatus
+	Peers      []PeerSnapshot
+	Files      []FileSnapshot
+}
+
+// Progress is the verified fraction, 0..1.
+func (s *Snapshot) Progress() float64 {
+	if s.Size == 0 {
+		return 0
+	}
+	return float64(s.Size-s.Left) / float64(s.Size)
+}
+
+// PeerSnapshot is one peer, connected or known.
+type PeerSnapshot struct {
+	PeerID     [20]byte
+	Addr       netip.AddrPort
+	Client     string
+	Bitfield   []byte
+	DownRate   int64
+	UpRate     int64
+	Downloaded int64
+	Uploaded   int64
+	Connected  bool
+	Relevance  float64 // share of the pieces we lack that the peer has
+	Outbound   bool
+	isSeed     bool
+}
+
+// FileSnapshot is one file and how much of it is verified.
+type FileSnapshot struct {
+	Path     string
+	Length   int64
+	Progress float64
+}
+
+// Snapshot returns the latest published snapshot. Safe for concurrent use.
+func (s *Session) Snapshot() *Snapshot { return s.snap.Load() }
+
+// publish builds a new snapshot when something changed or peers are active.
+func (s *Session) publish() {
+	if !s.dirty && len(s.peers) == 0 && s.snap.Load() != nil {
+		return
+	}
+	s.dirty = false
+	have := s.have()
+	sn := &Snapshot{
+		Name: s.mi.Name, InfoHash: s.ih, State: s.state, NumPieces: s.mi.NumPieces(),
+		Bitfield: bitfieldBytes(have, s.mi.NumPieces()), Have: int(have.Count()),
+		Added: s.added, Started: s.started, Size: s.mi.TotalLength, Left: s.left(), Path: s.dir,
+		Downloaded: s.stats.downloaded, Uploaded: s.stats.uploaded, Wasted: s.stats.wasted,
+		DownRate: s.stats.down.Rate(s.now), UpRate: s.stats.up.Rate(s.now),
+		MaxDown: s.limits.down.rate, MaxUp: s.limits.up.rate, Sequential: s.sequential,
+		Trackers: s.trackers.Statuses(),
+	}
+	if s.err != nil {
+		sn.Error = s.err.Error()
+	}
+	for _, p := range s.peers {
+		sn.Peers = append(sn.Peers, s.peerSnapshot(p))
+	}
+	for _, k := range s.known {
+		if k.connected {
+			continue
+		}
+		ps := PeerSnapshot{Addr: k.addr}
+		if k.lastPeer != nil {
+			ps = *k.lastPeer
+			ps.DownRate, ps.UpRate = 0, 0
+		}
+		sn.Peers = append(sn.Peers, ps)
+	}
+	sn.Files = s.fileProgress(have)
+	s.snap.Store(sn)
+}
+
+func (s *Session) peerSnapshot(p *peer) PeerSnapshot {
+	ps := PeerSnapshot{
+		PeerID: p.peerID, Addr: p.addr, Client: p.client,
+		Bitfield: bitfieldBytes(p.has, s.mi.NumPieces()),
+		DownRate: p.down.Rate(s.now), UpRate: p.up.Rate(s.now),
+		Downloaded: p.downloaded, Uploaded: p.uploaded, Connected: !p.closed,
+		Outbound: p.outbound, isSeed: p.hasAll || p.has.Count() == uint(s.mi.NumPieces()),
+	}
+	if s.pick != nil && s.pick.Missing() > 0 {
+		lack := s.pick.Have()
+		lack.FlipRange(0, uint(s.mi.NumPieces()))
+		ps.Relevance = float64(lack.IntersectionCardinality(p.has)) / float64(s.pick.Missing())
+	}
+	return ps
+}
+
+func (s *Session) fileProgress(have interface{ Test(uint) bool }) []FileSnapshot {
+	out := make([]FileSnapshot, 0, len(s.mi.Files))
+	for i, f := range s.mi.Files {
+		if f.Pad {
+			continue
+		}
+		fs := FileSnapshot{Path: strings.Join(f.Path, "/"), Length: f.Length}
+		if f.Length == 0 {
+			fs.Progress = 1
+		} else {
+			first, last := s.mi.FilePieces(i)
+			var got int64
+			for pc := first; pc <= last; pc++ {
+				if have.Test(uint(pc)) {
+					start := max(int64(pc)*s.mi.PieceLength, f.Offset)
+					end := min(int64(pc)*s.mi.PieceLength+s.mi.PieceSize(pc), f.Offset+f.Length)
+					got += end - start
+				}
+			}
+			fs.Progress = float64(got) / float64(f.Length)
+		}
+		out = append(out, fs)
+	}
+	return out
+}

@@ -1,0 +1,181 @@
+package storage
+
+import (
+	"container/list"
+	"sync"
+)
+
+// DefaultCacheSize is a reasonable read cache for one busy seeding torrent.
+const DefaultCacheSize = 64 << 20
+
+// Cache holds whole pieces read from disk so that many peers requesting
+// blocks of the same piece cost one disk read. Concurrent misses on the same
+// piece are coalesced into a single read. It is bounded in bytes with LRU
+// eviction and may be shared by many Storages. All methods are safe for
+// concurrent use; ReadBlock blocks on disk on a miss, so call it from pool
+// workers.
+type Cache struct {
+	mu       sync.Mutex
+	limit    int64
+	used     int64
+	lru      list.List // of *cacheEntry, front = most recently used
+	entries  map[cacheKey]*list.Element
+	inflight map[cacheKey]*cacheFill
+	hits     int64
+	misses   int64
+}
+
+type cacheKey struct {
+	s     *Storage
+	piece int
+}
+
+// cacheEntry data is immutable once inserted, so hits copy outside the lock.
+type cacheEntry struct {
+	key  cacheKey
+	data []byte
+}
+
+// cacheFill is one disk read that concurrent misses wait on. data and err
+// are written before done is closed.
+type cacheFill struct {
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+// CacheStats is a snapshot of a Cache's occupancy and effectiveness.
+type CacheStats struct {
+	Bytes   int64 // bytes of piece data held
+	Pieces  int   // pieces held
+	Hits    int64 // blocks served from memory, including coalesced waits
+	Misses  int64 // disk reads performed
+	Limit   int64
+	Pending int // fills in progress
+}
+
+// NewCache returns a cache holding at most limit bytes of piece data
+// (DefaultCacheSize when limit <= 0). Safe to call from any goroutine.
+func NewCache(limit int64) *Cache {
+	if limit <= 0 {
+		limit = DefaultCacheSize
+	}
+	return &Cache{limit: limit, entries: map[cacheKey]*list.Element{}, inflight: map[cacheKey]*cacheFill{}}
+}
+
+// Stats returns a snapshot. Safe for concurrent use.
+func (c *Cache) Stats() CacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return CacheStats{Bytes: c.used, Pieces: len(c.entries), Hits: c.hits, Misses: c.misses, Limit: c.limit, Pending: len(c.inflight)}
+}
+
+// ReadBlockCached is ReadBlock served through the Storage's Cache (plain
+// ReadBlock when it has none). Intended for uploading to peers: only ask for
+// pieces that are complete, or the cache may hold a partially written one
+// until the next write to it. Safe for concurrent use; may block on disk.
+func (s *Storage) ReadBlockCached(piece int, begin int64, dst []byte) error {
+	if s.cache == nil {
+		return s.ReadBlock(piece, begin, dst)
+	}
+	return s.cache.ReadBlock(s, piece, begin, dst)
+}
+
+// ReadBlock fills dst from offset begin of piece of s, reading and caching
+// the whole piece on a miss. Safe for concurrent use; may block on disk.
+func (c *Cache) ReadBlock(s *Storage, piece int, begin int64, dst []byte) error {
+	if err := s.checkRange(piece, begin, len(dst)); err != nil {
+		return err
+	}
+	size := s.mi.PieceSize(piece)
+	if size > c.limit {
+		return s.ReadBlock(piece, begin, dst) // could never be kept
+	}
+	key := cacheKey{s, piece}
+	c.mu.Lock()
+	if e := c.entries[key]; e != nil {
+		c.lru.MoveToFront(e)
+		c.hits++
+		data := e.Value.(*cacheEntry).data
+		c.mu.Unlock()
+		copy(dst, data[begin:])
+		return nil
+	}
+	if f := c.inflight[key]; f != nil {
+		c.hits++
+		c.mu.Unlock()
+		<-f.done
+		if f.err != nil {
+			return f.err
+		}
+		copy(dst, f.data[begin:])
+		return nil
+	}
+	f := &cacheFill{done: make(chan struct{})}
+	c.inflight[key] = f
+	c.misses++
+	gen := s.gen.Load()
+	c.mu.Unlock()
+
+	data := make([]byte, size)
+	err := s.readPiece(piece, data)
+
+	c.mu.Lock()
+	delete(c.inflight, key)
+	// A write since we sampled gen may have changed bytes we already read;
+	// the copy is still fine for this request but must not be kept.
+	if err == nil && s.gen.Load() == gen {
+		c.insert(key, data)
+	}
+	c.mu.Unlock()
+	f.data, f.err = data, err
+	close(f.done)
+	if err != nil {
+		return err
+	}
+	copy(dst, data[begin:])
+	return nil
+}
+
+// insert adds a piece and evicts least recently used ones beyond the limit.
+// Caller holds c.mu.
+func (c *Cache) insert(key cacheKey, data []byte) {
+	if e := c.entries[key]; e != nil {
+		c.remove(e)
+	}
+	c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, data: data})
+	c.used += int64(len(data))
+	for c.used > c.limit {
+		c.remove(c.lru.Back())
+	}
+}
+
+// remove drops one entry. Caller holds c.mu.
+func (c *Cache) remove(e *list.Element) {
+	ce := e.Value.(*cacheEntry)
+	c.lru.Remove(e)
+	delete(c.entries, ce.key)
+	c.used -= int64(len(ce.data))
+}
+
+// invalidate forgets piece of s after a write to it.
+func (c *Cache) invalidate(s *Storage, piece int) {
+	c.mu.Lock()
+	if e := c.entries[cacheKey{s, piece}]; e != nil {
+		c.remove(e)
+	}
+	c.mu.Unlock()
+}
+
+// drop forgets every piece of s, so a closed Storage is not kept alive.
+func (c *Cache) drop(s *Storage) {
+	c.mu.Lock()
+	for e := c.lru.Front(); e != nil; {
+		next := e.Next()
+		if e.Value.(*cacheEntry).key.s == s {
+			c.remove(e)
+		}
+		e = next
+	}
+	c.mu.Unlock()
+}

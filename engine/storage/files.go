@@ -1,0 +1,280 @@
+package storage
+
+import (
+	"container/list"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"gotorrentserver/metainfo"
+)
+
+// DefaultMaxOpenFiles is the per-torrent descriptor bound used when
+// Options.MaxOpenFiles is zero. Pieces rarely straddle more than a few files,
+// so a handful of cached descriptors already avoids nearly all reopening.
+const DefaultMaxOpenFiles = 16
+
+// layout computes where each file of mi lives. A single-file torrent is
+// root/Name; a multi-file torrent is root/Name/<components>. base is the
+// folder Remove may prune up to (root itself for a single-file torrent, which
+// is never removed).
+func layout(root string, mi *metainfo.MetaInfo) (base string, paths []string, err error) {
+	root = filepath.Clean(root)
+	base = root
+	if !mi.SingleFile {
+		if base, err = safeJoin(root, []string{mi.Name}); err != nil {
+			return "", nil, err
+		}
+	}
+	paths = make([]string, len(mi.Files))
+	for i, f := range mi.Files {
+		if paths[i], err = safeJoin(base, f.Path); err != nil {
+			return "", nil, err
+		}
+	}
+	return base, paths, nil
+}
+
+// safeJoin joins components below dir. metainfo already rejects "..", but
+// this is the last line before we create files, so it checks again and also
+// verifies the cleaned result is strictly inside dir.
+func safeJoin(dir string, comps []string) (string, error) {
+	if len(comps) == 0 {
+		return "", fmt.Errorf("%w: empty path", ErrUnsafePath)
+	}
+	for _, c := range comps {
+		if c == "" || c == "." || c == ".." || strings.ContainsAny(c, "/\\\x00") {
+			return "", fmt.Errorf("%w: component %q", ErrUnsafePath, c)
+		}
+	}
+	p := filepath.Join(append([]string{dir}, comps...)...)
+	prefix := dir
+	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
+		prefix += string(filepath.Separator)
+	}
+	if !strings.HasPrefix(p, prefix) {
+		return "", fmt.Errorf("%w: %q", ErrUnsafePath, p)
+	}
+	return p, nil
+}
+
+// FileCache bounds the descriptors held open by every Storage sharing it and
+// evicts the least recently used idle one when over the limit. A descriptor
+// in use by an I/O call is never closed under it; the limit may then be
+// exceeded briefly, by at most one descriptor per concurrent I/O call.
+// All methods are safe for concurrent use.
+type FileCache struct {
+	mu    sync.Mutex
+	limit int
+	open  int       // descriptors open, including detached ones still in use
+	lru   list.List // of *handle, front = most recently used
+}
+
+// NewFileCache returns a cache allowing limit open descriptors in total.
+// Safe to call from any goroutine.
+func NewFileCache(limit int) *FileCache {
+	return &FileCache{limit: max(limit, 1)}
+}
+
+// OpenFiles reports how many descriptors are open right now. Safe for
+// concurrent use.
+func (c *FileCache) OpenFiles() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.open
+}
+
+// handle is one cached descriptor. Guarded by FileCache.mu except f, which
+// is immutable once the handle is published.
+type handle struct {
+	set      *fileSet
+	idx      int
+	f        *os.File
+	writable bool
+	refs     int
+	detached bool // out of the cache; closed when refs drops to zero
+	gel, sel *list.Element
+}
+
+// fileSet is one Storage's view of a FileCache: its paths and its own
+// per-torrent bound. All mutable fields are guarded by fc.mu.
+type fileSet struct {
+	fc      *FileCache
+	limit   int
+	paths   []string
+	lengths []int64
+	open    map[int]*handle
+	lru     list.List // of *handle, front = most recently used
+}
+
+func newFileSet(fc *FileCache, limit int, paths []string, lengths []int64) *fileSet {
+	return &fileSet{fc: fc, limit: max(limit, 1), paths: paths, lengths: lengths, open: map[int]*handle{}}
+}
+
+// acquire returns a referenced descriptor for file idx, opening it if needed.
+// write asks for a writable descriptor and creates the file (and its
+// folders) when missing. Callers must release the handle promptly: holding
+// it pins the descriptor.
+func (s *fileSet) acquire(idx int, write bool) (*handle, error) {
+	fc := s.fc
+	fc.mu.Lock()
+	if h := s.open[idx]; h != nil && (h.writable || !write) {
+		s.touch(h)
+		fc.mu.Unlock()
+		return h, nil
+	}
+	fc.mu.Unlock()
+
+	// Open outside the lock: a slow disk must not stall other torrents.
+	f, writable, err := s.openFile(idx, write)
+	if err != nil {
+		return nil, err
+	}
+	var victims []*os.File
+	fc.mu.Lock()
+	if old := s.open[idx]; old != nil {
+		if old.writable || !write { // another worker won the race
+			s.touch(old)
+			fc.mu.Unlock()
+			f.Close()
+			return old, nil
+		}
+		victims = s.detach(old, victims) // read-only; replaced by ours
+	}
+	h := &handle{set: s, idx: idx, f: f, writable: writable, refs: 1}
+	h.gel = fc.lru.PushFront(h)
+	h.sel = s.lru.PushFront(h)
+	s.open[idx] = h
+	fc.open++
+	victims = s.evict(victims)
+	fc.mu.Unlock()
+	closeAll(victims)
+	return h, nil
+}
+
+// touch takes a reference and marks h most recently used. Caller holds fc.mu.
+func (s *fileSet) touch(h *handle) {
+	h.refs++
+	s.fc.lru.MoveToFront(h.gel)
+	s.lru.MoveToFront(h.sel)
+}
+
+// release drops a reference taken by acquire.
+func (s *fileSet) release(h *handle) {
+	var victims []*os.File
+	s.fc.mu.Lock()
+	h.refs--
+	if h.detached {
+		if h.refs == 0 {
+			s.fc.open--
+			victims = append(victims, h.f)
+		}
+	} else {
+		victims = s.evict(victims) // the limit may have been exceeded while h was busy
+	}
+	s.fc.mu.Unlock()
+	closeAll(victims)
+}
+
+// evict detaches idle handles, least recent first, until both the
+// per-torrent and the shared bound hold. Caller holds fc.mu.
+func (s *fileSet) evict(victims []*os.File) []*os.File {
+	for e := s.lru.Back(); e != nil && len(s.open) > s.limit; {
+		prev := e.Prev()
+		if h := e.Value.(*handle); h.refs == 0 {
+			victims = s.detach(h, victims)
+		}
+		e = prev
+	}
+	fc := s.fc
+	for e := fc.lru.Back(); e != nil && fc.open > fc.limit; {
+		prev := e.Prev()
+		if h := e.Value.(*handle); h.refs == 0 {
+			victims = h.set.detach(h, victims)
+		}
+		e = prev
+	}
+	return victims
+}
+
+// detach takes h out of the cache. An idle descriptor is queued for closing
+// at once; a busy one is closed by its last release. Caller holds fc.mu.
+func (s *fileSet) detach(h *handle, victims []*os.File) []*os.File {
+	delete(s.open, h.idx)
+	s.fc.lru.Remove(h.gel)
+	s.lru.Remove(h.sel)
+	h.detached = true
+	if h.refs == 0 {
+		s.fc.open--
+		victims = append(victims, h.f)
+	}
+	return victims
+}
+
+// closeAll detaches every handle of this set and closes the idle ones.
+// Storage.Close calls it only once no I/O call is running, so in practice
+// every descriptor is closed before it returns.
+func (s *fileSet) closeAll() error {
+	var victims []*os.File
+	s.fc.mu.Lock()
+	for _, h := range s.open {
+		victims = s.detach(h, victims)
+	}
+	s.fc.mu.Unlock()
+	return closeAll(victims)
+}
+
+func closeAll(files []*os.File) error {
+	var errs []error
+	for _, f := range files {
+		if err := f.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// openFile opens file idx. For writing it creates the file and its folders
+// and extends it to its full length: extending is sparse on the file systems
+// seedboxes use, and it means reads of not-yet-written holes see zeros
+// instead of a short file. For reading it prefers read-write, so the same
+// descriptor can serve later writes, and falls back to read-only for data on
+// read-only media or owned by someone else.
+func (s *fileSet) openFile(idx int, write bool) (f *os.File, writable bool, err error) {
+	p := s.paths[idx]
+	if !write {
+		f, err = os.OpenFile(p, os.O_RDWR, 0)
+		if err == nil {
+			return f, true, nil
+		}
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+			f, err = os.Open(p)
+			return f, false, err
+		}
+		return nil, false, err
+	}
+	f, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, false, err
+		}
+		f, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.Size() < s.lengths[idx] {
+		err = f.Truncate(s.lengths[idx])
+	}
+	if err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	return f, true, nil
+}

@@ -1,0 +1,127 @@
+package engine
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"gotorrentserver/engine/picker"
+	"gotorrentserver/engine/tracker"
+	"gotorrentserver/engine/wire"
+)
+
+const (
+	keepAliveEvery = 90 * time.Second
+	idleTimeout    = 3 * time.Minute
+	snubTimeout    = 60 * time.Second
+	// dialsPerTick bounds how many new connections one torrent starts per
+	// tick, so a long peer list does not flood the half-open limit.
+	dialsPerTick = 16
+)
+
+// tickEvent is the session's clock: the client posts one every second to
+// every running session. Tests post them with whatever time they like.
+type tickEvent struct{ now time.Time }
+
+func (e tickEvent) handle(s *Session) {
+	s.now = e.now
+	if s.state != StateDownloading && s.state != StateSeeding {
+		s.publish()
+		return
+	}
+	s.limits.refill(s.now)
+	s.requestTimeouts()
+	for _, p := range s.peers {
+		s.tickPeer(p)
+	}
+	if s.choker.Due(s.now) {
+		s.rechoke()
+	}
+	s.announce(tracker.None)
+	s.connectPeers()
+	s.publish()
+}
+
+func (s *Session) tickPeer(p *peer) {
+	switch {
+	case s.now.Sub(p.lastRecv) > idleTimeout:
+		s.dropPeer(p, errors.New("engine: peer idle"))
+		return
+	case s.now.Sub(p.lastSend) > keepAliveEvery:
+		s.send(p, wire.AppendKeepAlive(nil))
+	}
+	if !p.peerChoking && s.pick != nil && s.pick.Outstanding(picker.PeerID(p.id)) > 0 &&
+		s.now.Sub(latest(p.lastBlock, p.connectedAt)) > snubTimeout {
+		p.snubbed = true
+	}
+	p.pipe.Update(s.now, p.down.Rate(s.now))
+}
+
+// connectPeers dials known, unconnected peers while under the limits.
+func (s *Session) connectPeers() {
+	if s.c.cfg.Dialer == nil || (s.state != StateDownloading && s.state != StateSeeding) {
+		return
+	}
+	room := s.c.cfg.MaxPeersPerTorrent - len(s.peers)
+	dialing := 0
+	for _, k := range s.known {
+		if k.dialing {
+			dialing++
+		}
+	}
+	room -= dialing
+	for _, k := range s.known {
+		if room <= 0 || dialing >= dialsPerTick {
+			break
+		}
+		if k.connected || k.dialing || s.now.Before(k.nextDial) || s.banned[k.addr.Addr()] {
+			continue
+		}
+		if s.complete() && k.lastPeer != nil && k.lastPeer.isSeed {
+			continue // a seed has nothing for a seed
+		}
+		if int(s.c.conns.Load()) >= s.c.cfg.MaxPeers {
+			return
+		}
+		k.dialing = true
+		dialing++
+		room--
+		s.c.cfg.Dialer.Dial(k.addr, s.ih, s)
+	}
+	if room > 0 && len(s.peers) < s.c.cfg.MaxPeersPerTorrent/2 {
+		s.trackers.WantPeers(s.now)
+	}
+}
+
+// AddPeers tells the session about peer addresses (from the user, the CLI or
+// a magnet's x.pe). Safe for concurrent use.
+func (s *Session) AddPeers(addrs []netip.AddrPort, source string) {
+	s.post(evFunc(func(s *Session) {
+		s.learn(addrs, source)
+		s.connectPeers()
+	}))
+}
+
+// maxKnownPeers bounds the address book so a tracker cannot grow it forever.
+const maxKnownPeers = 2000
+
+func (s *Session) learn(addrs []netip.AddrPort, source string) {
+	for _, a := range addrs {
+		a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+		if !a.IsValid() || a.Port() == 0 || s.known[a] != nil || len(s.known) >= maxKnownPeers {
+			continue
+		}
+		if a.Port() == s.c.cfg.ListenPort && s.c.isLocalAddr(a.Addr()) {
+			continue // ourselves, as the tracker sees us
+		}
+		s.known[a] = &knownPeer{addr: a, source: source}
+	}
+	s.dirty = true
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

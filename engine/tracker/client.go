@@ -1,0 +1,157 @@
+package tracker
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+)
+
+// Client announces to HTTP(S) and UDP trackers. One Client serves every
+// torrent of the daemon: it owns the HTTP connection pool, the shared UDP
+// sockets, the UDP connection-id cache and the concurrency bound.
+type Client struct {
+	cfg   Config
+	hc    *http.Client
+	sem   chan struct{}
+	conns connCache
+
+	mu     sync.Mutex
+	closed bool
+	udp4   *udpSocket
+	udp6   *udpSocket
+	wg     sync.WaitGroup // AnnounceAsync goroutines
+}
+
+// maxRedirects is generous for load-balanced trackers yet stops loops early.
+const maxRedirects = 5
+
+// NewClient returns a Client; it opens no sockets until first used.
+func NewClient(cfg Config) *Client {
+	cfg = cfg.withDefaults()
+	hc := cfg.HTTPClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 4
+		hc = &http.Client{
+			Transport: tr,
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if len(via) >= maxRedirects {
+					return fmt.Errorf("%w: more than %d redirects", ErrBadResponse, maxRedirects)
+				}
+				if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+					return fmt.Errorf("%w: redirect to %q", ErrUnsupportedScheme, req.URL.Scheme)
+				}
+				return nil
+			},
+		}
+	}
+	return &Client{cfg: cfg, hc: hc, sem: make(chan struct{}, cfg.Concurrency)}
+}
+
+// Announce contacts the tracker at rawURL (http, https or udp) and blocks
+// until it answers, fails, or ctx ends. Safe to call from any number of
+// goroutines, but never from a session loop or event loop: use
+// AnnounceAsync there. It does not take a concurrency slot.
+//
+// The caller enforces private-torrent rules: this contacts exactly rawURL.
+func (c *Client) Announce(ctx context.Context, rawURL string, req AnnounceRequest) (AnnounceResponse, error) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return AnnounceResponse{}, ErrClosed
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return AnnounceResponse{}, fmt.Errorf("%w: %v", ErrBadURL, err)
+	}
+	switch u.Scheme {
+	case "http", "https":
+		return httpAnnounce(ctx, c.hc, &c.cfg, rawURL, req)
+	case "udp":
+		return c.udpAnnounce(ctx, rawURL, req)
+	default:
+		return AnnounceResponse{}, fmt.Errorf("%w: %q", ErrUnsupportedScheme, u.Scheme)
+	}
+}
+
+// AnnounceAsync runs Announce on a new goroutine once one of
+// Config.Concurrency slots is free, then calls done exactly once with the
+// outcome, on that goroutine. It never blocks, so a session loop may call
+// it; done must not block for long either (typically it sends the Result to
+// the session's buffered event channel). If ctx ends while waiting for a
+// slot, done receives ctx's error without any network work. Safe for
+// concurrent use.
+func (c *Client) AnnounceAsync(ctx context.Context, rawURL string, req AnnounceRequest, done func(Result)) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		go done(Result{URL: rawURL, Request: req, Err: ErrClosed})
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		res := Result{URL: rawURL, Request: req}
+		select {
+		case c.sem <- struct{}{}:
+			res.Response, res.Err = c.Announce(ctx, rawURL, req)
+			<-c.sem
+		case <-ctx.Done():
+			res.Err = fmt.Errorf("tracker: waiting for an announce slot: %w", ctx.Err())
+		}
+		done(res)
+	}()
+}
+
+// Close closes the UDP sockets, making UDP announces in progress fail with
+// ErrClosed, and waits for AnnounceAsync goroutines to report. HTTP
+// requests in progress are not interrupted: callers cancel their contexts
+// first to speed this up. Later announces fail with ErrClosed. Safe to call
+// from any goroutine, more than once, but not from a done callback.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	socks := []*udpSocket{c.udp4, c.udp6}
+	c.udp4, c.udp6 = nil, nil
+	c.mu.Unlock()
+	for _, s := range socks {
+		if s != nil {
+			s.close()
+		}
+	}
+	c.wg.Wait()
+	if tr, ok := c.hc.Transport.(*http.Transport); ok && c.cfg.HTTPClient == nil {
+		tr.CloseIdleConnections()
+	}
+	return nil
+}
+
+// socketFor returns the shared socket of the family, opening it on first
+// use; an announce to an IPv6 tracker on a host without IPv6 fails here.
+func (c *Client) socketFor(v4 bool) (*udpSocket, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	slot, network := &c.udp6, "udp6"
+	if v4 {
+		slot, network = &c.udp4, "udp4"
+	}
+	if *slot == nil {
+		s, err := openUDPSocket(network)
+		if err != nil {
+			return nil, err
+		}
+		*slot = s
+	}
+	return *slot, nil
+}

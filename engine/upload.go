@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+
+	"gotorrentserver/engine/choke"
+	"gotorrentserver/engine/picker"
+	"gotorrentserver/engine/storage"
+	"gotorrentserver/engine/wire"
+)
+
+const (
+	// maxOutbound is the bound on a peer's unsent bytes above which no more
+	// blocks are read from disk for it (backpressure).
+	maxOutbound = 1 << 20
+	// maxReading bounds disk reads in flight per peer.
+	maxReading = 8
+)
+
+func onRequest(s *Session, p *peer, m *wire.Message) error {
+	if err := wire.ValidateRequest(m.Index, m.Begin, m.Length, s.mi.PieceSize, s.mi.NumPieces()); err != nil {
+		return err
+	}
+	r := picker.Request{Piece: int(m.Index), Begin: int(m.Begin), Length: int(m.Length)}
+	switch {
+	case s.pick == nil || !s.pick.HasPiece(r.Piece):
+		if p.fast {
+			s.send(p, wire.AppendReject(nil, m.Index, m.Begin, m.Length))
+			return nil
+		}
+		return fmt.Errorf("engine: request for piece %d we do not have", r.Piece)
+	case p.amChoking:
+		if p.fast {
+			s.send(p, wire.AppendReject(nil, m.Index, m.Begin, m.Length))
+		}
+		return nil // without Fast, a request while choked is just dropped
+	case len(p.uploads) >= maxPeerRequests:
+		return fmt.Errorf("engine: peer queued more than %d requests", maxPeerRequests)
+	}
+	p.uploads = append(p.uploads, r)
+	return nil
+}
+
+func onCancel(s *Session, p *peer, m *wire.Message) error {
+	for i, r := range p.uploads {
+		if r.Piece == int(m.Index) && r.Begin == int(m.Begin) && r.Length == int(m.Length) {
+			p.uploads = append(p.uploads[:i], p.uploads[i+1:]...)
+			break
+		}
+	}
+	return nil
+}
+
+// serveUploads hands queued requests to the disk pool while p's outbound
+// buffer and read count are under their bounds. The worker sends the block
+// itself, straight from the read buffer, and reports back.
+func (s *Session) serveUploads(p *peer) {
+	for len(p.uploads) > 0 && !p.closed && p.reading < maxReading && !s.limits.upBlocked(s) {
+		if p.conn.Buffered() > maxOutbound {
+			return // resumed by the next event from this peer or the next tick
+		}
+		r := p.uploads[0]
+		buf := blockBuffer(r.Length)
+		conn, piece, begin := p.conn, r.Piece, r.Begin
+		done := func(res storage.Result) {
+			ok := res.Err == nil
+			if ok {
+				hdr := wire.AppendPieceHeader(make([]byte, 0, 13), uint32(piece), uint32(begin), uint32(len(buf)))
+				conn.Send(hdr, buf)
+			}
+			s.post(readDone{p: p, n: int64(len(buf)), ok: ok, err: res.Err})
+		}
+		if !s.c.disk.SubmitRead(s.store, r.Piece, int64(r.Begin), buf, done) {
+			releaseBlock(buf)
+			return // disk pool full: retried after the next event
+		}
+		p.uploads = p.uploads[1:]
+		p.reading++
+		s.limits.up.take(int64(r.Length))
+	}
+}
+
+type readDone struct {
+	p   *peer
+	n   int64
+	ok  bool
+	err error
+}
+
+func (e readDone) handle(s *Session) {
+	e.p.reading--
+	if !e.ok {
+		if e.err != nil && s.store != nil {
+			s.c.logf("engine: %s: read for %s: %v", s.ih, e.p.addr, e.err)
+		}
+		return
+	}
+	e.p.uploaded += e.n
+	e.p.up.Add(s.now, e.n)
+	s.stats.uploaded += e.n
+	s.stats.up.Add(s.now, e.n)
+	e.p.lastSend = s.now
+}
+
+// rechoke applies the choker's decision to every peer.
+func (s *Session) rechoke() {
+	infos := make([]choke.PeerInfo, 0, len(s.peers))
+	for _, p := range s.peers {
+		infos = append(infos, choke.PeerInfo{
+			ID: choke.PeerID(p.id), Interested: p.peerInterest,
+			DownRate: p.down.Rate(s.now), UpRate: p.up.Rate(s.now),
+			Snubbed: p.snubbed, ConnectedAt: p.connectedAt, UnchokedAt: p.unchokedAt,
+		})
+	}
+	unchoke, _ := s.choker.Rechoke(s.now, infos, s.state == StateSeeding)
+	for _, p := range s.peers {
+		s.setChoking(p, !unchoke[choke.PeerID(p.id)])
+	}
+}
+
+func (s *Session) setChoking(p *peer, choking bool) {
+	if p.amChoking == choking {
+		return
+	}
+	p.amChoking = choking
+	if choking {
+		s.send(p, wire.AppendSimple(nil, wire.Choke))
+		if p.fast {
+			// BEP 6: every pending request gets an explicit reject.
+			var buf []byte
+			for _, r := range p.uploads {
+				buf = wire.AppendReject(buf, uint32(r.Piece), uint32(r.Begin), uint32(r.Length))
+			}
+			if len(buf) > 0 {
+				s.send(p, buf)
+			}
+		}
+		p.uploads = p.uploads[:0]
+		return
+	}
+	p.unchokedAt = s.now
+	s.send(p, wire.AppendSimple(nil, wire.Unchoke))
+}
+
+// Block buffers travel from the network layer (piece data) and to it (blocks
+// read for upload); pooling them keeps a transfer from allocating per block.
+var blockPool = sync.Pool{New: func() any { b := make([]byte, blockSize); return &b }}
+
+// BlockBuffer returns a buffer of n bytes for a received block. The session
+// recycles it after use. Safe for concurrent use.
+func BlockBuffer(n int) []byte { return blockBuffer(n) }
+
+func blockBuffer(n int) []byte {
+	if n > blockSize {
+		return make([]byte, n)
+	}
+	return (*blockPool.Get().(*[]byte))[:n]
+}
+
+func releaseBlock(b []byte) {
+	if cap(b) == blockSize {
+		b = b[:blockSize]
+		blockPool.Put(&b)
+	}
+}

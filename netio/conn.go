@@ -1,0 +1,185 @@
+package netio
+
+import (
+	"errors"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"gotorrentserver/engine"
+	"gotorrentserver/engine/wire"
+	"gotorrentserver/metainfo"
+)
+
+var (
+	errUnknownTorrent = errors.New("netio: handshake for a torrent we do not have")
+	errWrongTorrent   = errors.New("netio: peer answered for another torrent")
+)
+
+// peerConn is one connection. Fields without atomics belong to the
+// connection's event loop; the session reaches it only through the
+// engine.PeerConn methods, which are safe from any goroutine.
+type peerConn struct {
+	srv      *Server
+	c        gnet.Conn
+	addr     netip.AddrPort
+	outbound bool
+	ih       metainfo.Hash   // outbound: the torrent we dialed for
+	sess     *engine.Session // outbound: known at dial; inbound: after handshake
+	peer     *engine.Peer
+	maxFrame int
+	hsDone   atomic.Bool
+	closed   atomic.Bool
+	queued   atomic.Int64 // bytes passed to Send and not yet written
+	outbuf   atomic.Int64 // gnet's outbound buffer, sampled on the loop
+	timer    *time.Timer
+}
+
+func newPeerConn(s *Server, addr netip.AddrPort, outbound bool) *peerConn {
+	return &peerConn{srv: s, addr: addr, outbound: outbound}
+}
+
+// opened runs on the event loop once gnet has the connection.
+func (pc *peerConn) open(c gnet.Conn) {
+	pc.c = c
+	pc.timer = time.AfterFunc(pc.srv.cfg.HandshakeTimeout, func() {
+		if !pc.hsDone.Load() {
+			c.Close()
+		}
+	})
+}
+
+func (pc *peerConn) handshakeBytes(ih metainfo.Hash) []byte {
+	return wire.AppendHandshake(make([]byte, 0, wire.HandshakeLen), wire.Handshake{
+		Reserved: wire.DefaultReserved(false), InfoHash: ih, PeerID: pc.srv.client.PeerID(),
+	})
+}
+
+// onTraffic runs on the event loop: handshake first, then up to
+// FramesPerWake frames, decoded into messages the session will own.
+func (pc *peerConn) onTraffic() gnet.Action {
+	c := pc.c
+	if !pc.hsDone.Load() {
+		buf, _ := c.Peek(wire.HandshakeLen)
+		if len(buf) < wire.HandshakeLen {
+			return gnet.None
+		}
+		hs, err := wire.ParseHandshake(buf)
+		c.Discard(wire.HandshakeLen)
+		if err != nil {
+			return gnet.Close
+		}
+		if err := pc.handshake(hs); err != nil {
+			return gnet.Close
+		}
+	}
+	var msgs []wire.Message
+	limited := true
+	for range pc.srv.cfg.FramesPerWake {
+		hdr, _ := c.Peek(4)
+		n, err := wire.CheckFrame(hdr, pc.maxFrame)
+		if errors.Is(err, wire.ErrTruncated) {
+			limited = false
+			break
+		}
+		if err != nil {
+			return gnet.Close
+		}
+		if c.InboundBuffered() < n {
+			limited = false
+			break
+		}
+		frame, _ := c.Peek(n)
+		msgs = append(msgs, wire.Message{})
+		m := &msgs[len(msgs)-1]
+		if n > 13 && frame[4] == byte(wire.Piece) {
+			m.Block = engine.BlockBuffer(n - 13)[:0]
+		}
+		err = wire.Decode(frame, m)
+		c.Discard(n)
+		switch {
+		case errors.Is(err, wire.ErrUnknownMessage):
+			msgs = msgs[:len(msgs)-1]
+		case err != nil:
+			return gnet.Close
+		}
+	}
+	if limited {
+		// Whole frames may remain: come back after the loop served the
+		// other connections. A partial frame waits for the socket instead.
+		c.Wake(nil)
+	}
+	if len(msgs) > 0 {
+		pc.peer.Deliver(msgs)
+	}
+	return gnet.None
+}
+
+// handshake checks the peer's handshake, answers an inbound one, and
+// attaches the connection to its session.
+func (pc *peerConn) handshake(hs wire.Handshake) error {
+	if pc.outbound {
+		if hs.InfoHash != pc.ih {
+			return errWrongTorrent
+		}
+	} else {
+		pc.sess = pc.srv.client.Session(hs.InfoHash)
+		if pc.sess == nil {
+			return errUnknownTorrent
+		}
+		pc.c.AsyncWrite(pc.handshakeBytes(hs.InfoHash), nil)
+	}
+	pc.maxFrame = wire.MaxFrame(wire.DefaultBlockLen, pc.sess.MetaInfo().NumPieces())
+	pc.hsDone.Store(true)
+	pc.timer.Stop()
+	pc.peer = pc.sess.Attach(pc, hs, pc.outbound)
+	return nil
+}
+
+func (pc *peerConn) onClose(err error) {
+	pc.closed.Store(true)
+	pc.timer.Stop()
+	if pc.peer != nil {
+		pc.peer.Closed(err)
+	} else if pc.outbound && pc.sess != nil {
+		if err == nil {
+			err = errors.New("netio: closed during handshake")
+		}
+		pc.sess.DialFailed(pc.addr, err)
+	}
+}
+
+// Send queues frames; implements engine.PeerConn. Safe from any goroutine.
+func (pc *peerConn) Send(bufs ...[]byte) {
+	if pc.closed.Load() {
+		return
+	}
+	var n int64
+	for _, b := range bufs {
+		n += int64(len(b))
+	}
+	pc.queued.Add(n)
+	err := pc.c.AsyncWritev(bufs, func(c gnet.Conn, _ error) error {
+		pc.queued.Add(-n)
+		pc.outbuf.Store(int64(c.OutboundBuffered()))
+		return nil
+	})
+	if err != nil {
+		pc.queued.Add(-n)
+	}
+}
+
+// Close closes the connection; implements engine.PeerConn.
+func (pc *peerConn) Close() {
+	if pc.closed.CompareAndSwap(false, true) {
+		pc.c.Close()
+	}
+}
+
+// RemoteAddr implements engine.PeerConn.
+func (pc *peerConn) RemoteAddr() netip.AddrPort { return pc.addr }
+
+// Buffered implements engine.PeerConn: bytes waiting to be written.
+func (pc *peerConn) Buffered() int { return int(pc.queued.Load() + pc.outbuf.Load()) }

@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""A python3-libtorrent peer for GoTorrentServer's tests and benchmarks.
+
+Runs on 127.0.0.1 only, with DHT, local peer discovery, UPnP, NAT-PMP and
+(unless --pex) peer exchange off. Prints "PORT n" once listening, then
+"STATUS state progress down up peers" lines, and "DONE seconds" when a
+leecher completes (it then exits unless --keep).
+"""
+import argparse
+import sys
+import time
+
+import libtorrent as lt
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--torrent")
+    ap.add_argument("--magnet")
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--peer", action="append", default=[])
+    ap.add_argument("--keep", action="store_true", help="keep running after completion")
+    ap.add_argument("--pex", action="store_true")
+    ap.add_argument("--seed-mode", action="store_true", help="trust the data without checking")
+    ap.add_argument("--recheck", action="store_true", help="time a full recheck and exit")
+    ap.add_argument("--timeout", type=float, default=600)
+    a = ap.parse_args()
+
+    settings = {
+        "listen_interfaces": "127.0.0.1:%d" % a.port,
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+        "allow_multiple_connections_per_ip": True,
+        "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
+        "user_agent": "lt_peer", "announce_to_all_tiers": True,
+        "min_reconnect_time": 1, "peer_connect_timeout": 3,
+    }
+    ses = lt.session(settings, 0)  # no default plugins: no ut_pex, no ut_metadata
+    ses.add_extension("ut_metadata")
+    if a.pex:
+        ses.add_extension("ut_pex")
+    ses.add_extension("smart_ban")
+
+    if a.magnet:
+        atp = lt.parse_magnet_uri(a.magnet)
+    else:
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(a.torrent)
+    atp.save_path = a.dir
+    if a.seed_mode:
+        atp.flags |= lt.torrent_flags.seed_mode
+    h = ses.add_torrent(atp)
+    for p in a.peer:
+        host, port = p.rsplit(":", 1)
+        h.connect_peer((host.strip("[]"), int(port)))
+
+    deadline = time.time() + 10
+    while ses.listen_port() == 0 and time.time() < deadline:
+        time.sleep(0.05)
+    print("PORT %d" % ses.listen_port(), flush=True)
+
+    if a.recheck:
+        while h.status().state in (lt.torrent_status.checking_files, lt.torrent_status.checking_resume_data):
+            time.sleep(0.01)
+        t0 = time.time()
+        h.force_recheck()
+        time.sleep(0.01)
+        while h.status().state in (lt.torrent_status.checking_files, lt.torrent_status.checking_resume_data):
+            time.sleep(0.005)
+        print("RECHECK %.3f %d" % (time.time() - t0, h.status().num_pieces), flush=True)
+        return
+
+    start = time.time()
+    last = 0
+    done = False
+    while time.time() - start < a.timeout:
+        s = h.status()
+        if time.time() - last > 0.5:
+            last = time.time()
+            print("STATUS %s %.4f %d %d %d" % (s.state, s.progress, s.download_payload_rate,
+                                              s.upload_payload_rate, s.num_peers), flush=True)
+        if s.is_seeding and not done:
+            done = True
+            print("DONE %.3f" % (time.time() - start), flush=True)
+            if not a.keep:
+                return
+        for alert in ses.pop_alerts():
+            if isinstance(alert, lt.torrent_error_alert):
+                print("ERROR %s" % alert.message(), flush=True)
+        time.sleep(0.02)
+    print("TIMEOUT", flush=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
