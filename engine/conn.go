@@ -20,6 +20,9 @@ type PeerConn interface {
 	// Buffered is how many bytes wait to be written; the session stops
 	// reading blocks from disk for a peer above a bound.
 	Buffered() int
+	// NotifyWritable asks for one Peer.Writable call once Buffered has
+	// dropped under the bound again.
+	NotifyWritable(bound int)
 }
 
 // Dialer makes outbound connections. Dial returns at once; the network layer

@@ -89,6 +89,11 @@ func (s *Session) DialFailed(addr netip.AddrPort, err error) {
 // msgs and of every Block in it (see BlockBuffer).
 func (h *Peer) Deliver(msgs []wire.Message) { h.s.post(msgsEvent{h.p, msgs}) }
 
+// Writable reports that the outbound buffer drained after NotifyWritable.
+func (h *Peer) Writable() {
+	h.s.post(evFunc(func(*Session) { h.p.blocking = false }))
+}
+
 // Closed reports that the connection is gone.
 func (h *Peer) Closed(err error) { h.s.post(closedEvent{h.p, err}) }
 
@@ -143,7 +148,7 @@ func (s *Session) refuse(p *peer) error {
 		return errors.New("engine: torrent not running")
 	case p.peerID == s.c.cfg.PeerID:
 		return errors.New("engine: connection to ourselves")
-	case s.banned[p.addr.Addr()]:
+	case s.isBanned(p.addr):
 		return errors.New("engine: banned peer")
 	case len(s.peers) >= s.c.cfg.MaxPeersPerTorrent:
 		return errors.New("engine: torrent connection limit")
@@ -233,12 +238,38 @@ func (s *Session) forget(p *peer) {
 	s.dirty = true
 }
 
-// ban closes p and refuses its address from now on.
+// ban closes p, refuses its address from now on, and throws away every
+// partial piece it contributed to, since its blocks there are suspect too.
 func (s *Session) ban(p *peer, why string) {
-	s.banned[p.addr.Addr()] = true
+	s.banned[banKey(p.addr)] = true
 	s.c.logf("engine: %s: banned %s: %s", s.ih, p.addr, why)
+	if s.pick != nil {
+		for piece, pb := range s.pieces {
+			for _, id := range s.pick.Contributors(piece) {
+				if id == picker.PeerID(p.id) {
+					s.pick.PieceFailed(piece)
+					s.stats.wasted += int64(len(pb.data))
+					s.recycle(pb.data)
+					delete(s.pieces, piece)
+					break
+				}
+			}
+		}
+	}
 	s.dropPeer(p, fmt.Errorf("engine: banned: %s", why))
 }
+
+// banKey is what a ban applies to: the IP address, except on loopback,
+// where many peers share one address (test swarms, local clients) and only
+// the port tells them apart.
+func banKey(a netip.AddrPort) netip.AddrPort {
+	if a.Addr().IsLoopback() {
+		return a
+	}
+	return netip.AddrPortFrom(a.Addr(), 0)
+}
+
+func (s *Session) isBanned(a netip.AddrPort) bool { return s.banned[banKey(a)] }
 
 func bitfieldBytes(bs *bitset.BitSet, n int) []byte {
 	out := make([]byte, (n+7)/8)

@@ -204,8 +204,24 @@ func (s *Session) setPeerInterest(p *peer, on bool) error {
 	p.peerInterest = on
 	if !on {
 		p.uploads = p.uploads[:0]
+		return nil
+	}
+	// A free upload slot goes to a newly interested peer at once rather
+	// than at the next rechoke, up to 10 s later.
+	if p.amChoking && s.pick != nil && (s.choker.Slots == 0 || s.unchoked() < s.choker.Slots) {
+		s.setChoking(p, false)
 	}
 	return nil
+}
+
+func (s *Session) unchoked() int {
+	n := 0
+	for _, p := range s.peers {
+		if !p.amChoking {
+			n++
+		}
+	}
+	return n
 }
 
 // haveBitset is the set a peer's view is tracked in; kept for the API.

@@ -62,7 +62,7 @@ type Session struct {
 	peers      map[picker.PeerID]*peer
 	nextID     picker.PeerID
 	known      map[netip.AddrPort]*knownPeer
-	banned     map[netip.Addr]bool
+	banned     map[netip.AddrPort]bool
 	pieces     map[int]*pieceBuf
 	freeBufs   [][]byte
 	trackers   *tracker.Tiers
@@ -106,7 +106,7 @@ func newSession(c *Client, mi *metainfo.MetaInfo, dir string, now time.Time) *Se
 		rng:    rand.New(rand.NewSource(seed)),
 		peers:  map[picker.PeerID]*peer{},
 		known:  map[netip.AddrPort]*knownPeer{},
-		banned: map[netip.Addr]bool{},
+		banned: map[netip.AddrPort]bool{},
 		pieces: map[int]*pieceBuf{},
 	}
 	s.choker = choke.New(rand.New(rand.NewSource(seed + 2)))

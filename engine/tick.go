@@ -74,7 +74,7 @@ func (s *Session) connectPeers() {
 		if room <= 0 || dialing >= dialsPerTick {
 			break
 		}
-		if k.connected || k.dialing || s.now.Before(k.nextDial) || s.banned[k.addr.Addr()] {
+		if k.connected || k.dialing || s.now.Before(k.nextDial) || s.isBanned(k.addr) {
 			continue
 		}
 		if s.complete() && k.lastPeer != nil && k.lastPeer.isSeed {

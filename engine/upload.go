@@ -56,9 +56,13 @@ func onCancel(s *Session, p *peer, m *wire.Message) error {
 // buffer and read count are under their bounds. The worker sends the block
 // itself, straight from the read buffer, and reports back.
 func (s *Session) serveUploads(p *peer) {
-	for len(p.uploads) > 0 && !p.closed && p.reading < maxReading && !s.limits.upBlocked(s) {
+	for len(p.uploads) > 0 && !p.closed && !p.blocking && p.reading < maxReading && !s.limits.upBlocked(s) {
 		if p.conn.Buffered() > maxOutbound {
-			return // resumed by the next event from this peer or the next tick
+			if !p.blocking {
+				p.blocking = true
+				p.conn.NotifyWritable(maxOutbound / 2)
+			}
+			return // resumed by Peer.Writable
 		}
 		r := p.uploads[0]
 		buf := blockBuffer(r.Length)

@@ -171,6 +171,35 @@ func (pc *peerConn) Send(bufs ...[]byte) {
 	}
 }
 
+// NotifyWritable implements engine.PeerConn. gnet has no writable
+// callback, so the outbound buffer is sampled on the loop, backing off
+// from 1 ms to 64 ms, until it is under bound.
+func (pc *peerConn) NotifyWritable(bound int) {
+	pc.pollDrain(bound, time.Millisecond)
+}
+
+func (pc *peerConn) pollDrain(bound int, wait time.Duration) {
+	time.AfterFunc(wait, func() {
+		if pc.closed.Load() {
+			return
+		}
+		err := pc.c.Wake(func(c gnet.Conn, err error) error {
+			pc.outbuf.Store(int64(c.OutboundBuffered()))
+			switch {
+			case err != nil || pc.closed.Load():
+			case pc.Buffered() <= bound:
+				pc.peer.Writable()
+			default:
+				pc.pollDrain(bound, min(2*wait, 64*time.Millisecond))
+			}
+			return nil
+		})
+		if err != nil {
+			pc.closed.Store(true)
+		}
+	})
+}
+
 // Close closes the connection; implements engine.PeerConn.
 func (pc *peerConn) Close() {
 	if pc.closed.CompareAndSwap(false, true) {

@@ -61,6 +61,9 @@ func waitState(t testing.TB, s *engine.Session, want engine.State, timeout time.
 			t.Fatalf("session error: %s", sn.Error)
 		}
 		if time.Now().After(deadline) {
+			for _, p := range sn.Peers {
+				t.Logf("peer %s connected=%v down=%d up=%d rel=%.2f client=%q", p.Addr, p.Connected, p.Downloaded, p.Uploaded, p.Relevance, p.Client)
+			}
 			t.Fatalf("state %s after %v, want %s (have %d/%d pieces, peers %d)", sn.State, timeout, want,
 				sn.Have, sn.NumPieces, len(sn.Peers))
 		}
@@ -134,5 +137,17 @@ func sameTree(t testing.TB, mi *metainfo.MetaInfo, wantRoot, gotRoot string) {
 		if !bytes.Equal(want, got) {
 			t.Fatalf("%s: bytes differ (%d vs %d bytes)", rel, len(want), len(got))
 		}
+	}
+}
+
+// waitFor polls cond until it holds; snapshots lag events by up to a tick.
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting until %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

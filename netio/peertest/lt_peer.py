@@ -2,7 +2,7 @@
 """A python3-libtorrent peer for GoTorrentServer's tests and benchmarks.
 
 Runs on 127.0.0.1 only, with DHT, local peer discovery, UPnP, NAT-PMP and
-(unless --pex) peer exchange off. Prints "PORT n" once listening, then
+(unless --pex) peer exchange off, and (with --plaintext) encryption off. Prints "PORT n" once listening, then
 "STATUS state progress down up peers" lines, and "DONE seconds" when a
 leecher completes (it then exits unless --keep).
 """
@@ -22,6 +22,8 @@ def main():
     ap.add_argument("--peer", action="append", default=[])
     ap.add_argument("--keep", action="store_true", help="keep running after completion")
     ap.add_argument("--pex", action="store_true")
+    ap.add_argument("--plaintext", action="store_true",
+                    help="no protocol encryption: plain handshakes only, in and out")
     ap.add_argument("--seed-mode", action="store_true", help="trust the data without checking")
     ap.add_argument("--recheck", action="store_true", help="time a full recheck and exit")
     ap.add_argument("--timeout", type=float, default=600)
@@ -35,6 +37,12 @@ def main():
         "user_agent": "lt_peer", "announce_to_all_tiers": True,
         "min_reconnect_time": 1, "peer_connect_timeout": 3,
     }
+    if a.plaintext:
+        # By default libtorrent opens every outgoing connection with an
+        # obfuscated (MSE) handshake and retries in plaintext only after
+        # the peer hangs up, a second or so later.
+        settings["out_enc_policy"] = lt.enc_policy.pe_disabled
+        settings["in_enc_policy"] = lt.enc_policy.pe_disabled
     ses = lt.session(settings, 0)  # no default plugins: no ut_pex, no ut_metadata
     ses.add_extension("ut_metadata")
     if a.pex:

@@ -7,6 +7,7 @@ package peertest
 
 import (
 	"bufio"
+	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -54,6 +55,7 @@ func Have(tool string) bool {
 }
 
 // Proc is a running client. Lines it prints are kept for Wait* helpers.
+// Its methods may be called from any goroutine.
 type Proc struct {
 	Name  string
 	Port  int
@@ -64,13 +66,25 @@ type Proc struct {
 	ended bool
 	err   error
 	log   io.Writer
+
+	// Set by the client constructors before the Proc is shared, read-only
+	// afterwards: done recognises the line a client prints once it holds
+	// the whole torrent; exitDone also counts a clean exit as done, for
+	// clients (aria2) whose clean exit means "complete".
+	done     func(line string) bool
+	exitDone bool
 }
 
-// Start runs name with args, collecting its output lines.
+// Start runs name with args in its own process group, collecting its
+// output lines; tb's cleanup stops it. Lines end at '\n' or '\r' (progress
+// readouts redraw with '\r'), lose trailing blanks, and empty ones are
+// dropped. The child gets SIGKILL if the test binary dies without cleaning
+// up (Pdeathsig; a client that drops privileges, like opentracker, loses
+// that guard).
 func Start(tb testing.TB, name string, args ...string) *Proc {
 	tb.Helper()
 	cmd := exec.Command(name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -89,14 +103,22 @@ func Start(tb testing.TB, name string, args ...string) *Proc {
 func (p *Proc) read(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 1<<20)
+	sc.Split(scanLinesCR)
 	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), " \t")
+		if line == "" {
+			continue
+		}
 		p.mu.Lock()
 		if len(p.lines) < 100000 {
-			p.lines = append(p.lines, sc.Text())
+			p.lines = append(p.lines, line)
 		}
 		p.mu.Unlock()
 		p.cond.Broadcast()
 	}
+	// A line over the buffer stops the scanner; keep draining so the child
+	// never blocks on a full pipe.
+	io.Copy(io.Discard, r)
 	err := p.cmd.Wait()
 	p.mu.Lock()
 	p.ended, p.err = true, err
@@ -104,8 +126,41 @@ func (p *Proc) read(r io.Reader) {
 	p.cond.Broadcast()
 }
 
+// scanLinesCR is bufio.ScanLines that also ends a line at '\r'.
+func scanLinesCR(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
+}
+
 // WaitLine waits for a line starting with prefix and returns it.
 func (p *Proc) WaitLine(prefix string, timeout time.Duration) (string, error) {
+	return p.waitFor(func(l string) bool { return strings.HasPrefix(l, prefix) }, false, fmt.Sprintf("%q", prefix), timeout)
+}
+
+// WaitMatch waits for a line containing substr anywhere and returns it;
+// for clients that start their lines with a timestamp.
+func (p *Proc) WaitMatch(substr string, timeout time.Duration) (string, error) {
+	return p.waitFor(func(l string) bool { return strings.Contains(l, substr) }, false, fmt.Sprintf("a line with %q", substr), timeout)
+}
+
+// WaitDone waits until the client reports that it holds the whole torrent:
+// a leecher finished downloading, or a seeder finished checking its data
+// and seeds. The marker is client specific (see Libtorrent, Aria2 and
+// Transmission); a Proc started with Start has none and fails at once.
+func (p *Proc) WaitDone(timeout time.Duration) error {
+	if p.done == nil {
+		return fmt.Errorf("peertest: %s has no completion marker", p.Name)
+	}
+	_, err := p.waitFor(p.done, p.exitDone, "completion", timeout)
+	return err
+}
+
+func (p *Proc) waitFor(match func(string) bool, cleanExitMatches bool, what string, timeout time.Duration) (string, error) {
 	deadline := time.Now().Add(timeout)
 	t := time.AfterFunc(timeout, p.cond.Broadcast)
 	defer t.Stop()
@@ -113,15 +168,18 @@ func (p *Proc) WaitLine(prefix string, timeout time.Duration) (string, error) {
 	defer p.mu.Unlock()
 	for i := 0; ; {
 		for ; i < len(p.lines); i++ {
-			if strings.HasPrefix(p.lines[i], prefix) {
+			if match(p.lines[i]) {
 				return p.lines[i], nil
 			}
 		}
 		if p.ended {
-			return "", fmt.Errorf("%s exited (%v) before %q; output:\n%s", p.Name, p.err, prefix, p.tail())
+			if cleanExitMatches && p.err == nil {
+				return "", nil
+			}
+			return "", fmt.Errorf("%s exited (%v) before %s; output:\n%s", p.Name, p.err, what, p.tail())
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("%s: no %q within %v; output:\n%s", p.Name, prefix, timeout, p.tail())
+			return "", fmt.Errorf("%s: no %s within %v; output:\n%s", p.Name, what, timeout, p.tail())
 		}
 		p.cond.Wait()
 	}
@@ -155,6 +213,38 @@ func (p *Proc) Wait(timeout time.Duration) error {
 	return p.err
 }
 
+// WaitListen waits until something accepts TCP connections on
+// 127.0.0.1:Port, for clients that print nothing when they start
+// listening. Each probe connection is closed at once without a byte sent.
+// Any goroutine.
+func (p *Proc) WaitListen(timeout time.Duration) error {
+	addr := fmt.Sprintf("127.0.0.1:%d", p.Port)
+	deadline := time.Now().Add(timeout)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		p.mu.Lock()
+		ended, perr := p.ended, p.err
+		p.mu.Unlock()
+		if ended {
+			return fmt.Errorf("%s exited (%v) before listening on %s; output:\n%s", p.Name, perr, addr, p.Output())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: nothing listens on %s after %v: %v", p.Name, addr, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stopAfter stops p once d has passed, unless the test ends first.
+func (p *Proc) stopAfter(tb testing.TB, d time.Duration) {
+	t := time.AfterFunc(d, p.Stop)
+	tb.Cleanup(func() { t.Stop() })
+}
+
 // Stop ends the process group we started, by PID, and waits for it.
 func (p *Proc) Stop() {
 	p.mu.Lock()
@@ -171,7 +261,8 @@ func (p *Proc) Stop() {
 }
 
 // Libtorrent starts lt_peer.py with args (see the script) and waits until
-// it listens; Port is then set.
+// it listens; Port is then set. WaitDone waits for its "DONE" line, which
+// a seeder (--keep) prints once its check finds the data complete.
 func Libtorrent(tb testing.TB, args ...string) *Proc {
 	tb.Helper()
 	Require(tb, "libtorrent")
@@ -180,6 +271,7 @@ func Libtorrent(tb testing.TB, args ...string) *Proc {
 		tb.Fatal(err)
 	}
 	p := Start(tb, LibtorrentPython, append([]string{script}, args...)...)
+	p.done = func(l string) bool { return strings.HasPrefix(l, "DONE ") }
 	line, err := p.WaitLine("PORT ", 20*time.Second)
 	if err != nil {
 		tb.Fatal(err)
