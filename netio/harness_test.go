@@ -151,3 +151,5 @@ func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func addrs(a ...netip.AddrPort) []netip.AddrPort { return a }
