@@ -31,6 +31,7 @@ type Config struct {
 	MaxOpenFiles       int    // shared descriptor limit; default 512
 	Dialer             Dialer // set later with SetDialer when the network layer needs the client first
 	Tracker            tracker.Config
+	Persister          Persister // nil: nothing is saved
 	// Tick is the sessions' clock period; default 1 s. Negative disables the
 	// ticker so tests can post ticks themselves.
 	Tick time.Duration
@@ -148,6 +149,8 @@ type AddOptions struct {
 	Sequential bool           // download pieces in order
 	Have       *bitset.BitSet // trusted verified pieces (resume); nil = check the disk
 	Added      time.Time      // when first added (resume); zero = now
+	Downloaded int64          // totals from earlier runs (resume)
+	Uploaded   int64
 }
 
 // Add adds a torrent and, unless opt.Stopped, starts it. Adding one that is
@@ -164,6 +167,9 @@ func (c *Client) Add(mi *metainfo.MetaInfo, opt AddOptions) (*Session, error) {
 		s.added = opt.Added
 	}
 	s.sequential = opt.Sequential
+	s.userStopped = opt.Stopped
+	s.base.downloaded, s.base.uploaded = opt.Downloaded, opt.Uploaded
+	s.resumeDirty = true
 	s.limits.down.set(opt.MaxDown)
 	s.limits.up.set(opt.MaxUp)
 	s.dirty = true
@@ -174,7 +180,10 @@ func (c *Client) Add(mi *metainfo.MetaInfo, opt AddOptions) (*Session, error) {
 	}
 	next[mi.InfoHash] = s
 	c.sessions.Store(&next)
-	if !opt.Stopped {
+	if opt.Stopped {
+		s.stopHave = opt.Have
+		s.post(evFunc(func(s *Session) { s.saveResume(true) }))
+	} else {
 		s.post(startEvent{have: opt.Have})
 	}
 	return s, nil
@@ -197,7 +206,7 @@ func (c *Client) Stop(ih metainfo.Hash) error {
 		return ErrNotFound
 	}
 	done := make(chan struct{})
-	s.post(stopEvent{done: done})
+	s.post(stopEvent{done: done, user: true})
 	<-done
 	return nil
 }
@@ -239,8 +248,9 @@ func (c *Client) SetRates(ih metainfo.Hash, down, up int64) error {
 		if up >= 0 {
 			s.limits.up.set(up)
 		}
-		s.dirty = true
+		s.dirty, s.resumeDirty = true, true
 		s.publish()
+		s.saveResume(true)
 	}))
 	return nil
 }

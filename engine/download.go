@@ -161,6 +161,7 @@ func (s *Session) pieceVerified(piece int) {
 	if err := s.pick.PieceVerified(piece); err != nil {
 		return
 	}
+	s.resumeDirty = true
 	have := wire.AppendHave(nil, uint32(piece))
 	for _, p := range s.peers {
 		s.send(p, have)
@@ -178,6 +179,7 @@ func (s *Session) pieceVerified(piece int) {
 			s.dropPeer(p, fmt.Errorf("engine: both sides are seeds"))
 		}
 	}
+	s.saveResume(true)
 	for _, f := range s.onComplete {
 		f()
 	}

@@ -22,6 +22,8 @@ func (e startEvent) handle(s *Session) {
 	if s.state != StateStopped && s.state != StateError {
 		return
 	}
+	s.userStopped = false
+	s.resumeDirty = true
 	s.err = nil
 	if e.have == nil {
 		e.have = s.stopHave
@@ -97,14 +99,25 @@ func (s *Session) begin(have *bitset.BitSet) {
 	s.connectPeers()
 	s.dirty = true
 	s.publish()
+	s.saveResume(true)
 }
 
-// stopEvent closes every peer, tells the trackers and keeps what is verified.
-type stopEvent struct{ done chan struct{} }
+// stopEvent closes every peer, tells the trackers and keeps what is
+// verified. user says the user asked (the torrent stays stopped across
+// restarts), as opposed to a daemon shutdown.
+type stopEvent struct {
+	done chan struct{}
+	user bool
+}
 
 func (e stopEvent) handle(s *Session) {
 	defer close(e.done)
+	if e.user {
+		s.userStopped = true
+		s.resumeDirty = true
+	}
 	if s.state == StateStopped {
+		s.saveResume(e.user)
 		return
 	}
 	wasRunning := s.state == StateDownloading || s.state == StateSeeding
@@ -123,6 +136,8 @@ func (e stopEvent) handle(s *Session) {
 	}
 	s.dirty = true
 	s.publish()
+	s.resumeDirty = true
+	s.saveResume(true)
 }
 
 // removeEvent stops the session and, if asked, deletes its data.
@@ -142,6 +157,9 @@ func (e removeEvent) handle(s *Session) {
 			err = s.store.Close()
 		}
 		s.store = nil
+	}
+	if p := s.c.cfg.Persister; p != nil {
+		p.Remove(s.ih)
 	}
 	e.done <- err
 }

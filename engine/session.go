@@ -75,6 +75,11 @@ type Session struct {
 	stopHave   *bitset.BitSet // verified pieces kept across stop/start
 	checkDone  func()         // test hook: called when a recheck finishes
 	onComplete []func()
+
+	resumeDirty bool
+	lastResume  time.Time
+	userStopped bool // stopped by the user, as opposed to by shutdown
+	base        struct{ downloaded, uploaded int64 } // totals from earlier runs
 }
 
 // counters are the session's byte totals and rates; the API reports them.

@@ -40,6 +40,7 @@ func (e tickEvent) handle(s *Session) {
 	s.announce(tracker.None)
 	s.connectPeers()
 	s.publish()
+	s.saveResume(false)
 }
 
 func (s *Session) tickPeer(p *peer) {

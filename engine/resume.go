@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"time"
+
+	"gotorrentserver/engine/storage"
+	"gotorrentserver/metainfo"
+)
+
+// Resume is what a torrent needs to come back after a restart without
+// rehashing: its settings, its verified pieces and the totals. Sessions
+// produce it; a persister (engine/state) writes it off the session thread.
+type Resume struct {
+	InfoHash   metainfo.Hash
+	Dir        string
+	Stopped    bool
+	MaxDown    int64 // bytes/s
+	MaxUp      int64
+	Sequential bool
+	Have       []byte // bitfield, BEP 3 layout; only verified, written pieces
+	NumPieces  int
+	Downloaded int64 // totals over the torrent's life
+	Uploaded   int64
+	Added      time.Time
+	// Storage is set while the torrent has storage; the persister stats its
+	// files when it writes (that is disk I/O, so never on the session).
+	Storage *storage.Storage `json:"-"`
+}
+
+// Persister receives resume records. Save must not block: the session calls
+// it on its own thread. Remove forgets a torrent. Safe for concurrent use.
+type Persister interface {
+	Save(r Resume)
+	Remove(ih metainfo.Hash)
+}
+
+// resumeEvery bounds how much progress a crash can lose.
+const resumeEvery = 5 * time.Second
+
+// saveResume hands a resume record to the persister when something worth
+// keeping changed, at most every resumeEvery unless forced.
+func (s *Session) saveResume(force bool) {
+	p := s.c.cfg.Persister
+	if p == nil || s.removed.Load() || (!s.resumeDirty && !force) {
+		return
+	}
+	if !force && s.now.Sub(s.lastResume) < resumeEvery {
+		return
+	}
+	s.resumeDirty = false
+	s.lastResume = s.now
+	have := s.have()
+	if s.pick == nil && s.stopHave != nil {
+		have = s.stopHave
+	}
+	p.Save(Resume{
+		InfoHash: s.ih, Dir: s.dir, Stopped: s.state == StateStopped || s.userStopped,
+		MaxDown: s.limits.down.rate, MaxUp: s.limits.up.rate, Sequential: s.sequential,
+		Have: bitfieldBytes(have, s.mi.NumPieces()), NumPieces: s.mi.NumPieces(),
+		Downloaded: s.base.downloaded + s.stats.downloaded, Uploaded: s.base.uploaded + s.stats.uploaded,
+		Added: s.added, Storage: s.store,
+	})
+}

@@ -1,0 +1,279 @@
+// Package state keeps the daemon's torrents in a folder so that they come
+// back after a restart or a crash: per torrent its .torrent file and a resume
+// record (settings, verified pieces, totals, file sizes and times), each
+// written atomically (temp file, fsync, rename).
+package state
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"gotorrentserver/engine"
+	"gotorrentserver/metainfo"
+)
+
+// ErrCorrupt marks a state file that cannot be used; the daemon reports it
+// and goes on with the other torrents.
+var ErrCorrupt = errors.New("state: unusable state file")
+
+// Store is a state folder. Save and Remove never block (they queue work for
+// one writer goroutine, the latest record per torrent winning); the other
+// methods do disk I/O. All methods are safe for concurrent use.
+type Store struct {
+	dir     string
+	mu      sync.Mutex
+	pending map[metainfo.Hash]*engine.Resume // nil value: remove
+	wake    chan struct{}
+	done    chan struct{}
+	closed  bool
+	logf    func(string, ...any)
+}
+
+// Open creates the folder if needed (mode 0700: it may hold a token) and
+// starts the writer.
+func Open(dir string, logf func(string, ...any)) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	st := &Store{dir: dir, pending: map[metainfo.Hash]*engine.Resume{}, wake: make(chan struct{}, 1),
+		done: make(chan struct{}), logf: logf}
+	go st.writer()
+	return st, nil
+}
+
+// Dir is the state folder.
+func (st *Store) Dir() string { return st.dir }
+
+func (st *Store) torrentPath(ih metainfo.Hash) string {
+	return filepath.Join(st.dir, ih.String()+".torrent")
+}
+func (st *Store) resumePath(ih metainfo.Hash) string {
+	return filepath.Join(st.dir, ih.String()+".resume")
+}
+
+// SaveTorrent writes a torrent's metainfo, synchronously, before the torrent
+// is added, so a crash right after an add does not lose it.
+func (st *Store) SaveTorrent(mi *metainfo.MetaInfo, raw []byte) error {
+	return WriteFileAtomic(st.torrentPath(mi.InfoHash), raw, 0o600)
+}
+
+// Save queues r; implements engine.Persister.
+func (st *Store) Save(r engine.Resume) {
+	st.queue(r.InfoHash, &r)
+}
+
+// Remove forgets a torrent; implements engine.Persister.
+func (st *Store) Remove(ih metainfo.Hash) { st.queue(ih, nil) }
+
+func (st *Store) queue(ih metainfo.Hash, r *engine.Resume) {
+	st.mu.Lock()
+	if st.closed {
+		st.mu.Unlock()
+		if r == nil {
+			st.apply(ih, nil)
+		}
+		return
+	}
+	st.pending[ih] = r
+	st.mu.Unlock()
+	select {
+	case st.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (st *Store) writer() {
+	defer close(st.done)
+	for {
+		_, ok := <-st.wake
+		st.flush()
+		if !ok {
+			return
+		}
+	}
+}
+
+func (st *Store) flush() {
+	st.mu.Lock()
+	batch := st.pending
+	st.pending = map[metainfo.Hash]*engine.Resume{}
+	st.mu.Unlock()
+	for ih, r := range batch {
+		st.apply(ih, r)
+	}
+}
+
+func (st *Store) apply(ih metainfo.Hash, r *engine.Resume) {
+	if r == nil {
+		os.Remove(st.resumePath(ih))
+		os.Remove(st.torrentPath(ih))
+		return
+	}
+	rec := toRecord(r)
+	b, err := json.MarshalIndent(rec, "", " ")
+	if err == nil {
+		err = WriteFileAtomic(st.resumePath(ih), b, 0o600)
+	}
+	if err != nil {
+		st.logf("state: saving %s: %v", ih, err)
+	}
+}
+
+// Close writes what is queued and stops the writer.
+func (st *Store) Close() {
+	st.mu.Lock()
+	if st.closed {
+		st.mu.Unlock()
+		return
+	}
+	st.closed = true
+	st.mu.Unlock()
+	close(st.wake)
+	<-st.done
+}
+
+// Entry is one saved torrent.
+type Entry struct {
+	MetaInfo  *metainfo.MetaInfo
+	Resume    engine.Resume
+	Files     []FileRecord
+	HasResume bool
+}
+
+// Load reads every saved torrent. Unusable ones are reported in errs (with
+// ErrCorrupt) and skipped; a torrent without a resume record comes back with
+// default settings and is rechecked.
+func (st *Store) Load() (entries []Entry, errs []error) {
+	names, err := os.ReadDir(st.dir)
+	if err != nil {
+		return nil, []error{fmt.Errorf("state: %w", err)}
+	}
+	for _, d := range names {
+		name := d.Name()
+		if !strings.HasSuffix(name, ".torrent") {
+			continue
+		}
+		e, err := st.load(strings.TrimSuffix(name, ".torrent"))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		entries = append(entries, e)
+	}
+	return entries, errs
+}
+
+func (st *Store) load(hexHash string) (Entry, error) {
+	var e Entry
+	ih, err := metainfo.ParseHash(hexHash)
+	if err != nil {
+		return e, fmt.Errorf("%w: %s.torrent: bad name", ErrCorrupt, hexHash)
+	}
+	raw, err := os.ReadFile(st.torrentPath(ih))
+	if err != nil {
+		return e, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	mi, err := metainfo.Parse(raw)
+	if err != nil || mi.InfoHash != ih {
+		return e, fmt.Errorf("%w: %s.torrent: %v", ErrCorrupt, hexHash, err)
+	}
+	e.MetaInfo = mi
+	b, err := os.ReadFile(st.resumePath(ih))
+	if errors.Is(err, os.ErrNotExist) {
+		return e, nil
+	}
+	var rec record
+	if err == nil {
+		err = json.Unmarshal(b, &rec)
+	}
+	if err != nil {
+		st.logf("state: %s.resume unusable, torrent will be rechecked: %v", hexHash, err)
+		return e, nil
+	}
+	e.Resume, e.Files = rec.resume(ih), rec.Files
+	e.HasResume = true
+	return e, nil
+}
+
+// record is the on-disk form of a resume record.
+type record struct {
+	InfoHash   string       `json:"infohash"`
+	Dir        string       `json:"dir"`
+	Stopped    bool         `json:"stopped"`
+	MaxDown    int64        `json:"maxdown"`
+	MaxUp      int64        `json:"maxup"`
+	Sequential bool         `json:"sequential"`
+	Have       string       `json:"have"` // hex bitfield
+	NumPieces  int          `json:"pieces"`
+	Downloaded int64        `json:"downloaded"`
+	Uploaded   int64        `json:"uploaded"`
+	Added      time.Time    `json:"added"`
+	Saved      time.Time    `json:"saved"`
+	Files      []FileRecord `json:"files"`
+}
+
+// FileRecord is a file's size and modification time when the record was
+// written; -1 size means it did not exist.
+type FileRecord struct {
+	Size    int64 `json:"size"`
+	ModTime int64 `json:"mtime_ns"`
+}
+
+func toRecord(r *engine.Resume) record {
+	rec := record{InfoHash: r.InfoHash.String(), Dir: r.Dir, Stopped: r.Stopped, MaxDown: r.MaxDown,
+		MaxUp: r.MaxUp, Sequential: r.Sequential, Have: hex.EncodeToString(r.Have), NumPieces: r.NumPieces,
+		Downloaded: r.Downloaded, Uploaded: r.Uploaded, Added: r.Added.UTC(), Saved: time.Now().UTC()}
+	if r.Storage != nil {
+		for _, fs := range r.Storage.FileStats() {
+			rec.Files = append(rec.Files, FileRecord{Size: fs.Size, ModTime: fs.ModTime.UnixNano()})
+		}
+	}
+	return rec
+}
+
+func (rec record) resume(ih metainfo.Hash) engine.Resume {
+	have, _ := hex.DecodeString(rec.Have)
+	return engine.Resume{InfoHash: ih, Dir: rec.Dir, Stopped: rec.Stopped, MaxDown: rec.MaxDown, MaxUp: rec.MaxUp,
+		Sequential: rec.Sequential, Have: have, NumPieces: rec.NumPieces, Downloaded: rec.Downloaded,
+		Uploaded: rec.Uploaded, Added: rec.Added}
+}
+
+// WriteFileAtomic writes b to path so that a crash leaves either the old or
+// the new content, never a torn file: temp file, fsync, rename, fsync dir.
+func WriteFileAtomic(path string, b []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("state: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

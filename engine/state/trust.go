@@ -1,0 +1,66 @@
+package state
+
+import (
+	"github.com/bits-and-blooms/bitset"
+
+	"gotorrentserver/engine/storage"
+)
+
+// TrustedHave returns the verified pieces of e that can be used without
+// rehashing, or nil when the torrent must be rechecked. It stats files, so
+// call it at start-up, not from a session.
+//
+// Every file holding a verified piece must still have its full length (we
+// size files fully on first write). A file that was complete when the record
+// was written must also keep its modification time: a changed mtime there
+// means someone else wrote it. Files still downloading legitimately change
+// between records (a kill -9 loses at most the pieces written since the last
+// one, and never corrupts the ones before), so their time is not compared.
+func TrustedHave(e Entry) *bitset.BitSet {
+	mi := e.MetaInfo
+	if !e.HasResume || e.Resume.NumPieces != mi.NumPieces() || len(e.Resume.Have) != (mi.NumPieces()+7)/8 {
+		return nil
+	}
+	have := bitset.New(uint(mi.NumPieces()))
+	for i := range mi.NumPieces() {
+		if e.Resume.Have[i/8]&(0x80>>(i%8)) != 0 {
+			have.Set(uint(i))
+		}
+	}
+	if have.None() {
+		return have
+	}
+	st, err := storage.Open(e.Resume.Dir, mi)
+	if err != nil {
+		return nil
+	}
+	now := st.FileStats()
+	k := 0 // index into the non-pad stats
+	for fi, f := range mi.Files {
+		if f.Pad {
+			continue
+		}
+		cur, saved := now[k], FileRecord{Size: -2}
+		if k < len(e.Files) {
+			saved = e.Files[k]
+		}
+		k++
+		first, last := mi.FilePieces(fi)
+		some, all := false, last >= first
+		for p := first; p <= last; p++ {
+			if have.Test(uint(p)) {
+				some = true
+			} else {
+				all = false
+			}
+		}
+		switch {
+		case !some:
+		case cur.Size != f.Length:
+			return nil
+		case all && (saved.Size != cur.Size || saved.ModTime != cur.ModTime.UnixNano()):
+			return nil
+		}
+	}
+	return have
+}
