@@ -78,7 +78,7 @@ type Session struct {
 
 	resumeDirty bool
 	lastResume  time.Time
-	userStopped bool // stopped by the user, as opposed to by shutdown
+	userStopped bool                                 // stopped by the user, as opposed to by shutdown
 	base        struct{ downloaded, uploaded int64 } // totals from earlier runs
 }
 

@@ -76,6 +76,8 @@ type Aria2Opts struct {
 // speed for the peer under test to start; --stop bounds the run instead),
 // --bt-detach-seed-only (only affects counting against -j with several
 // downloads; there is one), --bt-external-ip (the tracker sees 127.0.0.1).
+//
+// Call from the test's goroutine: it may skip or fail tb.
 func Aria2(tb testing.TB, opts Aria2Opts) *Proc {
 	tb.Helper()
 	Require(tb, "aria2c")

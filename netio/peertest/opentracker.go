@@ -38,8 +38,8 @@ type Tracker struct {
 //     build, it chroots into its -d directory (hence root) and reads the
 //     whitelist relative to it, then drops to "nobody" (hence the 0755
 //     directory and 0644 file). Every listed hash is served, nothing else.
-//   - -A 127.0.0.1: admin address, so nothing sent from loopback is refused
-//     as a stranger's sync or stats request.
+//   - -A 127.0.0.1: blesses loopback as an admin address, so tests may read
+//     http://127.0.0.1:P/stats (403 for anyone else).
 //
 // opentracker opens its ports before a separate thread has loaded the
 // whitelist, and until then refuses every hash. So a port that accepts is
@@ -48,7 +48,8 @@ type Tracker struct {
 //
 // The process is stopped by PID (its process group) when tb ends. Once it
 // has dropped privileges the kernel no longer kills it if the test binary
-// dies, so only that cleanup ends it.
+// dies, so only that cleanup ends it. Call from the test's goroutine: it
+// may skip or fail tb.
 func Opentracker(tb testing.TB, infohashes ...metainfo.Hash) *Tracker {
 	tb.Helper()
 	if _, err := os.Stat(OpentrackerPath); err != nil {
@@ -105,31 +106,21 @@ var probeClient = &http.Client{Timeout: 2 * time.Second}
 func (t *Tracker) probe(h metainfo.Hash) error {
 	q := "?info_hash=" + escapeBytes(h[:]) + "&peer_id=" + escapeBytes([]byte("-PT0001-probe0000000")) +
 		"&port=1&uploaded=0&downloaded=0&left=0&compact=1&event=stopped"
-	d, err := getDict(t.HTTPURL + q)
+	body, err := fetch(t.HTTPURL + q)
 	if err != nil {
 		return err
 	}
-	if reason, ok := d["failure reason"].([]byte); ok {
-		return fmt.Errorf("failure reason %q", reason)
-	}
-	return nil
+	return announceError(body)
 }
 
 // Scrape asks the tracker over HTTP how many seeders and leechers it
 // lists for h. Any goroutine.
 func (t *Tracker) Scrape(h metainfo.Hash) (seeders, leechers int, err error) {
-	d, err := getDict(t.scrape + "?info_hash=" + escapeBytes(h[:]))
+	body, err := fetch(t.scrape + "?info_hash=" + escapeBytes(h[:]))
 	if err != nil {
 		return 0, 0, err
 	}
-	files, _ := d["files"].(map[string]any)
-	entry, _ := files[string(h[:])].(map[string]any)
-	if entry == nil {
-		return 0, 0, nil // opentracker leaves out swarms it has no peer for
-	}
-	c, _ := entry["complete"].(int64)
-	i, _ := entry["incomplete"].(int64)
-	return int(c), int(i), nil
+	return parseScrape(body, h)
 }
 
 // WaitSwarm polls Scrape until the tracker lists at least seeders seeders
@@ -151,7 +142,8 @@ func (t *Tracker) WaitSwarm(h metainfo.Hash, seeders, leechers int, timeout time
 	}
 }
 
-func getDict(url string) (map[string]any, error) {
+// fetch GETs url and returns the body of a 200 answer, at most 1 MiB.
+func fetch(url string) ([]byte, error) {
 	resp, err := probeClient.Get(url)
 	if err != nil {
 		return nil, err
@@ -164,15 +156,7 @@ func getDict(url string) (map[string]any, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("peertest: tracker HTTP %d: %q", resp.StatusCode, body)
 	}
-	v, err := metainfo.Decode(body)
-	if err != nil {
-		return nil, fmt.Errorf("peertest: tracker reply %q: %w", body, err)
-	}
-	d, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("peertest: tracker reply is not a dictionary: %q", body)
-	}
-	return d, nil
+	return body, nil
 }
 
 // escapeBytes percent-encodes every byte outside the unreserved set, the

@@ -101,29 +101,34 @@ func Start(tb testing.TB, name string, args ...string) *Proc {
 }
 
 func (p *Proc) read(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, 1<<20)
-	sc.Split(scanLinesCR)
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), " \t")
-		if line == "" {
-			continue
-		}
+	scanOutput(r, func(line string) {
 		p.mu.Lock()
 		if len(p.lines) < 100000 {
 			p.lines = append(p.lines, line)
 		}
 		p.mu.Unlock()
 		p.cond.Broadcast()
-	}
-	// A line over the buffer stops the scanner; keep draining so the child
-	// never blocks on a full pipe.
-	io.Copy(io.Discard, r)
+	})
 	err := p.cmd.Wait()
 	p.mu.Lock()
 	p.ended, p.err = true, err
 	p.mu.Unlock()
 	p.cond.Broadcast()
+}
+
+// scanOutput calls add with each non-empty line of r, trailing blanks
+// removed, until r ends. A line over 1 MiB stops the scanner; the rest is
+// drained unread so the child never blocks on a full pipe.
+func scanOutput(r io.Reader, add func(line string)) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	sc.Split(scanLinesCR)
+	for sc.Scan() {
+		if line := strings.TrimRight(sc.Text(), " \t"); line != "" {
+			add(line)
+		}
+	}
+	io.Copy(io.Discard, r)
 }
 
 // scanLinesCR is bufio.ScanLines that also ends a line at '\r'.

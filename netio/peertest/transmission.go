@@ -89,6 +89,11 @@ var transmissionSettings = map[string]any{
 // appear under their torrent paths in Dir; trash-original-torrent-files
 // false so the test's .torrent survives; message-level 2 (info) for the
 // "State changed" line.
+//
+// Stop it before reading what it downloaded: it may keep written blocks in
+// its memory cache (cache-size-mb, 4 MiB) until shutdown or its periodic
+// save, even after reporting completion.
+// Call from the test's goroutine: it may skip or fail tb.
 func Transmission(tb testing.TB, opts TransmissionOpts) *Proc {
 	tb.Helper()
 	Require(tb, "transmission-cli")
