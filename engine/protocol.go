@@ -104,11 +104,20 @@ func onHave(s *Session, p *peer, m *wire.Message) error {
 }
 
 func onBitfield(s *Session, p *peer, m *wire.Message) error {
-	if p.gotBitfield {
-		return errors.New("engine: second bitfield")
-	}
 	if err := wire.ValidateBitfield(m.Bitfield, s.mi.NumPieces()); err != nil {
 		return err
+	}
+	if p.gotBitfield {
+		// Some clients (aria2) send a bitfield after have-none: treat a
+		// late one as haves, since a peer never loses pieces.
+		for i := range s.mi.NumPieces() {
+			if m.Bitfield[i/8]&(0x80>>(i%8)) != 0 {
+				if err := onHave(s, p, &wire.Message{Type: wire.Have, Index: uint32(i)}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	}
 	p.gotBitfield = true
 	for i := range s.mi.NumPieces() {

@@ -1,0 +1,296 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"gotorrentserver/engine"
+	"gotorrentserver/metainfo"
+)
+
+// handler serves one endpoint: it returns the value to answer as JSON with
+// 200, or an error (an *apiError carries its status). Handlers run on the
+// connection's goroutine and must not keep ctx or its bytes after
+// returning.
+type handler func(s *Server, ctx *fasthttp.RequestCtx) (any, error)
+
+type route struct {
+	method string
+	h      handler
+}
+
+// routes is the API, path by path, as in the seed API spec.
+var routes = map[string]route{
+	"/alldata":        {http.MethodGet, (*Server).allData},
+	"/torrentdata":    {http.MethodGet, (*Server).torrentData},
+	"/addtorrentfile": {http.MethodPost, (*Server).addTorrentFile},
+	"/addmagnet":      {http.MethodPost, (*Server).addMagnet},
+	"/stoptorrent":    {http.MethodGet, (*Server).stopTorrent},
+	"/starttorrent":   {http.MethodGet, (*Server).startTorrent},
+	"/removetorrent":  {http.MethodGet, (*Server).removeTorrent},
+	"/setdownrate":    {http.MethodGet, (*Server).setDownRate},
+	"/setuprate":      {http.MethodGet, (*Server).setUpRate},
+}
+
+// serve is the fasthttp handler: authentication, routing, and a recover
+// so that a bug answers a JSON 500 instead of killing the process.
+func (s *Server) serve(ctx *fasthttp.RequestCtx) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.cfg.Logf("httpapi: panic serving %s: %v\n%s", ctx.Path(), r, debug.Stack())
+			ctx.Response.Reset()
+			writeError(ctx, http.StatusInternalServerError, "internal error")
+		}
+	}()
+	if !s.authorized(ctx) {
+		writeAPIError(ctx, errUnauthorized)
+		return
+	}
+	rt, ok := routes[string(ctx.Path())]
+	if !ok {
+		writeError(ctx, http.StatusNotFound, "unknown path")
+		return
+	}
+	if string(ctx.Method()) != rt.method {
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, rt.method)
+		writeError(ctx, http.StatusMethodNotAllowed, "use "+rt.method)
+		return
+	}
+	v, err := rt.h(s, ctx)
+	if err != nil {
+		writeAPIError(ctx, err)
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.cfg.Logf("httpapi: encoding %s: %v", ctx.Path(), err)
+		writeError(ctx, http.StatusInternalServerError, "internal error")
+		return
+	}
+	ctx.Response.Header.SetContentType("application/json")
+	ctx.Response.SetBodyRaw(b)
+}
+
+// readError answers requests fasthttp could not read, in the API's JSON.
+func (s *Server) readError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		markLinger(ctx)
+		writeAPIError(ctx, tooLarge(s.cfg.MaxBody))
+	case errors.As(err, &small):
+		writeError(ctx, http.StatusRequestHeaderFieldsTooLarge, "request header too large")
+	case isTimeout(err):
+		writeError(ctx, http.StatusRequestTimeout, "request timeout")
+	default:
+		writeError(ctx, http.StatusBadRequest, "malformed request")
+	}
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// changed reports a successful command to OnChange and builds its answer.
+func (s *Server) changed(ih metainfo.Hash) okBody {
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(ih)
+	}
+	return okBody{InfoHash: ih.String()}
+}
+
+func infoHashParam(ctx *fasthttp.RequestCtx) (metainfo.Hash, error) {
+	v, err := query(ctx, "infohash")
+	if err != nil {
+		return metainfo.Hash{}, err
+	}
+	return parseInfoHash(v)
+}
+
+func (s *Server) allData(ctx *fasthttp.RequestCtx) (any, error) {
+	sessions := s.cfg.Client.Sessions()
+	snaps := make([]*engine.Snapshot, 0, len(sessions))
+	for _, ss := range sessions {
+		if sn := ss.Snapshot(); sn != nil {
+			snaps = append(snaps, sn)
+		}
+	}
+	// Oldest first, so the list is stable between polls.
+	slices.SortFunc(snaps, func(a, b *engine.Snapshot) int {
+		if c := a.Added.Compare(b.Added); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.InfoHash[:], b.InfoHash[:])
+	})
+	out := allData{
+		Time:     s.cfg.Now().UTC().Format(time.RFC3339),
+		Sessions: make([]sessionJSON, 0, len(snaps)),
+	}
+	for _, sn := range snaps {
+		out.Sessions = append(out.Sessions, sessionFromSnapshot(sn))
+	}
+	return out, nil
+}
+
+func (s *Server) torrentData(ctx *fasthttp.RequestCtx) (any, error) {
+	ih, err := infoHashParam(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ss := s.cfg.Client.Session(ih)
+	if ss == nil {
+		return nil, engineError(engine.ErrNotFound)
+	}
+	sn := ss.Snapshot()
+	if sn == nil {
+		return nil, engineError(engine.ErrNotFound)
+	}
+	return sessionFromSnapshot(sn), nil
+}
+
+// addTorrentFile checks every parameter before touching anything, then
+// parses the body, then creates the folder, then adds.
+func (s *Server) addTorrentFile(ctx *fasthttp.RequestCtx) (any, error) {
+	var p [4]string
+	for i, name := range [...]string{"path", "start", "maxdown", "maxup"} {
+		v, err := query(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		p[i] = v
+	}
+	start, err := parseBool("start", p[1], true)
+	if err != nil {
+		return nil, err
+	}
+	maxDown, err := parseOptionalRate("maxdown", p[2])
+	if err != nil {
+		return nil, err
+	}
+	maxUp, err := parseOptionalRate("maxup", p[3])
+	if err != nil {
+		return nil, err
+	}
+	// The parsed metainfo keeps slices of its input (InfoBytes), and
+	// fasthttp reuses the body buffer after we return: parse a copy.
+	body := bytes.Clone(ctx.PostBody())
+	if len(body) == 0 {
+		return nil, badRequest("empty body: send the .torrent file's bytes")
+	}
+	mi, err := metainfo.Parse(body)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	// Checked early only to leave no folder behind; Add decides for sure.
+	if s.cfg.Client.Session(mi.InfoHash) != nil {
+		return nil, engineError(engine.ErrExists)
+	}
+	dir, err := s.root.ensure(p[0])
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.cfg.Client.Add(mi, engine.AddOptions{Dir: dir, Stopped: !start, MaxDown: maxDown, MaxUp: maxUp})
+	if err != nil {
+		return nil, engineError(err)
+	}
+	return s.changed(mi.InfoHash), nil
+}
+
+// addMagnet validates the request fully, then says why it cannot go on:
+// fetching metadata from peers does not exist yet.
+func (s *Server) addMagnet(ctx *fasthttp.RequestCtx) (any, error) {
+	req, err := parseMagnetBody(ctx.PostBody())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.root.resolve(req.targetDir); err != nil {
+		return nil, err
+	}
+	if s.cfg.Client.Session(req.magnet.InfoHash) != nil {
+		return nil, engineError(engine.ErrExists)
+	}
+	return nil, newAPIError(http.StatusNotImplemented, "magnet links need metadata exchange, not implemented yet")
+}
+
+func (s *Server) stopTorrent(ctx *fasthttp.RequestCtx) (any, error) {
+	ih, err := infoHashParam(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Client.Stop(ih); err != nil {
+		return nil, engineError(err)
+	}
+	return s.changed(ih), nil
+}
+
+func (s *Server) startTorrent(ctx *fasthttp.RequestCtx) (any, error) {
+	ih, err := infoHashParam(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Client.Start(ih); err != nil {
+		return nil, engineError(err)
+	}
+	return s.changed(ih), nil
+}
+
+func (s *Server) removeTorrent(ctx *fasthttp.RequestCtx) (any, error) {
+	ih, err := infoHashParam(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := query(ctx, "delete")
+	if err != nil {
+		return nil, err
+	}
+	del, err := parseBool("delete", v, false)
+	if err != nil {
+		return nil, err
+	}
+	err = s.cfg.Client.Remove(ih, del)
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil, engineError(err)
+	}
+	// Any other error comes from deleting files: the torrent is gone all
+	// the same, so the change must still be persisted.
+	ok := s.changed(ih)
+	if err != nil {
+		return nil, newAPIError(http.StatusInternalServerError, "torrent removed, but deleting its data failed: %v", err)
+	}
+	return ok, nil
+}
+
+func (s *Server) setDownRate(ctx *fasthttp.RequestCtx) (any, error) { return s.setRate(ctx, true) }
+
+func (s *Server) setUpRate(ctx *fasthttp.RequestCtx) (any, error) { return s.setRate(ctx, false) }
+
+func (s *Server) setRate(ctx *fasthttp.RequestCtx, down bool) (any, error) {
+	ih, err := infoHashParam(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := query(ctx, "rate")
+	if err != nil {
+		return nil, err
+	}
+	rate, err := parseRate("rate", v)
+	if err != nil {
+		return nil, err
+	}
+	d, u := rate, int64(-1)
+	if !down {
+		d, u = -1, rate
+	}
+	if err := s.cfg.Client.SetRates(ih, d, u); err != nil {
+		return nil, engineError(err)
+	}
+	return s.changed(ih), nil
+}

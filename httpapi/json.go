@@ -1,0 +1,193 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"math"
+	"time"
+
+	"gotorrentserver/engine"
+	"gotorrentserver/engine/tracker"
+)
+
+// The field names below are the seed API spec's, byte for byte, including
+// its spellings ("Peers", "ID", "relevence"); the fields after the spec's
+// are this server's additions. Byte counts are whole KiB (floor), rates
+// whole KiB/s (floor), times RFC 3339 UTC or null.
+
+// allData is the /alldata answer.
+type allData struct {
+	Time     string        `json:"time"`
+	Sessions []sessionJSON `json:"sessions"`
+}
+
+// sessionJSON is one torrent, in /alldata and as the /torrentdata answer.
+type sessionJSON struct {
+	Name           string        `json:"name"`
+	InfoHashBase64 string        `json:"infohash_base64"`
+	BitfieldBase64 string        `json:"bitfield_base64"`
+	BitfieldLength int           `json:"bitfield_length"`
+	TimeStarted    *string       `json:"timestarted"`
+	Wasted         int64         `json:"wasted"`
+	Downloaded     int64         `json:"downloaded"`
+	Uploaded       int64         `json:"uploaded"`
+	Error          *string       `json:"error"`
+	Trackers       []trackerJSON `json:"trackers"`
+	Peers          []peerJSON    `json:"Peers"`
+
+	InfoHash string     `json:"infohash"`
+	State    string     `json:"state"`
+	Progress float64    `json:"progress"`
+	Size     int64      `json:"size"`
+	Path     string     `json:"path"`
+	DownRate int64      `json:"downrate"`
+	UpRate   int64      `json:"uprate"`
+	MaxDown  int64      `json:"maxdown"`
+	MaxUp    int64      `json:"maxup"`
+	Files    []fileJSON `json:"files"`
+	Added    *string    `json:"added"`
+}
+
+type trackerJSON struct {
+	URL          string  `json:"url"`
+	Status       string  `json:"status"`
+	Leechers     int     `json:"leechers"` // -1 until a tracker says
+	Seeders      int     `json:"seeders"`  // -1 until a tracker says
+	Peers        int     `json:"peers"`
+	LastAnnounce *string `json:"lastannounce"`
+
+	Error *string `json:"error"` // the last failure, null when none
+}
+
+type peerJSON struct {
+	ID             string  `json:"ID"`
+	Host           string  `json:"host"`
+	BitfieldBase64 string  `json:"bitfield_base64"`
+	BitfieldLength int     `json:"bitfield_length"`
+	DownRate       int64   `json:"downrate"`
+	UpRate         int64   `json:"uprate"`
+	Downloaded     int64   `json:"downloaded"`
+	Uploaded       int64   `json:"uploaded"`
+	Connected      bool    `json:"connected"`
+	Relevence      float64 `json:"relevence"`
+
+	Client string `json:"client"`
+}
+
+type fileJSON struct {
+	Path     string  `json:"path"`
+	Length   int64   `json:"length"`
+	Progress float64 `json:"progress"`
+}
+
+// okBody answers every successful command.
+type okBody struct {
+	InfoHash string `json:"infohash"`
+}
+
+// kib converts bytes (or bytes/s) to whole KiB, rounding down.
+func kib(n int64) int64 { return max(n, 0) >> 10 }
+
+// timeJSON is RFC 3339 UTC, or null for the zero time.
+func timeJSON(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339)
+	return &s
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// finite keeps NaN and infinities, which JSON cannot carry, out of answers.
+func finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
+}
+
+// peerIDJSON shows a peer id as its own text when every byte is printable
+// ASCII (Azureus-style ids such as "-qB4650-..." are), else as 40 hex
+// digits; "" when the peer was never connected and its id is unknown.
+func peerIDJSON(id [20]byte) string {
+	if id == [20]byte{} {
+		return ""
+	}
+	for _, c := range id {
+		if c < 0x20 || c > 0x7e {
+			return hex.EncodeToString(id[:])
+		}
+	}
+	return string(id[:])
+}
+
+func sessionFromSnapshot(sn *engine.Snapshot) sessionJSON {
+	out := sessionJSON{
+		Name:           sn.Name,
+		InfoHashBase64: base64.StdEncoding.EncodeToString(sn.InfoHash[:]),
+		BitfieldBase64: base64.StdEncoding.EncodeToString(sn.Bitfield),
+		BitfieldLength: sn.NumPieces,
+		TimeStarted:    timeJSON(sn.Started),
+		Wasted:         kib(sn.Wasted),
+		Downloaded:     kib(sn.Downloaded),
+		Uploaded:       kib(sn.Uploaded),
+		Error:          nullable(sn.Error),
+		Trackers:       make([]trackerJSON, 0, len(sn.Trackers)),
+		Peers:          make([]peerJSON, 0, len(sn.Peers)),
+		InfoHash:       sn.InfoHash.String(),
+		State:          sn.State.String(),
+		Progress:       finite(sn.Progress()),
+		Size:           sn.Size,
+		Path:           sn.Path,
+		DownRate:       kib(sn.DownRate),
+		UpRate:         kib(sn.UpRate),
+		MaxDown:        kib(sn.MaxDown),
+		MaxUp:          kib(sn.MaxUp),
+		Files:          make([]fileJSON, 0, len(sn.Files)),
+		Added:          timeJSON(sn.Added),
+	}
+	for _, t := range sn.Trackers {
+		out.Trackers = append(out.Trackers, trackerFromStatus(t))
+	}
+	for i := range sn.Peers {
+		out.Peers = append(out.Peers, peerFromSnapshot(&sn.Peers[i], sn.NumPieces))
+	}
+	for _, f := range sn.Files {
+		out.Files = append(out.Files, fileJSON{Path: f.Path, Length: f.Length, Progress: finite(f.Progress)})
+	}
+	return out
+}
+
+func trackerFromStatus(t tracker.TrackerStatus) trackerJSON {
+	return trackerJSON{
+		URL: t.URL, Status: t.Status, Leechers: t.Leechers, Seeders: t.Seeders, Peers: t.Peers,
+		LastAnnounce: timeJSON(t.LastAnnounce), Error: nullable(t.LastError),
+	}
+}
+
+// peerFromSnapshot: a peer whose pieces are unknown (never connected) has
+// an empty bitfield of length 0.
+func peerFromSnapshot(p *engine.PeerSnapshot, numPieces int) peerJSON {
+	out := peerJSON{
+		ID:             peerIDJSON(p.PeerID),
+		Host:           p.Addr.String(),
+		BitfieldBase64: base64.StdEncoding.EncodeToString(p.Bitfield),
+		DownRate:       kib(p.DownRate),
+		UpRate:         kib(p.UpRate),
+		Downloaded:     kib(p.Downloaded),
+		Uploaded:       kib(p.Uploaded),
+		Connected:      p.Connected,
+		Relevence:      finite(p.Relevance),
+		Client:         p.Client,
+	}
+	if len(p.Bitfield) > 0 {
+		out.BitfieldLength = numPieces
+	}
+	return out
+}

@@ -1,0 +1,263 @@
+// Package httpapi is the daemon's management API: the JSON-over-HTTP
+// endpoints of the seed API spec, served by fasthttp over an engine.Client.
+//
+// Handlers read torrents only through published snapshots and change them
+// only through the client's commands, so a slow or hostile API client can
+// never stall a transfer.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"gotorrentserver/engine"
+	"gotorrentserver/metainfo"
+)
+
+// DefaultMaxBody bounds request bodies when Config.MaxBody is zero. Real
+// .torrent files are far smaller; the limit only stops memory abuse.
+const DefaultMaxBody = 10 << 20
+
+// Server timeouts and limits. Reads get more time than a header needs so a
+// 10 MiB .torrent can still arrive over a slow link.
+const (
+	readTimeout  = 60 * time.Second
+	writeTimeout = 60 * time.Second
+	idleTimeout  = 120 * time.Second
+	concurrency  = 1024
+	serverName   = "gotorrentserver"
+)
+
+// Config configures a Server.
+type Config struct {
+	Client *engine.Client
+	// Addr is the listen address, host:port. Port 0 picks a free port.
+	Addr string
+	// Token is the bearer token every request must carry. Empty disables
+	// authentication, which New allows only on a loopback Addr.
+	Token string
+	// DownloadRoot is an absolute folder; every download folder given to
+	// the API must resolve inside it. Created if missing.
+	DownloadRoot string
+	// MaxBody bounds request bodies in bytes; 0 means DefaultMaxBody.
+	MaxBody int
+	// OnChange, if set, runs after every successful add, start, stop,
+	// remove and rate change, on the request's goroutine (so concurrently
+	// for concurrent requests), letting the daemon persist its state. It
+	// must not block for long.
+	OnChange func(ih metainfo.Hash)
+	// Logf logs unexpected failures; default log.Printf.
+	Logf func(format string, args ...any)
+	// Now is the clock for the /alldata time field; default time.Now.
+	Now func() time.Time
+}
+
+// Server is the management API. Start, Addr and Shutdown may be called from
+// any goroutine; Start at most once, and not after Shutdown.
+type Server struct {
+	cfg       Config
+	tokenHash *[sha256.Size]byte // nil when authentication is off
+	root      rootDir
+	srv       *fasthttp.Server
+
+	mu       sync.Mutex
+	ln       net.Listener
+	serveErr chan error
+	stopped  bool
+
+	addrMu sync.Mutex // apart from mu, which Shutdown holds while waiting
+	addr   string
+}
+
+// New checks cfg and builds a Server; nothing listens until Start.
+func New(cfg Config) (*Server, error) {
+	if cfg.Client == nil {
+		return nil, ErrNoClient
+	}
+	if cfg.Token == "" && !isLoopback(cfg.Addr) {
+		return nil, fmt.Errorf("%w (addr %q)", ErrTokenRequired, cfg.Addr)
+	}
+	if err := checkToken(cfg.Token); err != nil {
+		return nil, err
+	}
+	root, err := newRootDir(cfg.DownloadRoot)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = log.Printf
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, root: root}
+	if cfg.Token != "" {
+		h := sha256.Sum256([]byte(cfg.Token))
+		s.tokenHash = &h
+	}
+	s.srv = &fasthttp.Server{
+		Handler:            s.serve,
+		ErrorHandler:       s.readError,
+		ExpectHandler:      s.expect,
+		Name:               serverName,
+		ReadTimeout:        readTimeout,
+		WriteTimeout:       writeTimeout,
+		IdleTimeout:        idleTimeout,
+		Concurrency:        concurrency,
+		MaxRequestBodySize: cfg.MaxBody,
+		// Multipart forms would otherwise be parsed (and spilled to disk)
+		// before any handler could refuse them; the API takes raw bodies.
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		Logger:                       fasthttpLogger{cfg.Logf},
+	}
+	return s, nil
+}
+
+// isLoopback reports whether addr binds only to a loopback interface. An
+// empty host means every interface and is not loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// checkToken refuses tokens that cannot travel in a header unchanged.
+func checkToken(tok string) error {
+	for i := 0; i < len(tok); i++ {
+		if tok[i] <= ' ' || tok[i] > '~' {
+			return ErrBadToken
+		}
+	}
+	return nil
+}
+
+// Start listens on Config.Addr and serves in the background; it returns
+// once the socket is listening.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil || s.stopped {
+		return ErrStarted
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("httpapi: listen: %w", err)
+	}
+	s.ln = ln
+	ll := lingerListener{Listener: ln, maxBytes: 4*int64(s.cfg.MaxBody) + 1<<20}
+	s.addrMu.Lock()
+	s.addr = ln.Addr().String()
+	s.addrMu.Unlock()
+	s.serveErr = make(chan error, 1)
+	go func() { s.serveErr <- s.srv.Serve(ll) }()
+	return nil
+}
+
+// Addr is the address the server listens on (with the real port when
+// Config.Addr asked for port 0), or "" before Start.
+func (s *Server) Addr() string {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	return s.addr
+}
+
+// Shutdown stops accepting connections and waits, until ctx ends, for the
+// requests in flight to finish. Later calls do nothing; the server cannot
+// be started again.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil
+	}
+	s.stopped = true
+	if s.ln == nil {
+		return nil
+	}
+	err := s.srv.ShutdownWithContext(ctx)
+	select {
+	case serr := <-s.serveErr:
+		if serr != nil && !errors.Is(serr, net.ErrClosed) {
+			err = errors.Join(err, serr)
+		}
+	case <-ctx.Done():
+		err = errors.Join(err, ctx.Err())
+	}
+	return err
+}
+
+// lingerTime bounds how long a refused upload is drained before closing.
+const lingerTime = 2 * time.Second
+
+// lingerListener wraps accepted connections so a refused upload can be
+// closed gracefully. fasthttp answers an oversized body (or a refused
+// Expect: 100-continue) and closes at once, with the rest of the upload
+// still unread; the kernel then resets the connection, which can destroy
+// the answer before the client reads it. Draining first keeps the 413
+// readable.
+type lingerListener struct {
+	net.Listener
+	maxBytes int64
+}
+
+func (l lingerListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &lingerConn{Conn: c, maxBytes: l.maxBytes}, nil
+}
+
+// lingerConn drains on Close when marked: half-close (the answer is
+// already flushed and a FIN follows it), then discard what the client
+// still sends, bounded in bytes and time. Close runs on the connection's
+// own goroutine, so the drain counts against the server's concurrency.
+type lingerConn struct {
+	net.Conn
+	maxBytes int64
+	linger   atomic.Bool
+}
+
+// markLinger asks for a draining close of ctx's connection.
+func markLinger(ctx *fasthttp.RequestCtx) {
+	if lc, ok := ctx.Conn().(*lingerConn); ok {
+		lc.linger.Store(true)
+	}
+}
+
+func (c *lingerConn) Close() error {
+	if c.linger.Swap(false) {
+		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			if c.Conn.SetReadDeadline(time.Now().Add(lingerTime)) == nil {
+				_, _ = io.CopyN(io.Discard, c.Conn, c.maxBytes)
+			}
+		}
+	}
+	return c.Conn.Close()
+}
+
+// fasthttpLogger routes fasthttp's own messages to Config.Logf.
+type fasthttpLogger struct{ logf func(string, ...any) }
+
+func (l fasthttpLogger) Printf(format string, args ...any) { l.logf("httpapi: "+format, args...) }
