@@ -149,6 +149,7 @@ type AddOptions struct {
 	Sequential bool           // download pieces in order
 	Have       *bitset.BitSet // trusted verified pieces (resume); nil = check the disk
 	Added      time.Time      // when first added (resume); zero = now
+	Restored   bool           // coming back from the persister: do not store it again
 	Downloaded int64          // totals from earlier runs (resume)
 	Uploaded   int64
 }
@@ -161,6 +162,11 @@ func (c *Client) Add(mi *metainfo.MetaInfo, opt AddOptions) (*Session, error) {
 	old := *c.sessions.Load()
 	if old[mi.InfoHash] != nil {
 		return old[mi.InfoHash], fmt.Errorf("%w: %s", ErrExists, mi.InfoHash)
+	}
+	if p := c.cfg.Persister; p != nil && !opt.Restored {
+		if err := p.AddTorrent(mi); err != nil {
+			return nil, err
+		}
 	}
 	s := newSession(c, mi, opt.Dir, c.cfg.Now())
 	if !opt.Added.IsZero() {
@@ -180,10 +186,11 @@ func (c *Client) Add(mi *metainfo.MetaInfo, opt AddOptions) (*Session, error) {
 	}
 	next[mi.InfoHash] = s
 	c.sessions.Store(&next)
-	if opt.Stopped {
-		s.stopHave = opt.Have
-		s.post(evFunc(func(s *Session) { s.saveResume(true) }))
-	} else {
+	// The resume record goes out first, so that even a crash during the
+	// initial recheck leaves the torrent's folder and settings on record.
+	s.stopHave = opt.Have
+	s.post(evFunc(func(s *Session) { s.saveResume(true) }))
+	if !opt.Stopped {
 		s.post(startEvent{have: opt.Have})
 	}
 	return s, nil

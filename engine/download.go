@@ -25,6 +25,11 @@ func (s *Session) fillRequests(p *peer) {
 	}
 	id := picker.PeerID(p.id)
 	want := p.pipe.Depth() - s.pick.Outstanding(id)
+	if allowed, limited := s.limits.downAllowance(s); limited {
+		// Under a limit, never have more in flight than the tokens cover:
+		// a deep pipeline would otherwise overshoot by its own depth.
+		want = min(want, int(allowed/blockSize)+1)
+	}
 	if want <= 0 {
 		return
 	}
@@ -35,6 +40,9 @@ func (s *Session) fillRequests(p *peer) {
 	buf := make([]byte, 0, 17*len(reqs))
 	for _, r := range reqs {
 		buf = wire.AppendRequest(buf, uint32(r.Piece), uint32(r.Begin), uint32(r.Length))
+		// Tokens are taken when asking, so what is in flight is paid for.
+		s.limits.down.take(int64(r.Length))
+		s.c.down.take(int64(r.Length))
 	}
 	s.send(p, buf)
 }
@@ -44,7 +52,6 @@ func onPiece(s *Session, p *peer, m *wire.Message) error {
 	n := int64(len(m.Block))
 	p.down.Add(s.now, n)
 	s.stats.down.Add(s.now, n)
-	s.limits.down.take(n)
 	if s.pick == nil || s.state != StateDownloading {
 		s.stats.wasted += n
 		return nil

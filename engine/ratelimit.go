@@ -55,3 +55,16 @@ func (l *rateLimits) downBlocked(s *Session) bool {
 func (l *rateLimits) upBlocked(s *Session) bool {
 	return l.up.blocked() || s.c.up.blocked()
 }
+
+// downAllowance is how many bytes may still be requested now, and whether
+// any download limit applies at all.
+func (l *rateLimits) downAllowance(s *Session) (int64, bool) {
+	allowed, limited := int64(1<<62), false
+	if l.down.rate > 0 {
+		allowed, limited = l.down.tokens, true
+	}
+	if s.c.down.rate.Load() > 0 {
+		allowed, limited = min(allowed, s.c.down.tokens.Load()), true
+	}
+	return allowed, limited
+}

@@ -27,15 +27,18 @@ type Resume struct {
 	Storage *storage.Storage `json:"-"`
 }
 
-// Persister receives resume records. Save must not block: the session calls
-// it on its own thread. Remove forgets a torrent. Safe for concurrent use.
+// Persister keeps torrents across restarts. AddTorrent stores the metainfo
+// and runs in Client.Add, before the torrent exists (so it may block briefly
+// on disk). Save must not block: the session calls it on its own thread.
+// Remove forgets a torrent. Safe for concurrent use.
 type Persister interface {
+	AddTorrent(mi *metainfo.MetaInfo) error
 	Save(r Resume)
 	Remove(ih metainfo.Hash)
 }
 
 // resumeEvery bounds how much progress a crash can lose.
-const resumeEvery = 5 * time.Second
+const resumeEvery = 3 * time.Second
 
 // saveResume hands a resume record to the persister when something worth
 // keeping changed, at most every resumeEvery unless forced.

@@ -82,6 +82,7 @@ func (s *Session) serveUploads(p *peer) {
 		p.uploads = p.uploads[1:]
 		p.reading++
 		s.limits.up.take(int64(r.Length))
+		s.c.up.take(int64(r.Length))
 	}
 }
 

@@ -3,9 +3,12 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 type command struct {
@@ -16,6 +19,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"serve", "run the daemon: peers, HTTP API, state (the default)", runServe},
 		{"info", "print what a .torrent file or magnet link holds", runInfo},
 		{"create", "make a .torrent of a file or folder", runCreate},
 		{"get", "download a torrent (and optionally keep seeding it)", runGet},
@@ -28,16 +32,18 @@ func main() {
 
 // run returns the exit status, so tests can drive the CLI in-process.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "help" {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "-help" {
+		args = append([]string{"serve"}, args...) // plain `gotorrentserver [flags]` runs the daemon
+	}
+	if args[0] == "-h" || args[0] == "-help" || args[0] == "help" {
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
 		return 0
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			if err := c.run(args[1:], stdout); err != nil {
+			if err := c.run(args[1:], stdout); errors.Is(err, flag.ErrHelp) {
+				return 0
+			} else if err != nil {
 				fmt.Fprintf(stderr, "gotorrentserver %s: %v\n", c.name, err)
 				return 1
 			}

@@ -122,3 +122,27 @@ func TestRemoveAndCorrupt(t *testing.T) {
 		t.Fatal("resume record survived Remove")
 	}
 }
+
+func TestEncodeTorrentKeepsInfoHash(t *testing.T) {
+	for _, name := range []string{"lt-hybrid.torrent", "mk-multi.torrent", "unsorted.torrent"} {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "metainfo", "testdata", "torrents", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mi, err := metainfo.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := EncodeTorrent(mi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := metainfo.Parse(b)
+		if err != nil {
+			t.Fatalf("%s: re-encoded torrent does not parse: %v", name, err)
+		}
+		if back.InfoHash != mi.InfoHash || len(back.Trackers) != len(mi.Trackers) || len(back.WebSeeds) != len(mi.WebSeeds) {
+			t.Fatalf("%s: re-encoded torrent differs", name)
+		}
+	}
+}

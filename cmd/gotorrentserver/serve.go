@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"gotorrentserver/engine"
+	"gotorrentserver/engine/state"
+	"gotorrentserver/engine/wire"
+	"gotorrentserver/httpapi"
+	"gotorrentserver/netio"
+)
+
+// serveConfig is every setting of the daemon. Defaults are embedded; each has
+// a flag and the main ones an environment variable (flags win).
+type serveConfig struct {
+	State, Downloads, PeerAddr, APIAddr, TokenFile string
+	Token                                          string // from GTS_API_TOKEN only: never a flag (ps shows flags)
+	NoAuth                                         bool
+	MaxDown, MaxUp                                 int64 // KiB/s
+	MaxPeers, MaxPeersPerTorrent, UnchokeSlots     int
+}
+
+func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
+	cfg := &serveConfig{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := os.Getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&cfg.State, "state", env("GTS_STATE", "./gts-state"), "state folder: torrents, resume records, API token (env GTS_STATE)")
+	fs.StringVar(&cfg.Downloads, "downloads", env("GTS_DOWNLOADS", "./downloads"), "download root; API paths resolve inside it (env GTS_DOWNLOADS)")
+	fs.StringVar(&cfg.PeerAddr, "peer-addr", env("GTS_PEER_ADDR", "0.0.0.0:6881"), "address for BitTorrent peers (env GTS_PEER_ADDR)")
+	fs.StringVar(&cfg.APIAddr, "api-addr", env("GTS_API_ADDR", "127.0.0.1:8080"), "address of the HTTP API (env GTS_API_ADDR)")
+	fs.StringVar(&cfg.TokenFile, "token-file", "", "file holding the API bearer token (default: env GTS_API_TOKEN, else STATE/api-token, generated at first start)")
+	fs.BoolVar(&cfg.NoAuth, "no-auth", false, "serve the API without a token (refused unless -api-addr is loopback)")
+	fs.Int64Var(&cfg.MaxDown, "max-down", 0, "global download limit in KiB/s (0 = unlimited)")
+	fs.Int64Var(&cfg.MaxUp, "max-up", 0, "global upload limit in KiB/s (0 = unlimited)")
+	fs.IntVar(&cfg.MaxPeers, "max-peers", 5000, "connections over all torrents")
+	fs.IntVar(&cfg.MaxPeersPerTorrent, "max-peers-per-torrent", 80, "connections per torrent")
+	fs.IntVar(&cfg.UnchokeSlots, "unchoke-slots", 4, "upload slots per torrent")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: gotorrentserver serve [flags]   (also: gotorrentserver with no arguments)")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if cfg.MaxDown < 0 || cfg.MaxUp < 0 {
+		return nil, errors.New("rates must not be negative")
+	}
+	cfg.Token = os.Getenv("GTS_API_TOKEN")
+	return cfg, nil
+}
+
+// apiToken finds the token: GTS_API_TOKEN, then -token-file, then the state
+// folder's api-token, generated (mode 0600) on first start.
+func (cfg *serveConfig) apiToken(logf func(string, ...any)) (string, error) {
+	if cfg.NoAuth {
+		return "", nil
+	}
+	if cfg.Token != "" {
+		return cfg.Token, nil
+	}
+	path := cfg.TokenFile
+	generate := path == ""
+	if generate {
+		path = filepath.Join(cfg.State, "api-token")
+	}
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return "", fmt.Errorf("token file %s is empty", path)
+		}
+		return tok, nil
+	case !errors.Is(err, os.ErrNotExist) || !generate:
+		return "", err
+	}
+	raw := make([]byte, 24)
+	rand.Read(raw)
+	tok := hex.EncodeToString(raw)
+	if err := state.WriteFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	logf("gotorrentserver: generated an API token in %s", path)
+	return tok, nil
+}
+
+func runServe(args []string, stdout io.Writer) error {
+	cfg, err := parseServe(args, os.Stderr)
+	if err != nil {
+		return err
+	}
+	logger := log.New(stdout, "", log.LstdFlags)
+	d, err := startDaemon(cfg, logger.Printf)
+	if err != nil {
+		return err
+	}
+	logger.Printf("gotorrentserver: peers on %s, API on http://%s, %d torrents, state in %s",
+		d.peers.Addr(), d.api.Addr(), len(d.client.Sessions()), cfg.State)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	s := <-sig
+	logger.Printf("gotorrentserver: %v: stopping", s)
+	// Stop must finish within 5 s; a second signal or the deadline exits.
+	go func() {
+		select {
+		case <-sig:
+		case <-time.After(5 * time.Second):
+		}
+		logger.Printf("gotorrentserver: forced exit")
+		os.Exit(1)
+	}()
+	d.stop()
+	return nil
+}
+
+// daemon is a running serve: engine, peer network, API and state.
+type daemon struct {
+	client *engine.Client
+	peers  *netio.Server
+	api    *httpapi.Server
+	store  *state.Store
+}
+
+func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
+	store, err := state.Open(cfg.State, logf)
+	if err != nil {
+		return nil, err
+	}
+	token, err := cfg.apiToken(logf)
+	if err == nil && token == "" && !loopback(cfg.APIAddr) {
+		err = fmt.Errorf("refusing to serve the API on %s without a token", cfg.APIAddr)
+	}
+	downloads, aerr := filepath.Abs(cfg.Downloads)
+	if err == nil {
+		err = aerr
+	}
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("API token: %w", err)
+	}
+	client := engine.New(engine.Config{
+		PeerID: wire.NewPeerID(rand.Reader), MaxPeers: cfg.MaxPeers, MaxPeersPerTorrent: cfg.MaxPeersPerTorrent,
+		UnchokeSlots: cfg.UnchokeSlots, Persister: store, Logf: logf,
+	})
+	client.SetGlobalRates(cfg.MaxDown<<10, cfg.MaxUp<<10)
+	peers := netio.New(client, netio.Config{ListenAddr: cfg.PeerAddr})
+	if err := peers.Start(); err != nil {
+		client.Close()
+		store.Close()
+		return nil, err
+	}
+	client.SetListenPort(peers.Port())
+	d := &daemon{client: client, peers: peers, store: store}
+	d.restore(logf)
+	api, err := httpapi.New(httpapi.Config{Client: client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads, Logf: logf})
+	if err == nil {
+		err = api.Start()
+	}
+	if err != nil {
+		d.stop()
+		return nil, err
+	}
+	d.api = api
+	return d, nil
+}
+
+// restore adds every saved torrent, trusting verified pieces where the
+// files still look as recorded.
+func (d *daemon) restore(logf func(string, ...any)) {
+	entries, errs := d.store.Load()
+	for _, err := range errs {
+		logf("gotorrentserver: %v", err)
+	}
+	for _, e := range entries {
+		opt := engine.AddOptions{Restored: true, Dir: e.Resume.Dir}
+		if e.HasResume {
+			r := e.Resume
+			opt.Stopped, opt.MaxDown, opt.MaxUp, opt.Sequential = r.Stopped, r.MaxDown, r.MaxUp, r.Sequential
+			opt.Added, opt.Downloaded, opt.Uploaded = r.Added, r.Downloaded, r.Uploaded
+			opt.Have = state.TrustedHave(e)
+		}
+		if opt.Dir == "" {
+			logf("gotorrentserver: %s has no download folder on record; skipped", e.MetaInfo.InfoHash)
+			continue
+		}
+		if _, err := d.client.Add(e.MetaInfo, opt); err != nil {
+			logf("gotorrentserver: restoring %s: %v", e.MetaInfo.InfoHash, err)
+		}
+	}
+}
+
+// stop shuts down in order: no new API calls, no new peers, sessions
+// announce stopped and save, then the state writer flushes.
+func (d *daemon) stop() {
+	if d.api != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		d.api.Shutdown(ctx)
+		cancel()
+	}
+	d.peers.Stop()
+	d.client.Close()
+	d.store.Close()
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
