@@ -46,6 +46,8 @@ func (e startEvent) handle(s *Session) {
 		return
 	}
 	s.state = StateChecking
+	s.rechecks++
+	s.dirty = true
 	s.publish()
 	st, pool := s.store, s.c.hash
 	go func() {

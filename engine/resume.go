@@ -57,7 +57,7 @@ func (s *Session) saveResume(force bool) {
 		have = s.stopHave
 	}
 	p.Save(Resume{
-		InfoHash: s.ih, Dir: s.dir, Stopped: s.state == StateStopped || s.userStopped,
+		InfoHash: s.ih, Dir: s.dir, Stopped: s.userStopped,
 		MaxDown: s.limits.down.rate, MaxUp: s.limits.up.rate, Sequential: s.sequential,
 		Have: bitfieldBytes(have, s.mi.NumPieces()), NumPieces: s.mi.NumPieces(),
 		Downloaded: s.base.downloaded + s.stats.downloaded, Uploaded: s.base.uploaded + s.stats.uploaded,

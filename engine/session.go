@@ -77,6 +77,7 @@ type Session struct {
 	onComplete []func()
 
 	resumeDirty bool
+	rechecks    int
 	lastResume  time.Time
 	userStopped bool                                 // stopped by the user, as opposed to by shutdown
 	base        struct{ downloaded, uploaded int64 } // totals from earlier runs

@@ -33,6 +33,7 @@ type Snapshot struct {
 	Left       int64
 	Path       string // the download folder
 	Sequential bool
+	Rechecks   int // full rechecks run since the session was created
 	Trackers   []tracker.TrackerStatus
 	Peers      []PeerSnapshot
 	Files      []FileSnapshot
@@ -85,7 +86,7 @@ func (s *Session) publish() {
 		Added: s.added, Started: s.started, Size: s.mi.TotalLength, Left: s.left(), Path: s.dir,
 		Downloaded: s.stats.downloaded, Uploaded: s.stats.uploaded, Wasted: s.stats.wasted,
 		DownRate: s.stats.down.Rate(s.now), UpRate: s.stats.up.Rate(s.now),
-		MaxDown: s.limits.down.rate, MaxUp: s.limits.up.rate, Sequential: s.sequential,
+		MaxDown: s.limits.down.rate, MaxUp: s.limits.up.rate, Sequential: s.sequential, Rechecks: s.rechecks,
 		Trackers: s.trackers.Statuses(),
 	}
 	if s.err != nil {

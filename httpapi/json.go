@@ -46,6 +46,9 @@ type sessionJSON struct {
 	MaxUp    int64      `json:"maxup"`
 	Files    []fileJSON `json:"files"`
 	Added    *string    `json:"added"`
+	// Rechecks counts full hash checks of the data since the daemon started:
+	// 0 after a restart means verified pieces were trusted, not rehashed.
+	Rechecks int `json:"rechecks"`
 }
 
 type trackerJSON struct {
@@ -151,6 +154,7 @@ func sessionFromSnapshot(sn *engine.Snapshot) sessionJSON {
 		MaxUp:          kib(sn.MaxUp),
 		Files:          make([]fileJSON, 0, len(sn.Files)),
 		Added:          timeJSON(sn.Added),
+		Rechecks:       sn.Rechecks,
 	}
 	for _, t := range sn.Trackers {
 		out.Trackers = append(out.Trackers, trackerFromStatus(t))

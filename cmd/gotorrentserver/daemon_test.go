@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"gotorrentserver/metainfo"
+	"gotorrentserver/netio/peertest"
+)
+
+// The daemon tests run the real binary, as an operator would.
+var binary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "gts-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "gotorrentserver")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bin, err := binary(); err == nil {
+		os.RemoveAll(filepath.Dir(bin))
+	}
+	os.Exit(code)
+}
+
+// daemonProc is a `gotorrentserver serve` we started.
+type daemonProc struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	api   string
+	token string
+	state string
+	out   *bytes.Buffer
+}
+
+func startServe(t *testing.T, stateDir, downloads string, apiPort int, extra ...string) *daemonProc {
+	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"serve", "-state", stateDir, "-downloads", downloads, "-peer-addr", "127.0.0.1:0",
+		"-api-addr", fmt.Sprintf("127.0.0.1:%d", apiPort)}, extra...)
+	cmd := exec.Command(bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemonProc{t: t, cmd: cmd, api: fmt.Sprintf("http://127.0.0.1:%d", apiPort), state: stateDir, out: &out}
+	t.Cleanup(func() { d.kill() })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		tok, err := os.ReadFile(filepath.Join(stateDir, "api-token"))
+		if err == nil {
+			d.token = strings.TrimSpace(string(tok))
+			if _, code := d.get("/alldata"); code == 200 {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon did not come up: %s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (d *daemonProc) kill() {
+	if d.cmd.ProcessState == nil {
+		d.cmd.Process.Kill()
+		d.cmd.Wait()
+	}
+}
+
+func (d *daemonProc) do(method, path string, body []byte) ([]byte, int) {
+	d.t.Helper()
+	req, _ := http.NewRequest(method, d.api+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return b, resp.StatusCode
+}
+
+func (d *daemonProc) get(path string) ([]byte, int) { return d.do("GET", path, nil) }
+
+type torrentData struct {
+	State    string  `json:"state"`
+	Progress float64 `json:"progress"`
+	MaxDown  int64   `json:"maxdown"`
+	MaxUp    int64   `json:"maxup"`
+	Error    *string `json:"error"`
+	Rechecks int     `json:"rechecks"`
+}
+
+func (d *daemonProc) torrent(ih metainfo.Hash) (torrentData, bool) {
+	var td torrentData
+	b, code := d.get("/torrentdata?infohash=" + ih.String())
+	if code != 200 {
+		return td, false
+	}
+	json.Unmarshal(b, &td)
+	return td, true
+}
+
+func freePort(t *testing.T) int { return peertest.FreePort(t) }
+
+// swarmFixture: data, a torrent announcing to opentracker, and a
+// rate-limited seeder (our own `get -seed`), so a download takes a while.
+func swarmFixture(t *testing.T, mib int, upKiB int) (string, *metainfo.MetaInfo, []byte) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "payload")
+	os.MkdirAll(src, 0o755)
+	data := make([]byte, mib<<20+12345)
+	for i := range data {
+		data[i] = byte(i*7 + i>>13)
+	}
+	os.WriteFile(filepath.Join(src, "a.bin"), data[:len(data)/3], 0o644)
+	os.WriteFile(filepath.Join(src, "b.bin"), data[len(data)/3:], 0o644)
+	probe, err := metainfo.Create(src, metainfo.CreateOptions{PieceLength: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pmi, _ := metainfo.Parse(probe)
+	tr := peertest.Opentracker(t, pmi.InfoHash)
+	raw, err := metainfo.Create(src, metainfo.CreateOptions{PieceLength: 64 << 10, Trackers: [][]string{{tr.HTTPURL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi, _ := metainfo.Parse(raw)
+	tfile := filepath.Join(t.TempDir(), "p.torrent")
+	os.WriteFile(tfile, raw, 0o644)
+	bin, _ := binary()
+	seed := peertest.Start(t, bin, "get", "-seed", "-listen", "127.0.0.1:0", "-max-up", fmt.Sprint(upKiB),
+		"-o", filepath.Dir(src), tfile)
+	if _, err := seed.WaitMatch("complete", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.WaitSwarm(mi.InfoHash, 1, 0, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Dir(src), mi, raw
+}
+
+// TestKillAndRestart: add over the API, download part, kill -9, restart:
+// the torrent comes back downloading without a recheck of what it had,
+// finishes, and the bytes are identical.
+func TestKillAndRestart(t *testing.T) {
+	peertest.Require(t, "opentracker")
+	srcRoot, mi, raw := swarmFixture(t, 12, 1024)
+	stateDir, downloads := t.TempDir(), t.TempDir()
+	port := freePort(t)
+	d := startServe(t, stateDir, downloads, port)
+	if fi, err := os.Stat(filepath.Join(stateDir, "api-token")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("generated token file: %v %v", fi, err)
+	}
+	if b, code := d.do("POST", "/addtorrentfile?path=dl&maxup=77", raw); code != 200 {
+		t.Fatalf("add: %d %s", code, b)
+	}
+	var before float64
+	deadline := time.Now().Add(60 * time.Second)
+	for before < 0.3 {
+		td, _ := d.torrent(mi.InfoHash)
+		before = td.Progress
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress: %+v\n%s", td, d.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(3500 * time.Millisecond) // let a resume record cover the progress seen
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	d.cmd.Wait()
+
+	d2 := startServe(t, stateDir, downloads, port)
+	first, ok := d2.torrent(mi.InfoHash)
+	if !ok {
+		t.Fatalf("torrent lost across kill -9:\n%s", d2.out.String())
+	}
+	if first.State == "checking" || first.Rechecks != 0 || first.Progress < before {
+		t.Fatalf("after restart: state %s progress %.2f, before the kill %.2f: intact pieces were not trusted",
+			first.State, first.Progress, before)
+	}
+	if first.MaxUp != 77 {
+		t.Fatalf("maxup %d after restart, want 77", first.MaxUp)
+	}
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		td, _ := d2.torrent(mi.InfoHash)
+		if td.State == "checking" || td.Rechecks != 0 {
+			t.Fatal("restarted torrent went through a recheck")
+		}
+		if td.State == "seeding" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("did not finish: %+v", td)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, name := range []string{"a.bin", "b.bin"} {
+		want, _ := os.ReadFile(filepath.Join(srcRoot, "payload", name))
+		got, err := os.ReadFile(filepath.Join(downloads, "dl", "payload", name))
+		if err != nil || !bytes.Equal(want, got) {
+			t.Fatalf("%s differs after restart: %v", name, err)
+		}
+	}
+}
+
+// TestGracefulStopKeepsState: SIGTERM exits within 5 s, and a stopped
+// torrent with its limits comes back stopped with the same limits.
+func TestGracefulStopKeepsState(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f.bin"), bytes.Repeat([]byte("x"), 100000), 0o644)
+	raw, _ := metainfo.Create(filepath.Join(dir, "f.bin"), metainfo.CreateOptions{})
+	mi, _ := metainfo.Parse(raw)
+	stateDir, downloads := t.TempDir(), t.TempDir()
+	port := freePort(t)
+	d := startServe(t, stateDir, downloads, port)
+	if _, code := d.do("POST", "/addtorrentfile?start=false&maxdown=12&maxup=34", raw); code != 200 {
+		t.Fatal("add failed")
+	}
+	start := time.Now()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, d.out.String())
+		}
+	case <-time.After(6 * time.Second):
+		t.Fatal("daemon did not exit within 5 s of SIGTERM")
+	}
+	t.Logf("stopped in %v", time.Since(start))
+	d2 := startServe(t, stateDir, downloads, port)
+	td, ok := d2.torrent(mi.InfoHash)
+	if !ok || td.State != "stopped" || td.MaxDown != 12 || td.MaxUp != 34 {
+		t.Fatalf("after restart: %+v (found %v)", td, ok)
+	}
+}
+
+// TestChangedFileIsRechecked: a seeding torrent restarts without a recheck,
+// unless one of its files changed while the daemon was down.
+func TestChangedFileIsRechecked(t *testing.T) {
+	stateDir, downloads := t.TempDir(), t.TempDir()
+	src := filepath.Join(downloads, "keep", "f.bin")
+	os.MkdirAll(filepath.Dir(src), 0o755)
+	os.WriteFile(src, bytes.Repeat([]byte("seed"), 300000), 0o644)
+	raw, _ := metainfo.Create(src, metainfo.CreateOptions{})
+	mi, _ := metainfo.Parse(raw)
+	port := freePort(t)
+	waitSeeding := func(d *daemonProc) torrentData {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			td, _ := d.torrent(mi.InfoHash)
+			if td.State == "seeding" {
+				return td
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not seeding: %+v", td)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	stop := func(d *daemonProc) {
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		d.cmd.Wait()
+	}
+	d := startServe(t, stateDir, downloads, port)
+	if _, code := d.do("POST", "/addtorrentfile?path=keep", raw); code != 200 {
+		t.Fatal("add failed")
+	}
+	if td := waitSeeding(d); td.Rechecks != 1 {
+		t.Fatalf("existing data: %d rechecks, want 1", td.Rechecks)
+	}
+	stop(d)
+	d = startServe(t, stateDir, downloads, port)
+	if td := waitSeeding(d); td.Rechecks != 0 {
+		t.Fatalf("unchanged data rechecked on restart (%d)", td.Rechecks)
+	}
+	stop(d)
+	later := time.Now().Add(time.Hour)
+	os.Chtimes(src, later, later)
+	d = startServe(t, stateDir, downloads, port)
+	if td := waitSeeding(d); td.Rechecks != 1 {
+		t.Fatalf("changed file: %d rechecks, want 1", td.Rechecks)
+	}
+}
