@@ -41,7 +41,7 @@ bench-quick:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 5m ./metainfo/ ./bench/
 
 run:
-	$(GO) run ./cmd/gotorrentserver
+	$(GO) run ./cmd/gotorrentserver serve
 
 clean:
 	rm -rf bin
