@@ -1,6 +1,6 @@
 # `make test` is what CI runs (through .ci/run): gofmt, vet, race tests, fuzz smoke.
 GO       ?= go
-FUZZTIME ?= 4s
+FUZZTIME ?= 20000x
 BIN      ?= bin/gotorrentserver
 
 .PHONY: build test fmt-check vet race fuzz-smoke fuzz bench bench-quick run clean
