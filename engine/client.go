@@ -89,6 +89,7 @@ type Client struct {
 	regMu    sync.Mutex
 
 	conns    atomic.Int64
+	hashSem  chan struct{} // bounds SHA-1 work done outside the storage pools
 	down, up globalBucket
 	local    map[netip.Addr]bool
 	stopping sync.WaitGroup
@@ -98,7 +99,7 @@ type Client struct {
 // New starts a client with no torrents.
 func New(cfg Config) *Client {
 	cfg.defaults()
-	c := &Client{cfg: cfg, tickDone: make(chan struct{})}
+	c := &Client{cfg: cfg, tickDone: make(chan struct{}), hashSem: make(chan struct{}, cfg.HashWorkers)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.sched = newScheduler(runtime.GOMAXPROCS(0))
 	c.disk = storage.NewPool(cfg.DiskWorkers, 4096)
@@ -169,6 +170,14 @@ func (c *Client) Add(mi *metainfo.MetaInfo, opt AddOptions) (*Session, error) {
 		}
 	}
 	s := newSession(c, mi, opt.Dir, c.cfg.Now())
+	c.register(s, opt)
+	return s, nil
+}
+
+// register applies opt to a new session, publishes it in the table and
+// starts it unless opt.Stopped. Caller holds regMu.
+func (c *Client) register(s *Session, opt AddOptions) {
+	old := *c.sessions.Load()
 	if !opt.Added.IsZero() {
 		s.added = opt.Added
 	}
@@ -184,7 +193,7 @@ func (c *Client) Add(mi *metainfo.MetaInfo, opt AddOptions) (*Session, error) {
 	for k, v := range old {
 		next[k] = v
 	}
-	next[mi.InfoHash] = s
+	next[s.ih] = s
 	c.sessions.Store(&next)
 	// The resume record goes out first, so that even a crash during the
 	// initial recheck leaves the torrent's folder and settings on record.
@@ -193,7 +202,6 @@ func (c *Client) Add(mi *metainfo.MetaInfo, opt AddOptions) (*Session, error) {
 	if !opt.Stopped {
 		s.post(startEvent{have: opt.Have})
 	}
-	return s, nil
 }
 
 // Start starts a stopped torrent.

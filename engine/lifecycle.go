@@ -28,6 +28,10 @@ func (e startEvent) handle(s *Session) {
 	if e.have == nil {
 		e.have = s.stopHave
 	}
+	if s.mi == nil {
+		s.startMetadata()
+		return
+	}
 	if s.store == nil {
 		st, err := storage.OpenWith(s.dir, s.mi, storage.Options{Files: s.c.files, Cache: s.c.cache})
 		if err != nil {
@@ -90,6 +94,9 @@ func (s *Session) begin(have *bitset.BitSet) {
 	}
 	p.SetSequential(s.sequential)
 	s.pick = p
+	for _, peer := range s.peers {
+		s.registerPieces(peer)
+	}
 	if s.complete() {
 		s.state = StateSeeding
 		s.store.EnsureEmptyFiles()
@@ -122,9 +129,10 @@ func (e stopEvent) handle(s *Session) {
 		s.saveResume(e.user)
 		return
 	}
-	wasRunning := s.state == StateDownloading || s.state == StateSeeding
+	wasRunning := s.running()
 	s.closeAllPeers()
 	s.state = StateStopped
+	s.fetch, s.hashingMeta = nil, false
 	if wasRunning {
 		s.announceStopped()
 	}

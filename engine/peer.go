@@ -8,6 +8,7 @@ import (
 
 	"github.com/bits-and-blooms/bitset"
 
+	"gotorrentserver/engine/ext"
 	"gotorrentserver/engine/picker"
 	"gotorrentserver/engine/wire"
 )
@@ -45,6 +46,14 @@ type peer struct {
 	ext          bool
 	extM         map[string]int
 	client       string
+	listenPort   uint16 // from the extension handshake's p, for PEX
+	metaSize     int64  // the peer's metadata_size, for magnets
+
+	// What the peer announced before the torrent's size was known.
+	pendingBits  []byte
+	pendingHaves []uint32
+	pendingAll   bool
+	pex          *ext.PexState
 
 	pipe        *picker.Pipeline
 	down, up    picker.Rate
@@ -124,7 +133,10 @@ func (e attachEvent) handle(s *Session) {
 	p.amChoking, p.peerChoking = true, true
 	p.fast = p.reserved.SupportsFast()
 	p.ext = p.reserved.SupportsExtended()
-	p.has = bitset.New(uint(s.mi.NumPieces()))
+	if s.mi != nil {
+		p.has = bitsetFor(s.mi)
+	}
+	p.pex = ext.NewPexState(p.addr)
 	p.pipe = picker.NewPipeline()
 	p.connectedAt, p.lastRecv, p.lastSend = s.now, s.now, s.now
 	s.peers[p.id] = p
@@ -144,7 +156,7 @@ func (e attachEvent) handle(s *Session) {
 // refuse says why a new connection must not be kept, or nil.
 func (s *Session) refuse(p *peer) error {
 	switch {
-	case s.state != StateDownloading && s.state != StateSeeding:
+	case !s.running():
 		return errors.New("engine: torrent not running")
 	case p.peerID == s.c.cfg.PeerID:
 		return errors.New("engine: connection to ourselves")
@@ -169,12 +181,22 @@ func (s *Session) sendGreeting(p *peer) {
 	var buf []byte
 	if p.ext {
 		eh := wire.ExtHandshake{V: ClientVersion, Port: int(s.c.cfg.ListenPort), ReqQ: maxPeerRequests,
-			YourIP: p.addr.Addr()}
+			YourIP: p.addr.Addr(), M: map[string]int{"ut_metadata": extMetadata}}
+		if !s.private() {
+			eh.M["ut_pex"] = extPex
+		}
+		if s.metaSrv != nil {
+			eh.MetadataSize = s.metaSrv.Size()
+		}
 		if b, err := wire.EncodeExtHandshake(eh); err == nil {
 			buf = wire.AppendExtended(buf, 0, b)
 		}
 	}
-	switch have := s.pick.Have(); {
+	switch have := s.have(); {
+	case s.pick == nil:
+		if p.fast {
+			buf = wire.AppendSimple(buf, wire.HaveNone)
+		}
 	case p.fast && s.complete():
 		buf = wire.AppendSimple(buf, wire.HaveAll)
 	case p.fast && have.None():
@@ -278,3 +300,28 @@ func bitfieldBytes(bs *bitset.BitSet, n int) []byte {
 	}
 	return out
 }
+
+// setBits sets in bs the pieces a BEP 3 bitfield lists.
+func setBits(bs interface{ Set(uint) *bitset.BitSet }, bf []byte, n int) {
+	for i := range n {
+		if bf[i/8]&(0x80>>(i%8)) != 0 {
+			bs.Set(uint(i))
+		}
+	}
+}
+
+// registerPieces tells a new picker what a peer already announced.
+func (s *Session) registerPieces(p *peer) {
+	if p.has == nil {
+		return
+	}
+	id := picker.PeerID(p.id)
+	if p.hasAll {
+		s.pick.PeerHaveAll(id)
+	} else if p.has.Any() {
+		s.pick.PeerBitfield(id, p.has)
+	}
+	s.updateInterest(p)
+}
+
+func (s *Session) private() bool { return s.mi != nil && s.mi.Private }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/bits-and-blooms/bitset"
 
+	"gotorrentserver/engine/ext"
 	"gotorrentserver/engine/picker"
 	"gotorrentserver/engine/wire"
 )
@@ -84,6 +85,13 @@ func onUnchoke(s *Session, p *peer, _ *wire.Message) error {
 }
 
 func onHave(s *Session, p *peer, m *wire.Message) error {
+	if s.mi == nil {
+		if len(p.pendingHaves) >= maxPendingHaves {
+			return errors.New("engine: too many haves before metadata")
+		}
+		p.pendingHaves = append(p.pendingHaves, m.Index)
+		return nil
+	}
 	i := int(m.Index)
 	if i >= s.mi.NumPieces() {
 		return fmt.Errorf("engine: have %d out of range", i)
@@ -104,6 +112,10 @@ func onHave(s *Session, p *peer, m *wire.Message) error {
 }
 
 func onBitfield(s *Session, p *peer, m *wire.Message) error {
+	if s.mi == nil {
+		p.pendingBits = append([]byte(nil), m.Bitfield...)
+		return nil
+	}
 	if err := wire.ValidateBitfield(m.Bitfield, s.mi.NumPieces()); err != nil {
 		return err
 	}
@@ -120,18 +132,16 @@ func onBitfield(s *Session, p *peer, m *wire.Message) error {
 		return nil
 	}
 	p.gotBitfield = true
-	for i := range s.mi.NumPieces() {
-		if m.Bitfield[i/8]&(0x80>>(i%8)) != 0 {
-			p.has.Set(uint(i))
-		}
-	}
+	setBits(p.has, m.Bitfield, s.mi.NumPieces())
 	if p.has.Count() == uint(s.mi.NumPieces()) {
 		return onHaveAll(s, p, m)
 	}
-	if err := s.pick.PeerBitfield(picker.PeerID(p.id), p.has); err != nil {
-		return err
+	if s.pick != nil {
+		if err := s.pick.PeerBitfield(picker.PeerID(p.id), p.has); err != nil {
+			return err
+		}
+		s.updateInterest(p)
 	}
-	s.updateInterest(p)
 	return nil
 }
 
@@ -139,8 +149,16 @@ func onHaveAll(s *Session, p *peer, m *wire.Message) error {
 	if m.Type == wire.HaveAll && !p.fast {
 		return errNoFast
 	}
-	p.gotBitfield, p.hasAll = true, true
+	p.gotBitfield = true
+	if s.mi == nil {
+		p.pendingAll = true
+		return nil
+	}
+	p.hasAll = true
 	p.has.SetAll()
+	if s.pick == nil {
+		return nil
+	}
 	s.pick.PeerHaveAll(picker.PeerID(p.id))
 	s.updateInterest(p)
 	if s.complete() {
@@ -173,8 +191,15 @@ func onExtended(s *Session, p *peer, m *wire.Message) error {
 	if !p.ext {
 		return errors.New("engine: extended message from a peer without BEP 10")
 	}
-	if m.ExtID != 0 {
-		return nil // extensions we did not advertise; later: ut_metadata, ut_pex
+	switch m.ExtID {
+	case extMetadata:
+		return s.onMetadataMsg(p, m.ExtPayload)
+	case extPex:
+		s.onPexMsg(p, m.ExtPayload)
+		return nil
+	case 0:
+	default:
+		return nil // an id we never advertised
 	}
 	eh, err := wire.ParseExtHandshake(m.ExtPayload)
 	if err != nil {
@@ -182,15 +207,24 @@ func onExtended(s *Session, p *peer, m *wire.Message) error {
 	}
 	p.extM = eh.M
 	p.client = eh.V
+	if eh.Port > 0 && eh.Port < 65536 {
+		p.listenPort = uint16(eh.Port)
+	}
 	if eh.ReqQ > 0 {
 		p.pipe.SetPeerMax(eh.ReqQ)
+	}
+	if eh.MetadataSize > 0 && eh.M["ut_metadata"] > 0 {
+		p.metaSize = eh.MetadataSize
+		if s.fetch != nil {
+			s.fetch.AddPeer(ext.PeerID(p.id), eh.MetadataSize)
+		}
 	}
 	return nil
 }
 
 // updateInterest recomputes whether we want something p has.
 func (s *Session) updateInterest(p *peer) {
-	if s.pick == nil {
+	if s.pick == nil || p.has == nil {
 		return
 	}
 	want := !s.complete() && (p.hasAll || s.pick.Interesting(p.has))

@@ -22,6 +22,7 @@ type Resume struct {
 	Downloaded int64 // totals over the torrent's life
 	Uploaded   int64
 	Added      time.Time
+	Magnet     string // set while a magnet's metadata is still unknown
 	// Storage is set while the torrent has storage; the persister stats its
 	// files when it writes (that is disk I/O, so never on the session).
 	Storage *storage.Storage `json:"-"`
@@ -56,11 +57,15 @@ func (s *Session) saveResume(force bool) {
 	if s.pick == nil && s.stopHave != nil {
 		have = s.stopHave
 	}
-	p.Save(Resume{
+	r := Resume{
 		InfoHash: s.ih, Dir: s.dir, Stopped: s.userStopped,
 		MaxDown: s.limits.down.rate, MaxUp: s.limits.up.rate, Sequential: s.sequential,
-		Have: bitfieldBytes(have, s.mi.NumPieces()), NumPieces: s.mi.NumPieces(),
+		Have: bitfieldBytes(have, s.numPieces()), NumPieces: s.numPieces(),
 		Downloaded: s.base.downloaded + s.stats.downloaded, Uploaded: s.base.uploaded + s.stats.uploaded,
 		Added: s.added, Storage: s.store,
-	})
+	}
+	if s.mi == nil && s.magnet != nil {
+		r.Magnet = s.magnet.String()
+	}
+	p.Save(r)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/bits-and-blooms/bitset"
 
 	"gotorrentserver/engine/choke"
+	"gotorrentserver/engine/ext"
 	"gotorrentserver/engine/picker"
 	"gotorrentserver/engine/storage"
 	"gotorrentserver/engine/tracker"
@@ -42,8 +43,12 @@ type Session struct {
 	in inbox
 	c  *Client
 
-	// Immutable after creation.
+	// Immutable after creation, except mi: nil for a magnet until its
+	// metadata is verified, then set once on the session thread and
+	// published through meta for other goroutines.
 	mi      *metainfo.MetaInfo
+	meta    atomic.Pointer[metainfo.MetaInfo]
+	magnet  *metainfo.Magnet
 	ih      metainfo.Hash
 	dir     string
 	added   time.Time
@@ -76,6 +81,10 @@ type Session struct {
 	checkDone  func()         // test hook: called when a recheck finishes
 	onComplete []func()
 
+	fetch       *ext.MetadataFetcher // metadata phase only
+	metaSrv     *ext.MetadataServer  // once the info dict is known
+	hashingMeta bool
+
 	resumeDirty bool
 	rechecks    int
 	lastResume  time.Time
@@ -106,9 +115,18 @@ type knownPeer struct {
 }
 
 func newSession(c *Client, mi *metainfo.MetaInfo, dir string, now time.Time) *Session {
-	seed := now.UnixNano() ^ int64(mi.InfoHash[0])<<40 ^ int64(mi.InfoHash[1])<<48
+	s := newSessionCommon(c, mi.InfoHash, dir, now, mi.Trackers)
+	s.mi = mi
+	s.meta.Store(mi)
+	s.metaSrv = ext.NewMetadataServer(mi.InfoBytes)
+	s.publish()
+	return s
+}
+
+func newSessionCommon(c *Client, ih metainfo.Hash, dir string, now time.Time, tiers [][]string) *Session {
+	seed := now.UnixNano() ^ int64(ih[0])<<40 ^ int64(ih[1])<<48
 	s := &Session{
-		c: c, mi: mi, ih: mi.InfoHash, dir: dir, added: now, now: now,
+		c: c, ih: ih, dir: dir, added: now, now: now,
 		rng:    rand.New(rand.NewSource(seed)),
 		peers:  map[picker.PeerID]*peer{},
 		known:  map[netip.AddrPort]*knownPeer{},
@@ -119,17 +137,17 @@ func newSession(c *Client, mi *metainfo.MetaInfo, dir string, now time.Time) *Se
 	if c.cfg.UnchokeSlots > 0 {
 		s.choker.Slots = c.cfg.UnchokeSlots
 	}
-	s.trackers = tracker.NewTiers(mi.Trackers, randv2.New(randv2.NewPCG(uint64(seed), 3)))
+	s.trackers = tracker.NewTiers(tiers, randv2.New(randv2.NewPCG(uint64(seed), 3)))
 	s.trkKey = s.rng.Uint32()
-	s.publish()
 	return s
 }
 
 // InfoHash identifies the torrent. Safe for concurrent use.
 func (s *Session) InfoHash() metainfo.Hash { return s.ih }
 
-// MetaInfo is the torrent's metainfo. Safe for concurrent use (immutable).
-func (s *Session) MetaInfo() *metainfo.MetaInfo { return s.mi }
+// MetaInfo is the torrent's metainfo, nil while a magnet link's metadata is
+// being fetched. Safe for concurrent use.
+func (s *Session) MetaInfo() *metainfo.MetaInfo { return s.meta.Load() }
 
 // post queues ev for this session. Safe for concurrent use.
 func (s *Session) post(ev event) { s.c.sched.post(s, ev) }
@@ -142,6 +160,9 @@ func (f evFunc) handle(s *Session) { f(s) }
 // afterBatch runs after each batch of events: request more blocks where
 // pipelines have room and publish a snapshot if anything changed.
 func (s *Session) afterBatch() {
+	if s.state == StateMetadata {
+		s.fetchMetadata()
+	}
 	if s.state == StateDownloading {
 		for _, p := range s.peers {
 			s.fillRequests(p)
@@ -154,14 +175,41 @@ func (s *Session) afterBatch() {
 
 func (s *Session) have() *bitset.BitSet {
 	if s.pick == nil {
-		return bitset.New(uint(s.mi.NumPieces()))
+		return bitsetFor(s.mi)
 	}
 	return s.pick.Have()
+}
+
+// bitsetFor is an empty piece set sized for mi (empty when mi is unknown).
+func bitsetFor(mi *metainfo.MetaInfo) *bitset.BitSet {
+	if mi == nil {
+		return bitset.New(0)
+	}
+	return bitset.New(uint(mi.NumPieces()))
+}
+
+func (s *Session) numPieces() int {
+	if s.mi == nil {
+		return 0
+	}
+	return s.mi.NumPieces()
+}
+
+// running: peers are welcome (fetching metadata, checking, transferring).
+func (s *Session) running() bool {
+	switch s.state {
+	case StateMetadata, StateChecking, StateDownloading, StateSeeding:
+		return true
+	}
+	return false
 }
 
 func (s *Session) complete() bool { return s.pick != nil && s.pick.Missing() == 0 }
 
 func (s *Session) left() int64 {
+	if s.mi == nil {
+		return 0
+	}
 	if s.pick == nil {
 		return s.mi.TotalLength
 	}

@@ -34,6 +34,8 @@ type Snapshot struct {
 	Path       string // the download folder
 	Sequential bool
 	Rechecks   int // full rechecks run since the session was created
+	// MetadataHave of MetadataPieces BEP 9 pieces fetched, for a magnet.
+	MetadataHave, MetadataPieces int
 	Trackers   []tracker.TrackerStatus
 	Peers      []PeerSnapshot
 	Files      []FileSnapshot
@@ -60,6 +62,7 @@ type PeerSnapshot struct {
 	Connected  bool
 	Relevance  float64 // share of the pieces we lack that the peer has
 	Outbound   bool
+	NumPieces  int // bits in Bitfield (0 before the peer's set is known)
 	isSeed     bool
 }
 
@@ -80,10 +83,11 @@ func (s *Session) publish() {
 	}
 	s.dirty = false
 	have := s.have()
+	n := s.numPieces()
 	sn := &Snapshot{
-		Name: s.mi.Name, InfoHash: s.ih, State: s.state, NumPieces: s.mi.NumPieces(),
-		Bitfield: bitfieldBytes(have, s.mi.NumPieces()), Have: int(have.Count()),
-		Added: s.added, Started: s.started, Size: s.mi.TotalLength, Left: s.left(), Path: s.dir,
+		Name: s.name(), InfoHash: s.ih, State: s.state, NumPieces: n,
+		Bitfield: bitfieldBytes(have, n), Have: int(have.Count()),
+		Added: s.added, Started: s.started, Size: s.size(), Left: s.left(), Path: s.dir,
 		Downloaded: s.stats.downloaded, Uploaded: s.stats.uploaded, Wasted: s.stats.wasted,
 		DownRate: s.stats.down.Rate(s.now), UpRate: s.stats.up.Rate(s.now),
 		MaxDown: s.limits.down.rate, MaxUp: s.limits.up.rate, Sequential: s.sequential, Rechecks: s.rechecks,
@@ -106,21 +110,50 @@ func (s *Session) publish() {
 		}
 		sn.Peers = append(sn.Peers, ps)
 	}
-	sn.Files = s.fileProgress(have)
+	if s.mi != nil {
+		sn.Files = s.fileProgress(have)
+	}
+	if s.fetch != nil {
+		sn.MetadataHave, sn.MetadataPieces = s.fetch.Progress()
+	}
 	s.snap.Store(sn)
 }
 
+// name is the torrent's name, or for a magnet without metadata its dn (or
+// the infohash when the link had none).
+func (s *Session) name() string {
+	switch {
+	case s.mi != nil:
+		return s.mi.Name
+	case s.magnet != nil && s.magnet.Name != "":
+		return s.magnet.Name
+	}
+	return s.ih.String()
+}
+
+func (s *Session) size() int64 {
+	if s.mi == nil {
+		return 0
+	}
+	return s.mi.TotalLength
+}
+
 func (s *Session) peerSnapshot(p *peer) PeerSnapshot {
+	n := s.numPieces()
 	ps := PeerSnapshot{
 		PeerID: p.peerID, Addr: p.addr, Client: p.client,
-		Bitfield: bitfieldBytes(p.has, s.mi.NumPieces()),
 		DownRate: p.down.Rate(s.now), UpRate: p.up.Rate(s.now),
 		Downloaded: p.downloaded, Uploaded: p.uploaded, Connected: !p.closed,
-		Outbound: p.outbound, isSeed: p.hasAll || p.has.Count() == uint(s.mi.NumPieces()),
+		Outbound: p.outbound, NumPieces: n,
 	}
+	if p.has == nil {
+		return ps
+	}
+	ps.Bitfield = bitfieldBytes(p.has, n)
+	ps.isSeed = p.hasAll || (n > 0 && p.has.Count() == uint(n))
 	if s.pick != nil && s.pick.Missing() > 0 {
 		lack := s.pick.Have()
-		lack.FlipRange(0, uint(s.mi.NumPieces()))
+		lack.FlipRange(0, uint(n))
 		ps.Relevance = float64(lack.IntersectionCardinality(p.has)) / float64(s.pick.Missing())
 	}
 	return ps

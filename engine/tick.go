@@ -25,7 +25,7 @@ type tickEvent struct{ now time.Time }
 
 func (e tickEvent) handle(s *Session) {
 	s.now = e.now
-	if s.state != StateDownloading && s.state != StateSeeding {
+	if !s.running() {
 		s.publish()
 		return
 	}
@@ -39,6 +39,8 @@ func (e tickEvent) handle(s *Session) {
 	}
 	s.announce(tracker.None)
 	s.connectPeers()
+	s.sendPex()
+	s.fetchMetadata()
 	s.publish()
 	s.saveResume(false)
 }
@@ -60,7 +62,7 @@ func (s *Session) tickPeer(p *peer) {
 
 // connectPeers dials known, unconnected peers while under the limits.
 func (s *Session) connectPeers() {
-	if s.c.cfg.Dialer == nil || (s.state != StateDownloading && s.state != StateSeeding) {
+	if s.c.cfg.Dialer == nil || !s.running() {
 		return
 	}
 	room := s.c.cfg.MaxPeersPerTorrent - len(s.peers)

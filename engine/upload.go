@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -19,6 +20,13 @@ const (
 )
 
 func onRequest(s *Session, p *peer, m *wire.Message) error {
+	if s.mi == nil {
+		if p.fast {
+			s.send(p, wire.AppendReject(nil, m.Index, m.Begin, m.Length))
+			return nil
+		}
+		return errors.New("engine: request before we have metadata")
+	}
 	if err := wire.ValidateRequest(m.Index, m.Begin, m.Length, s.mi.PieceSize, s.mi.NumPieces()); err != nil {
 		return err
 	}

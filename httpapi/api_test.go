@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -295,13 +296,23 @@ func TestRemove(t *testing.T) {
 func TestAddMagnet(t *testing.T) {
 	e := newEnv(t, nil)
 	mag := "magnet:?xt=urn:btih:" + "0123456789abcdef0123456789abcdef01234567" + "&dn=x"
-	r := e.must(e.do("POST", "/addmagnet", []byte(`{"url":"`+mag+`","targetdir":"mags","maxdown":5,"maxup":0}`)), http.StatusNotImplemented)
-	if r.errMsg() != "magnet links need metadata exchange, not implemented yet" {
-		t.Errorf("501 message %q", r.errMsg())
+	r := e.must(e.do("POST", "/addmagnet", []byte(`{"url":"`+mag+`","targetdir":"mags","maxdown":5,"maxup":0}`)), http.StatusOK)
+	var got map[string]string
+	json.Unmarshal(r.raw, &got)
+	if got["infohash"] != "0123456789abcdef0123456789abcdef01234567" {
+		t.Fatalf("addmagnet answered %s", r.raw)
 	}
-	if exists(filepath.Join(e.root, "mags")) {
-		t.Error("a magnet that was not added created its folder")
+	if !exists(filepath.Join(e.root, "mags")) {
+		t.Error("the magnet's folder was not created")
 	}
+	// The session appears at once, named by dn, fetching metadata.
+	td := e.must(e.do("GET", "/torrentdata?infohash=0123456789abcdef0123456789abcdef01234567", nil), http.StatusOK)
+	var sess map[string]any
+	json.Unmarshal(td.raw, &sess)
+	if sess["name"] != "x" || sess["state"] != "metadata" || sess["maxdown"] != float64(5) {
+		t.Fatalf("magnet session: name %v state %v maxdown %v", sess["name"], sess["state"], sess["maxdown"])
+	}
+	e.must(e.do("POST", "/addmagnet", []byte(`{"url":"`+mag+`"}`)), http.StatusConflict)
 	for _, body := range []string{
 		``, `{`, `[]`, `{"url":1}`, `{"url":""}`, `{"url":"http://x"}`,
 		`{"url":"magnet:?xt=urn:btih:zz"}`, `{"url":"` + mag + `","maxdown":-1}`,
@@ -312,11 +323,11 @@ func TestAddMagnet(t *testing.T) {
 			t.Errorf("body %q: %d %s, want 400 with a message", body, r.status, r.raw)
 		}
 	}
-	// A magnet of a torrent we already have is a conflict, not a 501.
+	// A magnet of a torrent we already have is a conflict.
 	tor, mi := newTorrent(t, "known", 7)
 	e.add(tor, url.Values{"start": {"false"}})
 	e.must(e.do("POST", "/addmagnet", []byte(`{"url":"magnet:?xt=urn:btih:`+mi.InfoHash.String()+`"}`)), http.StatusConflict)
-	if n := len(e.changed()); n != 1 {
-		t.Errorf("%d OnChange calls, want 1", n)
+	if n := len(e.changed()); n != 2 {
+		t.Errorf("%d OnChange calls, want 2 (magnet, torrent)", n)
 	}
 }

@@ -204,8 +204,9 @@ func (s *Server) addTorrentFile(ctx *fasthttp.RequestCtx) (any, error) {
 	return s.changed(mi.InfoHash), nil
 }
 
-// addMagnet validates the request fully, then says why it cannot go on:
-// fetching metadata from peers does not exist yet.
+// addMagnet validates the request fully, then adds the magnet: the session
+// starts in state "metadata" under the link's dn and fetches the info dict
+// from peers.
 func (s *Server) addMagnet(ctx *fasthttp.RequestCtx) (any, error) {
 	req, err := parseMagnetBody(ctx.PostBody())
 	if err != nil {
@@ -217,7 +218,15 @@ func (s *Server) addMagnet(ctx *fasthttp.RequestCtx) (any, error) {
 	if s.cfg.Client.Session(req.magnet.InfoHash) != nil {
 		return nil, engineError(engine.ErrExists)
 	}
-	return nil, newAPIError(http.StatusNotImplemented, "magnet links need metadata exchange, not implemented yet")
+	dir, err := s.root.ensure(req.targetDir)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.cfg.Client.AddMagnet(req.magnet, engine.AddOptions{Dir: dir, MaxDown: req.maxDown, MaxUp: req.maxUp})
+	if err != nil {
+		return nil, engineError(err)
+	}
+	return s.changed(req.magnet.InfoHash), nil
 }
 
 func (s *Server) stopTorrent(ctx *fasthttp.RequestCtx) (any, error) {

@@ -131,7 +131,11 @@ func (pc *peerConn) handshake(hs wire.Handshake) error {
 		}
 		pc.c.AsyncWrite(pc.handshakeBytes(hs.InfoHash), nil)
 	}
-	pc.maxFrame = wire.MaxFrame(wire.DefaultBlockLen, pc.sess.MetaInfo().NumPieces())
+	pieces := 0 // a magnet's size is unknown until its metadata arrives
+	if mi := pc.sess.MetaInfo(); mi != nil {
+		pieces = mi.NumPieces()
+	}
+	pc.maxFrame = wire.MaxFrame(wire.DefaultBlockLen, pieces)
 	pc.hsDone.Store(true)
 	pc.timer.Stop()
 	pc.peer = pc.sess.Attach(pc, hs, pc.outbound)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,7 +31,7 @@ func runGet(args []string, stdout io.Writer) error {
 	var peers repeated
 	fs.Var(&peers, "peer", "peer address HOST:PORT to connect to; may repeat")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: gotorrentserver get [flags] FILE.torrent")
+		fmt.Fprintln(fs.Output(), "usage: gotorrentserver get [flags] FILE.torrent|MAGNET")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -38,13 +39,19 @@ func runGet(args []string, stdout io.Writer) error {
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return errors.New("need exactly one torrent file")
+		return errors.New("need exactly one torrent file or magnet link")
 	}
-	b, err := readTorrentFile(fs.Arg(0))
-	if err != nil {
-		return err
+	var mi *metainfo.MetaInfo
+	var mag *metainfo.Magnet
+	var err error
+	if strings.HasPrefix(fs.Arg(0), "magnet:") {
+		mag, err = metainfo.ParseMagnet(fs.Arg(0))
+	} else {
+		var b []byte
+		if b, err = readTorrentFile(fs.Arg(0)); err == nil {
+			mi, err = metainfo.Parse(b)
+		}
 	}
-	mi, err := metainfo.Parse(b)
 	if err != nil {
 		return err
 	}
@@ -75,7 +82,13 @@ func runGet(args []string, stdout io.Writer) error {
 		srv.Stop()
 		client.Close()
 	}()
-	sess, err := client.Add(mi, engine.AddOptions{Dir: dir, MaxDown: *maxDown << 10, MaxUp: *maxUp << 10, Sequential: *sequential})
+	opt := engine.AddOptions{Dir: dir, MaxDown: *maxDown << 10, MaxUp: *maxUp << 10, Sequential: *sequential}
+	var sess *engine.Session
+	if mag != nil {
+		sess, err = client.AddMagnet(mag, opt)
+	} else {
+		sess, err = client.Add(mi, opt)
+	}
 	if err != nil {
 		return err
 	}

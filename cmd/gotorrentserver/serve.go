@@ -203,11 +203,17 @@ func (d *daemon) restore(logf func(string, ...any)) {
 			opt.Have = state.TrustedHave(e)
 		}
 		if opt.Dir == "" {
-			logf("gotorrentserver: %s has no download folder on record; skipped", e.MetaInfo.InfoHash)
+			logf("gotorrentserver: %s has no download folder on record; skipped", e.InfoHash())
 			continue
 		}
-		if _, err := d.client.Add(e.MetaInfo, opt); err != nil {
-			logf("gotorrentserver: restoring %s: %v", e.MetaInfo.InfoHash, err)
+		var err error
+		if e.MetaInfo != nil {
+			_, err = d.client.Add(e.MetaInfo, opt)
+		} else {
+			_, err = d.client.AddMagnet(e.Magnet, opt)
+		}
+		if err != nil {
+			logf("gotorrentserver: restoring %s: %v", e.InfoHash(), err)
 		}
 	}
 }

@@ -114,6 +114,7 @@ func (st *Store) apply(ih metainfo.Hash, r *engine.Resume) {
 	if r == nil {
 		os.Remove(st.resumePath(ih))
 		os.Remove(st.torrentPath(ih))
+		os.Remove(st.magnetPath(ih))
 		return
 	}
 	rec := toRecord(r)
@@ -141,7 +142,8 @@ func (st *Store) Close() {
 
 // Entry is one saved torrent.
 type Entry struct {
-	MetaInfo  *metainfo.MetaInfo
+	MetaInfo  *metainfo.MetaInfo // nil for a magnet whose metadata never arrived
+	Magnet    *metainfo.Magnet
 	Resume    engine.Resume
 	Files     []FileRecord
 	HasResume bool
@@ -155,6 +157,7 @@ func (st *Store) Load() (entries []Entry, errs []error) {
 	if err != nil {
 		return nil, []error{fmt.Errorf("state: %w", err)}
 	}
+	have := map[metainfo.Hash]bool{}
 	for _, d := range names {
 		name := d.Name()
 		if !strings.HasSuffix(name, ".torrent") {
@@ -165,9 +168,11 @@ func (st *Store) Load() (entries []Entry, errs []error) {
 			errs = append(errs, err)
 			continue
 		}
+		have[e.MetaInfo.InfoHash] = true
 		entries = append(entries, e)
 	}
-	return entries, errs
+	mags, merrs := st.loadMagnets(have)
+	return append(entries, mags...), append(errs, merrs...)
 }
 
 func (st *Store) load(hexHash string) (Entry, error) {
@@ -185,21 +190,24 @@ func (st *Store) load(hexHash string) (Entry, error) {
 		return e, fmt.Errorf("%w: %s.torrent: %v", ErrCorrupt, hexHash, err)
 	}
 	e.MetaInfo = mi
+	e.Resume, e.Files, e.HasResume = st.loadResume(ih)
+	return e, nil
+}
+
+func (st *Store) loadResume(ih metainfo.Hash) (engine.Resume, []FileRecord, bool) {
 	b, err := os.ReadFile(st.resumePath(ih))
 	if errors.Is(err, os.ErrNotExist) {
-		return e, nil
+		return engine.Resume{}, nil, false
 	}
 	var rec record
 	if err == nil {
 		err = json.Unmarshal(b, &rec)
 	}
 	if err != nil {
-		st.logf("state: %s.resume unusable, torrent will be rechecked: %v", hexHash, err)
-		return e, nil
+		st.logf("state: %s.resume unusable, torrent will be rechecked: %v", ih, err)
+		return engine.Resume{}, nil, false
 	}
-	e.Resume, e.Files = rec.resume(ih), rec.Files
-	e.HasResume = true
-	return e, nil
+	return rec.resume(ih), rec.Files, true
 }
 
 // record is the on-disk form of a resume record.

@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"fmt"
+	"os"
 
 	"gotorrentserver/metainfo"
 )
@@ -80,5 +81,9 @@ func (st *Store) AddTorrent(mi *metainfo.MetaInfo) error {
 	if err != nil {
 		return err
 	}
-	return st.SaveTorrent(mi, raw)
+	if err := st.SaveTorrent(mi, raw); err != nil {
+		return err
+	}
+	os.Remove(st.magnetPath(mi.InfoHash)) // the metadata is known now
+	return nil
 }

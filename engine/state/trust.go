@@ -18,7 +18,7 @@ import (
 // one, and never corrupts the ones before), so their time is not compared.
 func TrustedHave(e Entry) *bitset.BitSet {
 	mi := e.MetaInfo
-	if !e.HasResume || e.Resume.NumPieces != mi.NumPieces() || len(e.Resume.Have) != (mi.NumPieces()+7)/8 {
+	if mi == nil || !e.HasResume || e.Resume.NumPieces != mi.NumPieces() || len(e.Resume.Have) != (mi.NumPieces()+7)/8 {
 		return nil
 	}
 	have := bitset.New(uint(mi.NumPieces()))

@@ -1,0 +1,218 @@
+package engine
+
+import (
+	"crypto/sha1"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"gotorrentserver/engine/ext"
+	"gotorrentserver/engine/picker"
+	"gotorrentserver/engine/tracker"
+	"gotorrentserver/engine/wire"
+	"gotorrentserver/metainfo"
+)
+
+// Extension ids we advertise in the BEP 10 handshake's m dict. Peers send
+// these ids to us; we send them the ids from their own m.
+const (
+	extPex      = 1
+	extMetadata = 2
+)
+
+// maxPendingHaves bounds what a peer may announce before we know the
+// torrent's size (a magnet still fetching metadata).
+const maxPendingHaves = 1 << 16
+
+// AddMagnet adds a torrent known only by its magnet link. The session runs
+// in state "metadata" until it has fetched and verified the info dict from
+// peers found through the link's trackers, its x.pe peers and the DHT, and
+// then downloads like any other torrent.
+func (c *Client) AddMagnet(m *metainfo.Magnet, opt AddOptions) (*Session, error) {
+	c.regMu.Lock()
+	defer c.regMu.Unlock()
+	old := *c.sessions.Load()
+	if s := old[m.InfoHash]; s != nil {
+		return s, fmt.Errorf("%w: %s", ErrExists, m.InfoHash)
+	}
+	if p, ok := c.cfg.Persister.(MagnetPersister); ok && !opt.Restored {
+		if err := p.AddMagnet(m); err != nil {
+			return nil, err
+		}
+	}
+	s := newMagnetSession(c, m, opt.Dir, c.cfg.Now())
+	c.register(s, opt)
+	var peers []netip.AddrPort
+	for _, p := range m.Peers {
+		if ap, err := netip.ParseAddrPort(p); err == nil {
+			peers = append(peers, ap)
+		}
+	}
+	if len(peers) > 0 {
+		s.AddPeers(peers, "magnet")
+	}
+	return s, nil
+}
+
+// MagnetPersister is implemented by persisters that can keep a magnet link
+// until its metadata is known.
+type MagnetPersister interface {
+	AddMagnet(m *metainfo.Magnet) error
+}
+
+func newMagnetSession(c *Client, m *metainfo.Magnet, dir string, now time.Time) *Session {
+	s := newSessionCommon(c, m.InfoHash, dir, now, magnetTiers(m.Trackers))
+	s.magnet = m
+	s.publish()
+	return s
+}
+
+func magnetTiers(trackers []string) [][]string {
+	var tiers [][]string
+	for _, t := range trackers {
+		tiers = append(tiers, []string{t})
+	}
+	return tiers
+}
+
+// startMetadata enters the metadata phase.
+func (s *Session) startMetadata() {
+	s.state = StateMetadata
+	s.started = s.now
+	s.fetch = ext.NewMetadataFetcher(s.ih, ext.FetcherConfig{})
+	for _, p := range s.peers {
+		if p.metaSize > 0 {
+			s.fetch.AddPeer(ext.PeerID(p.id), p.metaSize)
+		}
+	}
+	s.trackers.AnnounceNow()
+	s.announce(tracker.Started)
+	s.connectPeers()
+	s.dirty = true
+	s.publish()
+	s.saveResume(true)
+}
+
+// fetchMetadata sends the fetcher's requests; runs after every batch and
+// tick while in the metadata phase.
+func (s *Session) fetchMetadata() {
+	if s.fetch == nil || s.state != StateMetadata {
+		return
+	}
+	for _, r := range s.fetch.Next(s.now) {
+		p := s.peers[picker.PeerID(r.Peer)]
+		if p == nil || p.extM["ut_metadata"] <= 0 {
+			continue
+		}
+		msg := ext.AppendMetadataMsg(nil, ext.MetadataMsg{Type: ext.MetadataRequest, Piece: r.Piece})
+		s.send(p, wire.AppendExtended(nil, uint8(p.extM["ut_metadata"]), msg))
+	}
+	if s.hashingMeta || s.fetch.Assembled() == nil {
+		return
+	}
+	// SHA-1 of up to 8 MiB: off the session thread, bounded like all hashing.
+	s.hashingMeta = true
+	info := s.fetch.Assembled()
+	go func() {
+		s.c.hashSem <- struct{}{}
+		sum := sha1.Sum(info)
+		<-s.c.hashSem
+		s.post(evFunc(func(s *Session) { s.metadataHashed(sum) }))
+	}()
+}
+
+func (s *Session) metadataHashed(sum metainfo.Hash) {
+	s.hashingMeta = false
+	if s.fetch == nil || s.state != StateMetadata {
+		return
+	}
+	if err := s.fetch.HashResult(sum); err != nil {
+		s.c.logf("engine: %s: metadata: %v", s.ih, err)
+		return
+	}
+	mi, err := metainfo.ParseInfoBytes(s.fetch.Info())
+	if err != nil {
+		s.setError(fmt.Errorf("engine: metadata from peers: %w", err))
+		return
+	}
+	mi.Trackers = magnetTiers(s.magnet.Trackers)
+	mi.WebSeeds = s.magnet.WebSeeds
+	s.setMetaInfo(mi)
+	if p := s.c.cfg.Persister; p != nil {
+		go func() {
+			if err := p.AddTorrent(mi); err != nil {
+				s.c.logf("engine: %s: saving metadata: %v", s.ih, err)
+			}
+		}()
+	}
+	s.fetch = nil
+	s.state = StateStopped
+	startEvent{}.handle(s)
+}
+
+// setMetaInfo makes the torrent's size known to the session and to readers
+// of MetaInfo, and gives every connected peer its piece set.
+func (s *Session) setMetaInfo(mi *metainfo.MetaInfo) {
+	s.mi = mi
+	s.meta.Store(mi)
+	s.metaSrv = ext.NewMetadataServer(mi.InfoBytes)
+	for _, p := range s.peers {
+		if err := s.applyPending(p); err != nil {
+			s.dropPeer(p, err)
+		}
+	}
+}
+
+// applyPending turns what a peer announced before the size was known into
+// its piece set.
+func (s *Session) applyPending(p *peer) error {
+	p.has = bitsetFor(s.mi)
+	if p.pendingAll {
+		p.hasAll = true
+		p.has.SetAll()
+	}
+	if p.pendingBits != nil {
+		if err := wire.ValidateBitfield(p.pendingBits, s.mi.NumPieces()); err != nil {
+			return err
+		}
+		setBits(p.has, p.pendingBits, s.mi.NumPieces())
+	}
+	for _, i := range p.pendingHaves {
+		if int(i) >= s.mi.NumPieces() {
+			return fmt.Errorf("engine: have %d out of range", i)
+		}
+		p.has.Set(uint(i))
+	}
+	p.pendingBits, p.pendingHaves = nil, nil
+	return nil
+}
+
+// onMetadataMsg handles ut_metadata: serve requests once we have the info
+// dict (reject before), feed data and rejects to the fetcher.
+func (s *Session) onMetadataMsg(p *peer, payload []byte) error {
+	m, err := ext.ParseMetadataMsg(payload)
+	if err != nil {
+		return nil // a malformed message costs the peer nothing but itself
+	}
+	switch m.Type {
+	case ext.MetadataRequest:
+		id := p.extM["ut_metadata"]
+		if id <= 0 {
+			return nil
+		}
+		var reply []byte
+		if s.metaSrv != nil {
+			reply = s.metaSrv.Answer(nil, m)
+		} else {
+			reply = ext.AppendMetadataMsg(nil, ext.MetadataMsg{Type: ext.MetadataReject, Piece: m.Piece})
+		}
+		s.send(p, wire.AppendExtended(nil, uint8(id), reply))
+	default:
+		if s.fetch != nil {
+			if err := s.fetch.OnMessage(ext.PeerID(p.id), m, s.now); err != nil {
+				s.c.logf("engine: %s: metadata from %s: %v", s.ih, p.addr, err)
+			}
+		}
+	}
+	return nil
+}
