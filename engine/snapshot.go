@@ -36,9 +36,9 @@ type Snapshot struct {
 	Rechecks   int // full rechecks run since the session was created
 	// MetadataHave of MetadataPieces BEP 9 pieces fetched, for a magnet.
 	MetadataHave, MetadataPieces int
-	Trackers   []tracker.TrackerStatus
-	Peers      []PeerSnapshot
-	Files      []FileSnapshot
+	Trackers                     []tracker.TrackerStatus
+	Peers                        []PeerSnapshot
+	Files                        []FileSnapshot
 }
 
 // Progress is the verified fraction, 0..1.

@@ -9,7 +9,9 @@ import (
 	"gotorrentserver/metainfo"
 )
 
-func (st *Store) magnetPath(ih metainfo.Hash) string { return filepath.Join(st.dir, ih.String()+".magnet") }
+func (st *Store) magnetPath(ih metainfo.Hash) string {
+	return filepath.Join(st.dir, ih.String()+".magnet")
+}
 
 // AddMagnet keeps a magnet link until its metadata is known; implements
 // engine.MagnetPersister. AddTorrent later replaces it with the .torrent.
