@@ -3,12 +3,25 @@ GO       ?= go
 FUZZTIME ?= 20000x
 BIN      ?= bin/gotorrentserver
 
-.PHONY: build test fmt-check vet race fuzz-smoke fuzz bench bench-quick run clean
+.PHONY: build test check-tools fmt-check vet race fuzz-smoke fuzz bench bench-quick run clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/gotorrentserver
 
-test: fmt-check vet race fuzz-smoke
+test: check-tools fmt-check vet race fuzz-smoke
+
+# Interop tests skip when a real peer is missing; go test hides skips without
+# -v, so say it here, loudly, before the run.
+check-tools:
+	@missing=""; \
+	for t in mktorrent aria2c transmission-cli opentracker; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	/usr/bin/python3 -c 'import libtorrent' 2>/dev/null || missing="$$missing python3-libtorrent"; \
+	if [ -n "$$missing" ]; then \
+	  echo "################################################################"; \
+	  echo "SKIP WARNING: missing interop peers:$$missing"; \
+	  echo "Tests that need them will be SKIPPED. bash .ci/run installs them."; \
+	  echo "################################################################"; \
+	else echo "interop peers present: mktorrent aria2c transmission-cli opentracker python3-libtorrent"; fi
 
 fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -146,7 +147,7 @@ func requireTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("SKIP (tool missing): %s not installed; CI installs it", name)
+		loudSkip(t, name)
 	}
 	return p
 }
@@ -154,8 +155,16 @@ func requireTool(t *testing.T, name string) string {
 func requireLibtorrent(t *testing.T) {
 	t.Helper()
 	if err := exec.Command("/usr/bin/python3", "-c", "import libtorrent").Run(); err != nil {
-		t.Skip("SKIP (tool missing): python3-libtorrent not installed; CI installs it")
+		loudSkip(t, "python3-libtorrent")
 	}
+}
+
+// loudSkip also writes to stderr: go test prints Skip messages only with -v.
+func loudSkip(t *testing.T, tool string) {
+	t.Helper()
+	msg := fmt.Sprintf("SKIP (tool missing): %s: %s is not installed; CI installs it (.ci/run)", t.Name(), tool)
+	fmt.Fprintln(os.Stderr, msg)
+	t.Skip(msg)
 }
 
 // writeTree makes a folder whose file sizes do not divide any piece length,

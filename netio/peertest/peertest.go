@@ -36,7 +36,11 @@ func Require(tb testing.TB, tools ...string) {
 	tb.Helper()
 	for _, tool := range tools {
 		if !Have(tool) {
-			tb.Skipf("SKIP (tool missing): %s is not installed; CI installs it (.ci/run)", tool)
+			// go test shows Skip messages only with -v: say it on stderr too,
+			// so a run without the interop peers is never mistaken for one with.
+			msg := fmt.Sprintf("SKIP (tool missing): %s: %s is not installed; CI installs it (.ci/run)", tb.Name(), tool)
+			fmt.Fprintln(os.Stderr, msg)
+			tb.Skip(msg)
 		}
 	}
 }
