@@ -1,6 +1,7 @@
 package netio
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -59,4 +60,103 @@ func TestMagnetServedToLibtorrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameTree(t, mi, filepath.Dir(data), out)
+}
+
+// TestMagnetFromTransmission: metadata and data from a transmission seeder
+// we dial (x.pe), since it ignores tracker peers on loopback.
+func TestMagnetFromTransmission(t *testing.T) {
+	peertest.Require(t, "transmission-cli")
+	data := testData(t, "mag-tr", []int{3<<20 + 5, 1<<20 + 7})
+	tpath, mi := makeTorrent(t, data, 32<<10)
+	seed := peertest.Transmission(t, peertest.TransmissionOpts{Torrent: tpath, Dir: filepath.Dir(data), Seed: true})
+	if err := seed.WaitDone(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, engine.Config{})
+	m := &metainfo.Magnet{InfoHash: mi.InfoHash, Peers: []string{localPort(seed.Port).String()}}
+	s, err := n.client.AddMagnet(m, engine.AddOptions{Dir: n.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, s, engine.StateSeeding, 90*time.Second)
+	sameTree(t, mi, filepath.Dir(data), n.dir)
+}
+
+// TestMagnetWithAria2: metadata from an aria2 seeder found through the
+// magnet's tracker, and metadata served to aria2 downloading by magnet.
+func TestMagnetWithAria2(t *testing.T) {
+	peertest.Require(t, "aria2c")
+	t.Run("fetch", func(t *testing.T) {
+		data, tpath, mi, tr := trackedTorrent(t, "mag-aria-src", false)
+		seed := peertest.Aria2(t, peertest.Aria2Opts{Torrent: tpath, Dir: filepath.Dir(data), Seed: true})
+		if err := seed.WaitDone(60 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.WaitSwarm(mi.InfoHash, 1, 0, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		n := startNode(t, engine.Config{})
+		s, err := n.client.AddMagnet(&metainfo.Magnet{InfoHash: mi.InfoHash, Trackers: []string{tr.HTTPURL}},
+			engine.AddOptions{Dir: n.dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, s, engine.StateSeeding, 120*time.Second)
+		sameTree(t, mi, filepath.Dir(data), n.dir)
+	})
+	t.Run("serve", func(t *testing.T) {
+		data, _, mi, tr := trackedTorrent(t, "mag-aria-dst", false)
+		n := startNode(t, engine.Config{})
+		addAndWait(t, n, mi, filepath.Dir(data), engine.StateSeeding)
+		if err := tr.WaitSwarm(mi.InfoHash, 1, 0, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		out := t.TempDir()
+		mag := (&metainfo.Magnet{InfoHash: mi.InfoHash, Trackers: []string{tr.HTTPURL}}).String()
+		leech := peertest.Start(t, "aria2c", "--no-conf=true", "--enable-dht=false", "--enable-dht6=false",
+			"--bt-enable-lpd=false", "--enable-peer-exchange=false", "--interface=127.0.0.1",
+			fmt.Sprintf("--listen-port=%d", peertest.FreePort(t)), "--disable-ipv6=true",
+			"--bt-require-crypto=false", "--bt-min-crypto-level=plain", "--bt-tracker-interval=2",
+			"--seed-time=0", "--file-allocation=none", "--bt-save-metadata=false", "--summary-interval=1",
+			"--console-log-level=notice", "--stop=120", "--dir="+out, mag)
+		if err := leech.Wait(120 * time.Second); err != nil {
+			t.Fatalf("aria2c: %v\n%s", err, leech.Output())
+		}
+		sameTree(t, mi, filepath.Dir(data), out)
+	})
+}
+
+// TestPexLearnsThirdPeer: libtorrent seeder A has two leechers: C (one of
+// our nodes, kept slow by a download limit so it stays connected) and N. N
+// knows only A; A's ut_pex message tells it about C, and N connects to C.
+func TestPexLearnsThirdPeer(t *testing.T) {
+	peertest.Require(t, "libtorrent")
+	data := testData(t, "pex", []int{8<<20 + 1})
+	tpath, mi := makeTorrent(t, data, 32<<10)
+	a := peertest.Libtorrent(t, "--torrent", tpath, "--dir", filepath.Dir(data), "--keep", "--pex")
+	if _, err := a.WaitLine("STATUS seeding", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c := startNode(t, engine.Config{})
+	cs, err := c.client.Add(mi, engine.AddOptions{Dir: c.dir, MaxDown: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.AddPeers(addrs(ltAddr(a)), "test")
+	waitFor(t, "C downloading from A", 20*time.Second, func() bool { return cs.Snapshot().Downloaded > 0 })
+
+	n := startNode(t, engine.Config{})
+	s, err := n.client.Add(mi, engine.AddOptions{Dir: n.dir, MaxDown: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.AddPeers(addrs(ltAddr(a)), "test")
+	waitFor(t, "C learned through A's PEX and connected", 100*time.Second, func() bool {
+		for _, p := range s.Snapshot().Peers {
+			if p.Addr == c.addr() && p.Connected {
+				return true
+			}
+		}
+		return false
+	})
 }
