@@ -83,9 +83,10 @@ type Client struct {
 	trk    *tracker.Client
 	dialer atomic.Pointer[Dialer]
 
-	// sessions is copied on write: lookups (every inbound handshake, every
-	// API read) take no lock; regMu only orders writers.
-	sessions atomic.Pointer[map[metainfo.Hash]*Session]
+	// sessions maps infohash to *Session. Lookups (every inbound handshake,
+	// every API read) take no lock; regMu only orders adds and removes, so
+	// that the check for a duplicate and the store are one step.
+	sessions sync.Map
 	regMu    sync.Mutex
 
 	conns    atomic.Int64
@@ -108,8 +109,6 @@ func New(cfg Config) *Client {
 	c.files = storage.NewFileCache(cfg.MaxOpenFiles)
 	c.trk = tracker.NewClient(cfg.Tracker)
 	c.local = localAddrs()
-	empty := map[metainfo.Hash]*Session{}
-	c.sessions.Store(&empty)
 	if cfg.Tick > 0 {
 		go c.tickLoop()
 	} else {
@@ -129,15 +128,20 @@ func (c *Client) SetListenPort(port uint16) { c.cfg.ListenPort = port }
 func (c *Client) SetDialer(d Dialer) { c.cfg.Dialer = d }
 
 // Session returns the session for ih, or nil. Lock-free.
-func (c *Client) Session(ih metainfo.Hash) *Session { return (*c.sessions.Load())[ih] }
+func (c *Client) Session(ih metainfo.Hash) *Session {
+	if v, ok := c.sessions.Load(ih); ok {
+		return v.(*Session)
+	}
+	return nil
+}
 
 // Sessions lists every session, in no particular order. Lock-free.
 func (c *Client) Sessions() []*Session {
-	m := *c.sessions.Load()
-	out := make([]*Session, 0, len(m))
-	for _, s := range m {
-		out = append(out, s)
-	}
+	var out []*Session
+	c.sessions.Range(func(_, v any) bool {
+		out = append(out, v.(*Session))
+		return true
+	})
 	return out
 }
 
@@ -160,9 +164,8 @@ type AddOptions struct {
 func (c *Client) Add(mi *metainfo.MetaInfo, opt AddOptions) (*Session, error) {
 	c.regMu.Lock()
 	defer c.regMu.Unlock()
-	old := *c.sessions.Load()
-	if old[mi.InfoHash] != nil {
-		return old[mi.InfoHash], fmt.Errorf("%w: %s", ErrExists, mi.InfoHash)
+	if s := c.Session(mi.InfoHash); s != nil {
+		return s, fmt.Errorf("%w: %s", ErrExists, mi.InfoHash)
 	}
 	if p := c.cfg.Persister; p != nil && !opt.Restored {
 		if err := p.AddTorrent(mi); err != nil {
@@ -177,7 +180,6 @@ func (c *Client) Add(mi *metainfo.MetaInfo, opt AddOptions) (*Session, error) {
 // register applies opt to a new session, publishes it in the table and
 // starts it unless opt.Stopped. Caller holds regMu.
 func (c *Client) register(s *Session, opt AddOptions) {
-	old := *c.sessions.Load()
 	if !opt.Added.IsZero() {
 		s.added = opt.Added
 	}
@@ -189,12 +191,7 @@ func (c *Client) register(s *Session, opt AddOptions) {
 	s.limits.up.set(opt.MaxUp)
 	s.dirty = true
 	s.publish()
-	next := make(map[metainfo.Hash]*Session, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
-	next[s.ih] = s
-	c.sessions.Store(&next)
+	c.sessions.Store(s.ih, s)
 	// The resume record goes out first, so that even a crash during the
 	// initial recheck leaves the torrent's folder and settings on record.
 	s.stopHave = opt.Have
@@ -229,19 +226,12 @@ func (c *Client) Stop(ih metainfo.Hash) error {
 // Remove stops a torrent, forgets it and, if deleteData, deletes its files.
 func (c *Client) Remove(ih metainfo.Hash, deleteData bool) error {
 	c.regMu.Lock()
-	old := *c.sessions.Load()
-	s := old[ih]
+	s := c.Session(ih)
 	if s == nil {
 		c.regMu.Unlock()
 		return ErrNotFound
 	}
-	next := make(map[metainfo.Hash]*Session, len(old))
-	for k, v := range old {
-		if k != ih {
-			next[k] = v
-		}
-	}
-	c.sessions.Store(&next)
+	c.sessions.Delete(ih)
 	s.removed.Store(true)
 	c.regMu.Unlock()
 	done := make(chan error, 1)
@@ -314,9 +304,10 @@ func (c *Client) tickLoop() {
 			now := c.cfg.Now()
 			c.down.refill(now)
 			c.up.refill(now)
-			for _, s := range *c.sessions.Load() {
-				s.post(tickEvent{now})
-			}
+			c.sessions.Range(func(_, v any) bool {
+				v.(*Session).post(tickEvent{now})
+				return true
+			})
 		}
 	}
 }

@@ -31,8 +31,7 @@ const maxPendingHaves = 1 << 16
 func (c *Client) AddMagnet(m *metainfo.Magnet, opt AddOptions) (*Session, error) {
 	c.regMu.Lock()
 	defer c.regMu.Unlock()
-	old := *c.sessions.Load()
-	if s := old[m.InfoHash]; s != nil {
+	if s := c.Session(m.InfoHash); s != nil {
 		return s, fmt.Errorf("%w: %s", ErrExists, m.InfoHash)
 	}
 	if p, ok := c.cfg.Persister.(MagnetPersister); ok && !opt.Restored {
