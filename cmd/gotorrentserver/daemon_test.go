@@ -308,3 +308,30 @@ func TestChangedFileIsRechecked(t *testing.T) {
 		t.Fatalf("changed file: %d rechecks, want 1", td.Rechecks)
 	}
 }
+
+// TestInfoFetchMagnet: `info -fetch MAGNET` gets the metadata from the
+// peer named in x.pe and prints the whole torrent.
+func TestInfoFetchMagnet(t *testing.T) {
+	peertest.Require(t, "libtorrent")
+	src := filepath.Join(t.TempDir(), "m")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "one.bin"), bytes.Repeat([]byte("m"), 700000), 0o644)
+	raw, _ := metainfo.Create(src, metainfo.CreateOptions{PieceLength: 16 << 10})
+	mi, _ := metainfo.Parse(raw)
+	tfile := filepath.Join(t.TempDir(), "m.torrent")
+	os.WriteFile(tfile, raw, 0o644)
+	seed := peertest.Libtorrent(t, "--torrent", tfile, "--dir", filepath.Dir(src), "--keep")
+	if _, err := seed.WaitLine("STATUS seeding", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	mag := (&metainfo.Magnet{InfoHash: mi.InfoHash, Peers: []string{fmt.Sprintf("127.0.0.1:%d", seed.Port)}}).String()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"info", "-fetch", "-json", "-timeout", "30s", mag}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var got infoJSON
+	json.Unmarshal(stdout.Bytes(), &got)
+	if got.InfoHash != mi.InfoHash.String() || got.TotalSize != 700000 || len(got.Files) != 1 || got.Files[0].Path != "m/one.bin" {
+		t.Fatalf("fetched info: %+v", got)
+	}
+}

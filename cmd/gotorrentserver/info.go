@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"gotorrentserver/metainfo"
 )
@@ -37,6 +38,8 @@ type fileJSON struct {
 func runInfo(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("info", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
+	fetch := fs.Bool("fetch", false, "for a magnet: fetch the metadata from its peers (tr, x.pe) and print the full torrent")
+	timeout := fs.Duration("timeout", 2*time.Minute, "with -fetch: give up after this long")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: gotorrentserver info [-json] FILE.torrent|MAGNET")
 		fs.PrintDefaults()
@@ -48,7 +51,14 @@ func runInfo(args []string, stdout io.Writer) error {
 		fs.Usage()
 		return errors.New("need exactly one torrent file or magnet link")
 	}
-	out, err := describe(fs.Arg(0))
+	arg := fs.Arg(0)
+	var out *infoJSON
+	var err error
+	if *fetch && strings.HasPrefix(arg, "magnet:") {
+		out, err = fetchMagnetInfo(arg, *timeout)
+	} else {
+		out, err = describe(arg)
+	}
 	if err != nil {
 		return err
 	}
@@ -85,6 +95,10 @@ func describe(arg string) (*infoJSON, error) {
 	if err != nil {
 		return nil, err
 	}
+	return describeMeta(mi), nil
+}
+
+func describeMeta(mi *metainfo.MetaInfo) *infoJSON {
 	out := &infoJSON{Name: mi.Name, InfoHash: mi.InfoHash.String(), PieceLength: mi.PieceLength,
 		Pieces: mi.NumPieces(), TotalSize: mi.TotalLength, Private: mi.Private,
 		Trackers: mi.Trackers, WebSeeds: nonNil(mi.WebSeeds)}
@@ -98,7 +112,7 @@ func describe(arg string) (*infoJSON, error) {
 		}
 		out.Files = append(out.Files, fileJSON{Path: p, Length: f.Length, Pad: f.Pad})
 	}
-	return out, nil
+	return out
 }
 
 // readTorrentFile refuses files larger than any real torrent before reading.

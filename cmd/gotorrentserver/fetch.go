@@ -1,0 +1,55 @@
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"os"
+	"time"
+
+	"gotorrentserver/engine"
+	"gotorrentserver/engine/wire"
+	"gotorrentserver/metainfo"
+	"gotorrentserver/netio"
+)
+
+// fetchMagnetInfo joins the magnet's swarm just long enough to fetch and
+// verify its info dict, then leaves without keeping any data.
+func fetchMagnetInfo(link string, timeout time.Duration) (*infoJSON, error) {
+	m, err := metainfo.ParseMagnet(link)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "gts-fetch")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	client := engine.New(engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: func(string, ...any) {}})
+	srv := netio.New(client, netio.Config{ListenAddr: "0.0.0.0:0"})
+	if err := srv.Start(); err != nil {
+		client.Close()
+		return nil, err
+	}
+	client.SetListenPort(srv.Port())
+	defer func() {
+		srv.Stop()
+		client.Close()
+	}()
+	sess, err := client.AddMagnet(m, engine.AddOptions{Dir: tmp, MaxDown: 1}) // 1 B/s: metadata only
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if mi := sess.MetaInfo(); mi != nil {
+			out := describeMeta(mi)
+			client.Remove(mi.InfoHash, true)
+			return out, nil
+		}
+		if sn := sess.Snapshot(); sn.State == engine.StateError {
+			return nil, fmt.Errorf("%s", sn.Error)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("no metadata from %d trackers and %d peers within %v", len(m.Trackers), len(m.Peers), timeout)
+}
