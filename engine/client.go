@@ -32,6 +32,7 @@ type Config struct {
 	Dialer             Dialer // set later with SetDialer when the network layer needs the client first
 	Tracker            tracker.Config
 	Persister          Persister // nil: nothing is saved
+	DHT                DHT       // nil: no DHT (the default; BEP 5 is opt-in)
 	// Tick is the sessions' clock period; default 1 s. Negative disables the
 	// ticker so tests can post ticks themselves.
 	Tick time.Duration

@@ -106,6 +106,7 @@ func (s *Session) begin(have *bitset.BitSet) {
 	s.trackers.AnnounceNow()
 	s.announce(tracker.Started)
 	s.connectPeers()
+	s.dhtAnnounce()
 	s.dirty = true
 	s.publish()
 	s.saveResume(true)

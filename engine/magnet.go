@@ -87,6 +87,7 @@ func (s *Session) startMetadata() {
 	s.trackers.AnnounceNow()
 	s.announce(tracker.Started)
 	s.connectPeers()
+	s.dhtAnnounce()
 	s.dirty = true
 	s.publish()
 	s.saveResume(true)

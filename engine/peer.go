@@ -150,6 +150,7 @@ func (e attachEvent) handle(s *Session) {
 		k.connected, k.dialing, k.failures = true, false, 0
 	}
 	s.sendGreeting(p)
+	s.sendPort(p)
 	s.dirty = true
 }
 

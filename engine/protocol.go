@@ -62,7 +62,7 @@ func init() {
 		wire.Cancel:        onCancel,
 		wire.Reject:        onReject,
 		wire.Extended:      onExtended,
-		wire.Port:          func(*Session, *peer, *wire.Message) error { return nil },
+		wire.Port:          onPort,
 		wire.Suggest:       func(*Session, *peer, *wire.Message) error { return nil },
 		wire.AllowedFast:   func(*Session, *peer, *wire.Message) error { return nil },
 	}

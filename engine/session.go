@@ -85,6 +85,9 @@ type Session struct {
 	metaSrv     *ext.MetadataServer  // once the info dict is known
 	hashingMeta bool
 
+	dhtRunning bool
+	dhtNext    time.Time
+
 	resumeDirty bool
 	rechecks    int
 	lastResume  time.Time

@@ -39,6 +39,7 @@ func (e tickEvent) handle(s *Session) {
 	}
 	s.announce(tracker.None)
 	s.connectPeers()
+	s.dhtAnnounce()
 	s.sendPex()
 	s.fetchMetadata()
 	s.publish()

@@ -53,7 +53,7 @@ func (pc *peerConn) open(c gnet.Conn) {
 
 func (pc *peerConn) handshakeBytes(ih metainfo.Hash) []byte {
 	return wire.AppendHandshake(make([]byte, 0, wire.HandshakeLen), wire.Handshake{
-		Reserved: wire.DefaultReserved(false), InfoHash: ih, PeerID: pc.srv.client.PeerID(),
+		Reserved: wire.DefaultReserved(pc.srv.cfg.DHT), InfoHash: ih, PeerID: pc.srv.client.PeerID(),
 	})
 }
 

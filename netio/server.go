@@ -31,6 +31,8 @@ type Config struct {
 	// HandshakeTimeout closes connections that have not completed the
 	// handshake in time; default 20 s.
 	HandshakeTimeout time.Duration
+	// DHT sets the BEP 5 reserved bit in our handshakes (we run a node).
+	DHT bool
 }
 
 func (c *Config) defaults() {

@@ -28,6 +28,8 @@ func runGet(args []string, stdout io.Writer) error {
 	maxDown := fs.Int64("max-down", 0, "download limit in KiB/s (0 = unlimited)")
 	maxUp := fs.Int64("max-up", 0, "upload limit in KiB/s (0 = unlimited)")
 	sequential := fs.Bool("sequential", false, "download pieces in order")
+	var dhtf dhtFlags
+	dhtf.register(fs, "0.0.0.0:0")
 	var peers repeated
 	fs.Var(&peers, "peer", "peer address HOST:PORT to connect to; may repeat")
 	fs.Usage = func() {
@@ -71,16 +73,27 @@ func runGet(args []string, stdout io.Writer) error {
 		return err
 	}
 
-	client := engine.New(engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: func(string, ...any) {}})
-	srv := netio.New(client, netio.Config{ListenAddr: *listen})
+	quiet := func(string, ...any) {}
+	node, stopDHT, err := dhtf.start("", quiet)
+	if err != nil {
+		return err
+	}
+	ecfg := engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: quiet}
+	if node != nil {
+		ecfg.DHT = node
+	}
+	client := engine.New(ecfg)
+	srv := netio.New(client, netio.Config{ListenAddr: *listen, DHT: node != nil})
 	if err := srv.Start(); err != nil {
 		client.Close()
+		stopDHT()
 		return err
 	}
 	client.SetListenPort(srv.Port())
 	defer func() {
 		srv.Stop()
 		client.Close()
+		stopDHT()
 	}()
 	opt := engine.AddOptions{Dir: dir, MaxDown: *maxDown << 10, MaxUp: *maxUp << 10, Sequential: *sequential}
 	var sess *engine.Session

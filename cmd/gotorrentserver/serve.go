@@ -32,6 +32,7 @@ type serveConfig struct {
 	NoAuth                                         bool
 	MaxDown, MaxUp                                 int64 // KiB/s
 	MaxPeers, MaxPeersPerTorrent, UnchokeSlots     int
+	DHT                                            dhtFlags
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -55,6 +56,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&cfg.MaxPeers, "max-peers", 5000, "connections over all torrents")
 	fs.IntVar(&cfg.MaxPeersPerTorrent, "max-peers-per-torrent", 80, "connections per torrent")
 	fs.IntVar(&cfg.UnchokeSlots, "unchoke-slots", 4, "upload slots per torrent")
+	cfg.DHT.register(fs, "0.0.0.0:6881")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: gotorrentserver serve [flags]   (also: gotorrentserver with no arguments)")
 		fs.PrintDefaults()
@@ -138,10 +140,11 @@ func runServe(args []string, stdout io.Writer) error {
 
 // daemon is a running serve: engine, peer network, API and state.
 type daemon struct {
-	client *engine.Client
-	peers  *netio.Server
-	api    *httpapi.Server
-	store  *state.Store
+	client  *engine.Client
+	peers   *netio.Server
+	api     *httpapi.Server
+	store   *state.Store
+	stopDHT func()
 }
 
 func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
@@ -161,19 +164,29 @@ func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
 		store.Close()
 		return nil, fmt.Errorf("API token: %w", err)
 	}
-	client := engine.New(engine.Config{
+	node, stopDHT, err := cfg.DHT.start(cfg.State, logf)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("DHT: %w", err)
+	}
+	ecfg := engine.Config{
 		PeerID: wire.NewPeerID(rand.Reader), MaxPeers: cfg.MaxPeers, MaxPeersPerTorrent: cfg.MaxPeersPerTorrent,
 		UnchokeSlots: cfg.UnchokeSlots, Persister: store, Logf: logf,
-	})
+	}
+	if node != nil {
+		ecfg.DHT = node
+	}
+	client := engine.New(ecfg)
 	client.SetGlobalRates(cfg.MaxDown<<10, cfg.MaxUp<<10)
-	peers := netio.New(client, netio.Config{ListenAddr: cfg.PeerAddr})
+	peers := netio.New(client, netio.Config{ListenAddr: cfg.PeerAddr, DHT: node != nil})
 	if err := peers.Start(); err != nil {
 		client.Close()
+		stopDHT()
 		store.Close()
 		return nil, err
 	}
 	client.SetListenPort(peers.Port())
-	d := &daemon{client: client, peers: peers, store: store}
+	d := &daemon{client: client, peers: peers, store: store, stopDHT: stopDHT}
 	d.restore(logf)
 	api, err := httpapi.New(httpapi.Config{Client: client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads, Logf: logf})
 	if err == nil {
@@ -228,6 +241,7 @@ func (d *daemon) stop() {
 	}
 	d.peers.Stop()
 	d.client.Close()
+	d.stopDHT()
 	d.store.Close()
 }
 
