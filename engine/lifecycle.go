@@ -103,8 +103,18 @@ func (s *Session) begin(have *bitset.BitSet) {
 	} else {
 		s.state = StateDownloading
 	}
-	s.trackers.AnnounceNow()
-	s.announce(tracker.Started)
+	s.joinSwarm()
+}
+
+// joinSwarm tells the trackers we started (once per start: a magnet that
+// just got its metadata is already known to them), asks the DHT, dials
+// known peers and records the new state.
+func (s *Session) joinSwarm() {
+	if !s.joined {
+		s.joined = true
+		s.trackers.AnnounceNow()
+		s.announce(tracker.Started)
+	}
 	s.connectPeers()
 	s.dhtAnnounce()
 	s.dirty = true
@@ -133,7 +143,7 @@ func (e stopEvent) handle(s *Session) {
 	wasRunning := s.running()
 	s.closeAllPeers()
 	s.state = StateStopped
-	s.fetch, s.hashingMeta = nil, false
+	s.fetch, s.hashingMeta, s.joined = nil, false, false
 	if wasRunning {
 		s.announceStopped()
 	}

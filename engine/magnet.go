@@ -8,7 +8,6 @@ import (
 
 	"gotorrentserver/engine/ext"
 	"gotorrentserver/engine/picker"
-	"gotorrentserver/engine/tracker"
 	"gotorrentserver/engine/wire"
 	"gotorrentserver/metainfo"
 )
@@ -84,13 +83,7 @@ func (s *Session) startMetadata() {
 			s.fetch.AddPeer(ext.PeerID(p.id), p.metaSize)
 		}
 	}
-	s.trackers.AnnounceNow()
-	s.announce(tracker.Started)
-	s.connectPeers()
-	s.dhtAnnounce()
-	s.dirty = true
-	s.publish()
-	s.saveResume(true)
+	s.joinSwarm()
 }
 
 // fetchMetadata sends the fetcher's requests; runs after every batch and

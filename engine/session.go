@@ -85,6 +85,7 @@ type Session struct {
 	metaSrv     *ext.MetadataServer  // once the info dict is known
 	hashingMeta bool
 
+	joined     bool // trackers heard "started" for this run
 	dhtRunning bool
 	dhtNext    time.Time
 
