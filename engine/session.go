@@ -131,13 +131,13 @@ func newSessionCommon(c *Client, ih metainfo.Hash, dir string, now time.Time, ti
 	seed := now.UnixNano() ^ int64(ih[0])<<40 ^ int64(ih[1])<<48
 	s := &Session{
 		c: c, ih: ih, dir: dir, added: now, now: now,
-		rng:    rand.New(rand.NewSource(seed)),
+		rng:    smallRand(seed, 1),
 		peers:  map[picker.PeerID]*peer{},
 		known:  map[netip.AddrPort]*knownPeer{},
 		banned: map[netip.AddrPort]bool{},
 		pieces: map[int]*pieceBuf{},
 	}
-	s.choker = choke.New(rand.New(rand.NewSource(seed + 2)))
+	s.choker = choke.New(smallRand(seed, 2))
 	if c.cfg.UnchokeSlots > 0 {
 		s.choker.Slots = c.cfg.UnchokeSlots
 	}
@@ -233,3 +233,15 @@ func (s *Session) setError(err error) {
 	s.dirty = true
 	s.publish()
 }
+
+// smallRand is a math/rand generator over a 16-byte PCG state. The picker
+// and choker take a *rand.Rand; rand.NewSource would cost ~5 KB per session,
+// which 10,000 idle torrents cannot afford.
+func smallRand(seed int64, stream uint64) *rand.Rand {
+	return rand.New(&pcgSource{randv2.NewPCG(uint64(seed), stream)})
+}
+
+type pcgSource struct{ *randv2.PCG }
+
+func (p *pcgSource) Int63() int64    { return int64(p.Uint64() >> 1) }
+func (p *pcgSource) Seed(seed int64) { p.PCG.Seed(uint64(seed), 0) }
