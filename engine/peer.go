@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -123,7 +124,9 @@ func (e attachEvent) handle(s *Session) {
 		p.closed = true
 		p.conn.Close()
 		if k := s.known[p.addr]; k != nil && p.outbound {
+			// Refused (duplicate, limits, ban): not worth redialing soon.
 			k.dialing = false
+			k.nextDial = s.now.Add(redialBackoff(3))
 		}
 		return
 	}
@@ -169,11 +172,35 @@ func (s *Session) refuse(p *peer) error {
 		return errors.New("engine: global connection limit")
 	}
 	for _, o := range s.peers {
-		if o.peerID == p.peerID || o.addr == p.addr {
+		switch {
+		case o.addr == p.addr:
+			return errors.New("engine: duplicate connection")
+		case o.peerID != p.peerID:
+		case s.keepNewer(o, p):
+			// Both sides dialed each other at once. Each side must keep
+			// the same one of the two connections, or each would close
+			// the one the other kept: keep the one whose dialer has the
+			// smaller peer id.
+			s.dropPeer(o, errors.New("engine: duplicate connection, the other one is kept"))
+		default:
 			return errors.New("engine: duplicate connection")
 		}
 	}
 	return nil
+}
+
+// keepNewer decides between two connections to the same peer.
+func (s *Session) keepNewer(old, new *peer) bool {
+	if old.outbound == new.outbound {
+		return false
+	}
+	dialer := func(p *peer) []byte {
+		if p.outbound {
+			return s.c.cfg.PeerID[:]
+		}
+		return p.peerID[:]
+	}
+	return bytes.Compare(dialer(new), dialer(old)) < 0
 }
 
 // sendGreeting sends what follows the handshake: the extension handshake,

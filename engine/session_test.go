@@ -312,3 +312,25 @@ func TestRequestTimeoutCancelsAndSnubs(t *testing.T) {
 		t.Fatal("idle peer not dropped")
 	}
 }
+
+// TestSimultaneousOpen: when a peer and we dial each other at once, the
+// connection dialed by the smaller peer id survives, on both sides alike.
+func TestSimultaneousOpen(t *testing.T) {
+	for _, tc := range []struct {
+		first    byte // first byte of the other peer's id; ours starts with '-'
+		keepsOut bool // our outbound connection should survive
+	}{{first: 1, keepsOut: false}, {first: 'z', keepsOut: true}} {
+		f := newFixture(t, true)
+		var id [20]byte
+		id[0] = tc.first
+		out := &fakeConn{addr: netip.MustParseAddrPort("10.0.0.9:6881")}
+		in := &fakeConn{addr: netip.MustParseAddrPort("10.0.0.9:50000")}
+		f.s.Attach(out, wire.Handshake{InfoHash: f.mi.InfoHash, PeerID: id}, true)
+		f.sync()
+		f.s.Attach(in, wire.Handshake{InfoHash: f.mi.InfoHash, PeerID: id}, false)
+		f.sync()
+		if out.isClosed() == tc.keepsOut || in.isClosed() != tc.keepsOut {
+			t.Fatalf("peer id %q: outbound closed %v, inbound closed %v", id[:1], out.isClosed(), in.isClosed())
+		}
+	}
+}

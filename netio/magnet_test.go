@@ -151,9 +151,11 @@ func TestPexLearnsThirdPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.AddPeers(addrs(ltAddr(a)), "test")
+	// Both learn of each other from A, so either may dial the other: look
+	// for C by its peer id, whichever way the connection goes.
 	waitFor(t, "C learned through A's PEX and connected", 100*time.Second, func() bool {
 		for _, p := range s.Snapshot().Peers {
-			if p.Addr == c.addr() && p.Connected {
+			if p.PeerID == c.client.PeerID() && p.Connected {
 				return true
 			}
 		}
