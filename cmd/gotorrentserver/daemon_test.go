@@ -335,3 +335,55 @@ func TestInfoFetchMagnet(t *testing.T) {
 		t.Fatalf("fetched info: %+v", got)
 	}
 }
+
+// TestMagnetMetadataSurvivesRestart: a magnet added over the API fetches
+// its metadata once; after a restart the torrent is back with its real name
+// and size without going through the metadata state again.
+func TestMagnetMetadataSurvivesRestart(t *testing.T) {
+	peertest.Require(t, "libtorrent")
+	src := filepath.Join(t.TempDir(), "mm")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "x.bin"), bytes.Repeat([]byte("q"), 300000), 0o644)
+	raw, _ := metainfo.Create(src, metainfo.CreateOptions{PieceLength: 16 << 10})
+	mi, _ := metainfo.Parse(raw)
+	tfile := filepath.Join(t.TempDir(), "mm.torrent")
+	os.WriteFile(tfile, raw, 0o644)
+	seed := peertest.Libtorrent(t, "--torrent", tfile, "--dir", filepath.Dir(src), "--keep")
+	if _, err := seed.WaitLine("STATUS seeding", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	stateDir, downloads := t.TempDir(), t.TempDir()
+	port := freePort(t)
+	d := startServe(t, stateDir, downloads, port)
+	mag := (&metainfo.Magnet{InfoHash: mi.InfoHash, Name: "dn-name", Peers: []string{fmt.Sprintf("127.0.0.1:%d", seed.Port)}}).String()
+	body, _ := json.Marshal(map[string]any{"url": mag, "targetdir": "mags", "maxdown": 0, "maxup": 0})
+	if b, code := d.do("POST", "/addmagnet", body); code != 200 {
+		t.Fatalf("addmagnet: %d %s", code, b)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		td, _ := d.torrent(mi.InfoHash)
+		if td.State == "seeding" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("magnet did not complete: %+v", td)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	d.cmd.Wait()
+	seed.Stop() // nobody left to fetch metadata from
+	d2 := startServe(t, stateDir, downloads, port)
+	b, _ := d2.get("/torrentdata?infohash=" + mi.InfoHash.String())
+	var got map[string]any
+	json.Unmarshal(b, &got)
+	if got["name"] != "mm" || got["size"] != float64(300000) || got["state"] == "metadata" {
+		t.Fatalf("after restart: name %v size %v state %v", got["name"], got["size"], got["state"])
+	}
+	want, _ := os.ReadFile(filepath.Join(src, "x.bin"))
+	have, err := os.ReadFile(filepath.Join(downloads, "mags", "mm", "x.bin"))
+	if err != nil || !bytes.Equal(want, have) {
+		t.Fatalf("downloaded bytes differ: %v", err)
+	}
+}
