@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
 
 	"gotorrentserver/engine"
 	"gotorrentserver/metainfo"
@@ -103,6 +104,7 @@ func (s *Server) Start() error {
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithTicker(true),
 			gnet.WithReadBufferCap(256<<10),
+			gnet.WithLogLevel(logging.WarnLevel), // its per-start banner is noise in our logs
 		)
 	}()
 	select {
