@@ -67,6 +67,9 @@ func (p *Picker) bucketRemove(piece int) {
 }
 
 func (p *Picker) addAvail(piece int, delta int32) {
+	if p.avail == nil {
+		return // complete: counted from the peers' sets if ever needed (grow)
+	}
 	if p.pos[piece] < 0 {
 		p.avail[piece] += delta
 		return

@@ -104,18 +104,21 @@ func New(numPieces int, pieceSize func(int) int64, have *bitset.BitSet, rng *ran
 		size:       pieceSize,
 		rng:        rng,
 		have:       bitset.New(uint(numPieces)),
-		avail:      make([]int32, numPieces),
-		pos:        make([]int32, numPieces),
 		buckets:    make([][]int32, 1),
-		untouched:  bitset.New(uint(numPieces)),
-		parts:      make([]*partial, numPieces),
 		peers:      make(map[PeerID]*peerState),
 	}
+	if have != nil && have.Count() == uint(numPieces) {
+		// A complete torrent (seeding) needs no per-piece bookkeeping until
+		// a piece is lost (PieceFailed on a verified piece, see grow): a
+		// seedbox holding thousands of torrents saves 16 bytes a piece each.
+		p.have.SetAll()
+		return p, nil
+	}
+	p.grow()
 	// Shuffle the initial order so that pieces of equal rarity come out in
 	// random order, not just from a random starting point.
 	order := make([]int32, 0, numPieces)
 	for i := range numPieces {
-		p.pos[i] = -1
 		if have != nil && have.Test(uint(i)) {
 			p.have.Set(uint(i))
 			continue
@@ -161,7 +164,34 @@ func (p *Picker) Availability(i int) int {
 	if i < 0 || i >= p.n {
 		return 0
 	}
+	if p.avail == nil {
+		p.grow()
+	}
 	return int(p.avail[i]) + p.seeds
+}
+
+// grow allocates the per-piece bookkeeping a complete picker does without,
+// recounting availability from what the peers announced (their sets are
+// kept either way). Pieces are all verified then, so none goes in a bucket.
+func (p *Picker) grow() {
+	if p.avail != nil {
+		return
+	}
+	p.avail = make([]int32, p.n)
+	p.pos = make([]int32, p.n)
+	p.parts = make([]*partial, p.n)
+	p.untouched = bitset.New(uint(p.n))
+	for i := range p.pos {
+		p.pos[i] = -1
+	}
+	for _, ps := range p.peers {
+		if !ps.counted || ps.haveAll || ps.has == nil {
+			continue
+		}
+		for i, ok := ps.has.NextSet(0); ok; i, ok = ps.has.NextSet(i + 1) {
+			p.avail[i]++
+		}
+	}
 }
 
 // Interesting reports whether peerHas contains a piece we lack; bits past
@@ -230,6 +260,7 @@ func (p *Picker) PieceFailed(piece int) ([]PeerID, error) {
 		return nil, fmt.Errorf("%w: %d", ErrBadPiece, piece)
 	}
 	if p.have.Test(uint(piece)) {
+		p.grow()
 		p.have.Clear(uint(piece))
 		p.missing++
 		p.bucketAdd(piece)
@@ -250,7 +281,7 @@ func (p *Picker) PieceFailed(piece int) ([]PeerID, error) {
 // started but not yet verified, in first-delivery order. Session goroutine
 // only.
 func (p *Picker) Contributors(piece int) []PeerID {
-	if piece < 0 || piece >= p.n || p.parts[piece] == nil {
+	if piece < 0 || piece >= p.n || p.parts == nil || p.parts[piece] == nil {
 		return nil
 	}
 	return append([]PeerID(nil), p.parts[piece].contrib...)
