@@ -47,11 +47,13 @@ fuzz-smoke:
 # Longer fuzzing for developers: make fuzz FUZZTIME=5m
 fuzz: fuzz-smoke
 
+# Scenarios a-f beside real clients (bench/cmd/gtsbench): tables in bench/results/.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./metainfo/ ./bench/
+	$(GO) run ./bench/cmd/gtsbench
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./metainfo/ ./bench/ ./engine/
 
 bench-quick:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 5m ./metainfo/ ./bench/
+	$(GO) run ./bench/cmd/gtsbench -quick
 
 run:
 	$(GO) run ./cmd/gotorrentserver serve

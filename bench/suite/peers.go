@@ -1,0 +1,127 @@
+package suite
+
+import (
+	_ "embed"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gotorrentserver/netio/peertest"
+)
+
+//go:embed lt_bench.py
+var ltBenchScript []byte
+
+// ltPeer is lt_bench.py: Port is where it listens; dial asks it to connect
+// to a peer once it seeds.
+type ltPeer struct {
+	*peertest.Proc
+	connectFile string
+	script      string
+}
+
+// startLT starts lt_bench.py for torrent with its data folder dir and
+// returns once it listens. connections 0 keeps libtorrent's default limit;
+// peers are dialed at once.
+func startLT(tb *scope, torrent, dir string, connections int, peers ...string) *ltPeer {
+	peertest.Require(tb, "libtorrent")
+	tmp := tb.TempDir()
+	s := &ltPeer{connectFile: filepath.Join(tmp, "connect"), script: filepath.Join(tmp, "lt_bench.py")}
+	if err := os.WriteFile(s.script, ltBenchScript, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	args := []string{s.script, "--torrent", torrent, "--dir", dir, "--connect-file", s.connectFile}
+	if connections > 0 {
+		args = append(args, "--connections", fmt.Sprint(connections))
+	}
+	for _, p := range peers {
+		args = append(args, "--peer", p)
+	}
+	s.Proc = peertest.Start(tb, peertest.LibtorrentPython, args...)
+	line, err := s.WaitLine("PORT ", 20*time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	fmt.Sscanf(line, "PORT %d", &s.Port)
+	return s
+}
+
+// ltSeeder is lt_bench.py seeding, sampled for CPU and memory.
+type ltSeeder struct {
+	*ltPeer
+	samp *sampler
+}
+
+// startLTSeeder starts lt_bench.py on the data in dir and waits until its
+// check has passed.
+func startLTSeeder(tb *scope, torrent, dir string, connections int) *ltSeeder {
+	p := startLT(tb, torrent, dir, connections)
+	if _, err := p.WaitLine("SEEDING", 5*time.Minute); err != nil {
+		tb.Fatal(err)
+	}
+	pid, err := findChild(p.script)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &ltSeeder{ltPeer: p, samp: startSampler(pid, 0)}
+	tb.Cleanup(s.samp.close)
+	return s
+}
+
+func (s *ltPeer) addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
+
+// dial makes the seeder connect to addr within about 20 ms.
+func (s *ltPeer) dial(addr string) error {
+	f, err := os.OpenFile(s.connectFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(addr + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// measured is one timed run of one client.
+type measured struct {
+	wall  time.Duration
+	cpu   time.Duration
+	hwm   int64         // peak RSS, bytes
+	bytes int64         // verified payload bytes
+	peers int64         // peers connected at completion, where the scenario counts them
+	exit  time.Duration // ours: start to exit
+	err   error
+}
+
+// watchPeer measures a client started through peertest: its PID is found
+// by a mark on its command line, then sampled until done returns.
+func watchPeer(start time.Time, marks []string, done func() error) measured {
+	// Right after the fork the child still shows our command line: retry
+	// until it has exec'd.
+	pid, err := findChild(marks...)
+	for deadline := time.Now().Add(5 * time.Second); err != nil && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		pid, err = findChild(marks...)
+	}
+	if err != nil {
+		return measured{err: err}
+	}
+	s := startSampler(pid, 0)
+	defer s.close()
+	err = done()
+	m := measured{wall: time.Since(start), err: err}
+	u := s.now()
+	m.cpu, m.hwm = u.CPU, u.HWM
+	return m
+}
+
+// peerNote says how each real client was set up, for the reports.
+func peerNote() string {
+	return strings.Join([]string{
+		"python3-libtorrent runs bench/suite/lt_bench.py: DHT, LSD, UPnP, NAT-PMP and PEX off, plaintext, TCP only (between two libtorrents on loopback uTP holds a transfer to about 5 MB/s).",
+		"aria2c and transmission-cli run with peertest's settings (DHT, LPD, PEX, UPnP/NAT-PMP off).",
+	}, " ")
+}

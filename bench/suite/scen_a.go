@@ -1,0 +1,200 @@
+package suite
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gotorrentserver/netio/peertest"
+)
+
+// dlClient downloads the scenario's torrent into out and is measured.
+type dlClient struct {
+	name string
+	run  func(out string, run int) measured
+}
+
+// scenarioA: every client downloads the same torrent from one
+// python3-libtorrent seeder, one client at a time, in rotating order.
+func scenarioA(e *env, tb *scope) []*table {
+	size := int64(gib)
+	if e.opt.Quick {
+		size = 256 * mib
+	}
+	pf, err := e.payload(size)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	timeout := 10 * time.Minute
+	t := &table{title: fmt.Sprintf("a. Download %d MiB (1 MiB pieces) from one local python3-libtorrent seeder", size>>20),
+		cols: []string{"client", "wall s", "MB/s", "CPU s/GiB", "peak RSS MiB", "runs ok"}}
+
+	// aria2 finds peers only through a tracker; the others get a torrent
+	// without one (same infohash) so the tracker cannot change what they do.
+	seederTorrent, tracked := pf.torrent, ""
+	aria := peertest.Have("aria2c") && canRunOpentracker()
+	var tr *peertest.Tracker
+	if aria {
+		tr = peertest.Opentracker(tb, pf.mi.InfoHash)
+		if tracked, err = pf.trackedTorrent(tb.TempDir(), tr.HTTPURL); err != nil {
+			tb.Fatal(err)
+		}
+		seederTorrent = tracked
+	}
+	seed := startLTSeeder(tb, seederTorrent, pf.dir, 0)
+	if aria {
+		if err := tr.WaitSwarm(pf.mi.InfoHash, 1, 0, 30*time.Second); err != nil {
+			tb.Fatal(err)
+		}
+	}
+
+	clients := []dlClient{{"gotorrentserver get", func(out string, run int) measured {
+		tag := fmt.Sprintf("a-ours-run%d", run)
+		pa, trace := e.profileArgs("get", tag)
+		args := append([]string{"get", "-listen", "127.0.0.1:0", "-o", out, "-peer", seed.addr()}, pa...)
+		p := startOwn(tb, trace, e.ours.bin, append(args, pf.torrent)...)
+		return e.oursDownload(p, tag, trace, timeout)
+	}}}
+	if peertest.Have("libtorrent") {
+		clients = append(clients, dlClient{"python3-libtorrent", func(out string, _ int) measured {
+			start := time.Now()
+			p := startLT(tb, pf.torrent, out, 0, seed.addr())
+			defer p.Stop()
+			return watchPeer(start, []string{p.script}, func() error { _, err := p.WaitLine("SEEDING", timeout); return err })
+		}})
+	}
+	if aria {
+		clients = append(clients, dlClient{"aria2c", func(out string, _ int) measured {
+			start := time.Now()
+			p := peertest.Aria2(tb, peertest.Aria2Opts{Torrent: tracked, Dir: out, KeepSeeding: true, Timeout: timeout})
+			defer p.Stop()
+			return watchPeer(start, []string{"aria2c", out}, func() error { return p.WaitDone(timeout) })
+		}})
+	} else {
+		t.note("aria2c not measured: it needs aria2c and opentracker (run as root).")
+	}
+	if peertest.Have("transmission-cli") {
+		clients = append(clients, dlClient{"transmission-cli", func(out string, _ int) measured {
+			start := time.Now()
+			p := peertest.Transmission(tb, peertest.TransmissionOpts{Torrent: pf.torrent, Dir: out, Timeout: timeout})
+			m := watchPeer(start, []string{"transmission-cli", out}, func() error {
+				if err := p.WaitListen(10 * time.Second); err != nil {
+					return err
+				}
+				if err := seed.dial(fmt.Sprintf("127.0.0.1:%d", p.Port)); err != nil {
+					return err
+				}
+				return p.WaitDone(timeout)
+			})
+			p.Stop() // it flushes its write cache on exit
+			return m
+		}})
+	}
+	downloadTable(e, tb, t, clients, pf, "")
+	t.note("Wall time runs from starting the process to its completion line (ours prints it on a 250 ms progress tick); MB/s = bytes whose piece hashes match on disk afterwards / wall time. CPU and peak RSS (VmHWM) are the kernel's for the client process; libtorrent's peak RSS includes the downloaded data it maps into memory (it writes through mmap).")
+	t.note("aria2c first opens every connection with an encrypted (MSE) handshake and retries in plaintext about a second after the plaintext-only seeder hangs up; transmission-cli updates interest and unchokes only in its 10-second rechoke pulse, and is dialed by the seeder once it listens. Both costs are in their wall times.")
+	t.note("%s", peerNote())
+	return []*table{t}
+}
+
+// downloadTable runs every client Runs times in rotating order, each into
+// an emptied folder after a sync, and adds one row per client (medians).
+// peerCol, when set, adds a column with the median of measured.peers.
+func downloadTable(e *env, tb *scope, t *table, clients []dlClient, pf *payloadFiles, peerCol string) {
+	if peerCol != "" {
+		t.cols = append(t.cols[:len(t.cols)-1], peerCol, t.cols[len(t.cols)-1])
+	}
+	var exits []float64
+	res := map[string]series{}
+	ok := map[string]int{}
+	out := filepath.Join(e.opt.WorkDir, "out")
+	for r := range e.opt.Runs {
+		for _, c := range rotate(clients, r) {
+			if err := freshDir(out); err != nil {
+				tb.Fatal(err)
+			}
+			m := c.run(out, r)
+			if m.err == nil {
+				m.bytes = verifiedBytes(filepath.Join(out, pf.mi.Name), pf.mi)
+				if m.bytes != pf.mi.TotalLength {
+					m.err = fmt.Errorf("%d of %d bytes verified on disk", m.bytes, pf.mi.TotalLength)
+				}
+			}
+			e.logf("  run %d %-22s wall %6.2fs  %7.1f MB/s  cpu %5.2fs  peak %5.0f MiB  %v", r+1, c.name,
+				m.wall.Seconds(), float64(m.bytes)/1e6/m.wall.Seconds(), m.cpu.Seconds(), float64(m.hwm)/mib, errText(m.err))
+			if m.err != nil {
+				t.note("%s, run %d: %v", c.name, r+1, firstLine(m.err))
+				continue
+			}
+			s := res[c.name]
+			if s == nil {
+				s = series{}
+				res[c.name] = s
+			}
+			ok[c.name]++
+			s.add("wall", m.wall.Seconds())
+			s.add("mbps", float64(m.bytes)/1e6/m.wall.Seconds())
+			s.add("cpu", m.cpu.Seconds()/(float64(m.bytes)/gib))
+			s.add("rss", float64(m.hwm)/mib)
+			s.add("peers", float64(m.peers))
+			if m.exit > 0 {
+				exits = append(exits, (m.exit - m.wall).Seconds())
+			}
+		}
+	}
+	os.RemoveAll(out)
+	for _, c := range clients {
+		s := res[c.name]
+		if s == nil {
+			t.add(c.name, "–", "–", "–", "–", fmt.Sprintf("0/%d", e.opt.Runs))
+			continue
+		}
+		row := []string{c.name, f(s.med("wall"), 2), f(s.med("mbps"), 1), f(s.med("cpu"), 2), f(s.med("rss"), 0)}
+		if peerCol != "" {
+			row = append(row, f(s.med("peers"), 0))
+		}
+		t.add(append(row, fmt.Sprintf("%d/%d", ok[c.name], e.opt.Runs))...)
+	}
+	if len(exits) > 0 {
+		t.note("gotorrentserver get exits %.2f s (median) after its completion line; that shutdown is not in its wall time.", median(exits))
+	}
+}
+
+// oursDownload measures `get` to its completion line, then waits for it
+// to exit by itself (CPU and peak RSS are then the kernel's final account).
+func (e *env) oursDownload(p *ownProc, tag string, trace, timeout time.Duration) measured {
+	_, err := p.waitFor(" complete: ", timeout)
+	m := measured{wall: time.Since(p.start), err: err}
+	if err == nil {
+		_, m.err = p.waitFor("", time.Minute)
+	}
+	m.exit = p.wall()
+	u := p.usage()
+	m.cpu, m.hwm = u.CPU, u.HWM
+	e.finishProfile(p, tag, trace)
+	return m
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return "FAILED: " + firstLine(err)
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// canRunOpentracker: the Debian build must run as root (it chroots).
+func canRunOpentracker() bool {
+	_, err := os.Stat(peertest.OpentrackerPath)
+	return err == nil && os.Geteuid() == 0
+}

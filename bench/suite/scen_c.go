@@ -1,0 +1,208 @@
+package suite
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"gotorrentserver/bench/swarm"
+	"gotorrentserver/metainfo"
+	"gotorrentserver/netio/peertest"
+)
+
+// seeder is a client seeding the scenario's payload: where it listens, how
+// to read its usage, how to stop it.
+type seeder struct {
+	addr  netip.AddrPort
+	usage func() usage
+	stop  func()
+}
+
+// oursSeeding starts our daemon seeding pf with room for maxPeers peers:
+// `get -seed` when it takes peer-limit flags, else `serve` with the torrent
+// added over the API; it returns once the data is checked and seeding.
+func (e *env) oursSeeding(tb *scope, pf *payloadFiles, maxPeers int, tag string) (*seeder, error) {
+	limit := fmt.Sprint(maxPeers)
+	switch {
+	case e.ours.has("get", "max-peers-per-torrent") && e.ours.has("get", "max-peers"):
+		port := peertest.FreePort(tb)
+		pa, trace := e.profileArgs("get", tag)
+		args := append([]string{"get", "-seed", "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-o", pf.dir,
+			"-max-peers", limit, "-max-peers-per-torrent", limit}, pa...)
+		p := startOwn(tb, trace, e.ours.bin, append(args, pf.torrent)...)
+		if _, err := p.waitFor(" complete: ", 5*time.Minute); err != nil {
+			return nil, err
+		}
+		return &seeder{addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), usage: p.samp.now,
+			stop: func() { p.interrupt(); e.finishProfile(p, tag, trace) }}, nil
+	case e.ours.hasServe():
+		e.noteOnce("c-serve", "Scenario c runs our daemon as `serve` (torrent added over the API): `get` has no -max-peers/-max-peers-per-torrent flags, and its default of 80 peers per torrent would refuse most of the swarm.")
+		sp := e.startServe(tb, serveOpts{state: tb.TempDir(), downloads: pf.dir, maxPeers: maxPeers, perTorrent: maxPeers, tag: tag})
+		if err := sp.api.addTorrent("", pf.raw); err != nil {
+			return nil, err
+		}
+		if err := waitTorrentSeeding(sp.api, pf.mi.InfoHash, 5*time.Minute); err != nil {
+			return nil, err
+		}
+		return &seeder{addr: netip.MustParseAddrPort(sp.peerAddr), usage: sp.samp.now,
+			stop: func() { sp.interrupt(); e.finishProfile(sp.ownProc, tag, sp.trace) }}, nil
+	}
+	e.noteOnce("c-cap", "Scenario c: our daemon runs `get -seed`, which has no peer-limit flags: it keeps at most 80 peers per torrent.")
+	port := peertest.FreePort(tb)
+	p := startOwn(tb, 0, e.ours.bin, "get", "-seed", "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-o", pf.dir, pf.torrent)
+	if _, err := p.waitFor(" complete: ", 5*time.Minute); err != nil {
+		return nil, err
+	}
+	return &seeder{addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), usage: p.samp.now,
+		stop: p.interrupt}, nil
+}
+
+func waitTorrentSeeding(api *apiClient, ih metainfo.Hash, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := api.torrent(ih)
+		if err == nil && st.State == "seeding" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("torrent %s: state %q (%v) after %v", ih, st.State, err, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// scenarioC: our daemon and python3-libtorrent each seed the same torrent
+// to the same synthetic swarm of leechers; the swarm counts what arrives.
+func scenarioC(e *env, tb *scope) []*table {
+	size := int64(gib)
+	sizes := []int{1000, 5000}
+	window := 8 * time.Second
+	if e.opt.Quick {
+		size, sizes, window = 256*mib, []int{500}, 4*time.Second
+	}
+	pf, err := e.payload(size)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t := &table{title: fmt.Sprintf("c. Seed %d MiB to synthetic leechers (%.0f s window)", size>>20, window.Seconds()),
+		cols: []string{"seeder", "leechers", "connected", "upload MB/s", "CPU s/GiB", "RSS MiB", "anon RSS MiB",
+			"conns served", "KB/s per served conn (p50)", "runs ok"}}
+	type who struct {
+		name  string
+		start func(n, run int) (*seeder, error)
+	}
+	seeders := []who{{"gotorrentserver", func(n, run int) (*seeder, error) {
+		return e.oursSeeding(tb, pf, n+100, fmt.Sprintf("c-ours-%d-run%d", n, run))
+	}}}
+	if peertest.Have("libtorrent") {
+		seeders = append(seeders, who{"python3-libtorrent", func(n, _ int) (*seeder, error) {
+			s := startLTSeeder(tb, pf.torrent, pf.dir, n+100)
+			return &seeder{addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(s.Port)),
+				usage: s.samp.now, stop: s.Stop}, nil
+		}})
+	}
+	tor := []swarm.Torrent{{Meta: pf.mi, Payload: pf.p}}
+	for _, n := range sizes {
+		res := map[string]series{}
+		ok := map[string]int{}
+		for r := range e.opt.Runs {
+			for _, w := range rotate(seeders, r) {
+				m, err := seedRun(w.start, n, r, tor, window)
+				e.logf("  run %d %-18s %5d leechers: connected %5.0f  %7.1f MB/s  cpu %5.2f s/GiB  rss %5.0f MiB  %s",
+					r+1, w.name, n, m["connected"], m["mbps"], m["cpu"], m["rss"], errText(err))
+				if err != nil {
+					t.note("%s, %d leechers, run %d: %v", w.name, n, r+1, firstLine(err))
+					continue
+				}
+				if res[w.name] == nil {
+					res[w.name] = series{}
+				}
+				ok[w.name]++
+				for k, v := range m {
+					res[w.name].add(k, v)
+				}
+			}
+		}
+		for _, w := range seeders {
+			s := res[w.name]
+			if s == nil {
+				t.add(w.name, fmt.Sprint(n), "–", "–", "–", "–", "–", "–", "–", fmt.Sprintf("0/%d", e.opt.Runs))
+				continue
+			}
+			t.add(w.name, fmt.Sprint(n), f(s.med("connected"), 0), f(s.med("mbps"), 1), f(s.med("cpu"), 2),
+				f(s.med("rss"), 0), f(s.med("anon"), 0), f(s.med("active"), 0), f(s.med("p50"), 0),
+				fmt.Sprintf("%d/%d", ok[w.name], e.opt.Runs))
+		}
+	}
+	t.note("Leechers: bench/swarm connections from 127.0.0.2..250, each interested at once and keeping 64 requests of 16 KiB outstanding whenever unchoked (no hash verification, to leave the CPU to the seeder). The window starts once the connection count has settled; upload MB/s counts requested blocks the swarm received in it; CPU is the seeder process's in the window.")
+	t.note("Both seeders are allowed leechers + 100 connections (libtorrent: connections_limit) and keep their default upload slots (ours 4 per torrent, libtorrent 8 plus optimistic).")
+	t.note("connected: swarm connections past the handshake at the end of the window; conns served: connections that received any block in the window. RSS is VmRSS at the end of the window; anon RSS leaves out file-backed pages, which for libtorrent include the torrent's data mapped into memory (it reads through mmap).")
+	return []*table{t}
+}
+
+// seedRun starts a seeder, lets n leechers connect, and measures one
+// window.
+func seedRun(start func(n, run int) (*seeder, error), n, run int, tor []swarm.Torrent, window time.Duration) (map[string]float64, error) {
+	s, err := start(n, run)
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	sw, err := swarm.Start(swarm.Config{Mode: swarm.Leech, Torrents: tor, Peers: n, Target: s.addr,
+		Duration: window + 2*time.Minute, Dialers: 64})
+	if err != nil {
+		return nil, err
+	}
+	defer sw.Stop()
+	// Settled: every leecher in, or no new peak for 2 s (a seeder that
+	// caps connections refuses some, which redial, so the count wobbles),
+	// at most 20 s.
+	peak, since := int64(-1), time.Now()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		h := sw.Stats().Handshaken
+		if h >= int64(n) {
+			break
+		}
+		if h > peak {
+			peak, since = h, time.Now()
+		} else if time.Since(since) > 2*time.Second {
+			break
+		}
+	}
+	time.Sleep(time.Second)
+	a, ua := sw.Stats(), s.usage()
+	time.Sleep(window)
+	b, ub := sw.Stats(), s.usage()
+	w := swarm.Rates(a, b)
+	if err := swarmErr(b); err != nil {
+		return nil, err
+	}
+	if w.Bytes == 0 {
+		return nil, fmt.Errorf("no block arrived in %v (%d connected)", window, b.Handshaken)
+	}
+	var served []float64
+	for i, v := range b.PerConn {
+		if d := v - a.PerConn[i]; d > 0 {
+			served = append(served, float64(d)/1e3/w.Seconds)
+		}
+	}
+	return map[string]float64{
+		"connected": float64(b.Handshaken),
+		"mbps":      w.MBps,
+		"cpu":       (ub.CPU - ua.CPU).Seconds() / (float64(w.Bytes) / gib),
+		"rss":       float64(ub.RSS) / mib,
+		"anon":      float64(ub.Anon) / mib,
+		"active":    float64(w.Active),
+		"p50":       median(served),
+	}, nil
+}
+
+// swarmErr reports protocol errors the swarm saw: the peer under test sent
+// something malformed (or the swarm misread it); either way the figures of
+// that run are not to be trusted.
+func swarmErr(st swarm.Stats) error {
+	if st.ProtocolErrors > 0 || st.PiecesBad > 0 {
+		return fmt.Errorf("swarm saw %d protocol errors, %d bad pieces (last: %s)", st.ProtocolErrors, st.PiecesBad, st.LastError)
+	}
+	return nil
+}

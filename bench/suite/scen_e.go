@@ -1,0 +1,220 @@
+package suite
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gotorrentserver/bench/swarm"
+)
+
+// hammer has workers issue requests back to back for d (or until stop is
+// closed) and returns their latencies in ms; failed requests are counted.
+func hammer(api *apiClient, workers int, d time.Duration, stop <-chan struct{}, path func(r *rand.Rand) string) (lat []float64, failed int64) {
+	var mu sync.Mutex
+	var bad atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 1))
+			var mine []float64
+			for time.Now().Before(deadline) && !closed(stop) {
+				t0 := time.Now()
+				code, err := api.discard(path(r))
+				if err != nil || code != http.StatusOK {
+					bad.Add(1)
+					continue
+				}
+				mine = append(mine, float64(time.Since(t0).Microseconds())/1000)
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return lat, bad.Load()
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// scenarioE: a daemon with 10,000 seeding torrents and no peers: start-up
+// from its state folder, memory, API latency, and what hammering the API
+// costs a transfer running beside it.
+func scenarioE(e *env, tb *scope) []*table {
+	n, latWindow, rateWindow := 10000, 5*time.Second, 5*time.Second
+	bigSize := int64(256 * mib)
+	if e.opt.Quick {
+		n, latWindow, rateWindow, bigSize = 1000, 2*time.Second, 3*time.Second, 64*mib
+	}
+	const workers = 16
+	if !e.ours.hasServe() {
+		tb.Skip("SKIP (not built yet): scenario e needs `gotorrentserver serve`")
+	}
+	dl := filepath.Join(e.opt.WorkDir, "e-downloads")
+	state := filepath.Join(e.opt.WorkDir, "e-state")
+	t0 := time.Now()
+	ts, err := makeSmallTorrents(filepath.Join(dl, "e"), "e", n, 4<<10, 16<<10)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	big, err := makeSmallTorrents(filepath.Join(dl, "big"), "big", 1, bigSize, 1<<20)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.logf("  generated %d torrents in %.1f s", n+1, time.Since(t0).Seconds())
+
+	// Load them once through the API; the daemon keeps them in its state.
+	sp := e.startServe(tb, serveOpts{state: state, downloads: dl, tag: "e-load"})
+	t0 = time.Now()
+	if err := addAll(sp.api, "e", ts); err != nil {
+		tb.Fatal(err)
+	}
+	if err := addAll(sp.api, "big", big); err != nil {
+		tb.Fatal(err)
+	}
+	added := time.Since(t0)
+	if err := sp.api.waitSeeding(n+1, time.Second, 10*time.Minute); err != nil {
+		tb.Fatal(err)
+	}
+	loaded := time.Since(t0)
+	sp.interrupt()
+	e.logf("  added %d torrents over the API in %.1f s, all seeding after %.1f s", n+1, added.Seconds(), loaded.Seconds())
+
+	t := &table{title: fmt.Sprintf("e. %d torrents loaded, seeding, no peers", n+1),
+		cols: []string{"metric", "gotorrentserver serve"}}
+	s := series{}
+	ok := 0
+	for r := range e.opt.Runs {
+		m, err := manyRun(e, tb, state, dl, ts, big[0], n, workers, latWindow, rateWindow, r)
+		e.logf("  run %d: %v %s", r+1, m, errText(err))
+		if err != nil {
+			t.note("run %d: %v", r+1, firstLine(err))
+			continue
+		}
+		ok++
+		for k, v := range m {
+			s.add(k, v)
+		}
+	}
+	t.add("start-up to API answering, s", f(s.med("apiup"), 2))
+	t.add(fmt.Sprintf("start-up to all %d seeding, s", n+1), f(s.med("allseed"), 2))
+	t.add("torrents rechecked at start-up", f(s.med("rechecked"), 0))
+	t.add("RSS after start-up, MiB", f(s.med("rss"), 0))
+	t.add("idle CPU, % of a core", f(s.med("idlecpu"), 1))
+	t.add(fmt.Sprintf("/torrentdata latency p50 / p99 ms (%d concurrent)", workers), f(s.med("td50"), 2)+" / "+f(s.med("td99"), 2))
+	t.add("/torrentdata requests/s", f(s.med("tdrps"), 0))
+	t.add(fmt.Sprintf("/alldata latency p50 / p99 ms (%d concurrent)", workers), f(s.med("ad50"), 0)+" / "+f(s.med("ad99"), 0))
+	t.add("/alldata response size, MB", f(s.med("adsize"), 1))
+	t.add("transfer rate alone, MB/s", f(s.med("rate0"), 1))
+	t.add(fmt.Sprintf("transfer rate while /alldata is hammered (%d concurrent), MB/s", workers), f(s.med("rate1"), 1))
+	t.add("drop in transfer rate, %", f(s.med("drop"), 1))
+	t.add("runs ok", fmt.Sprintf("%d/%d", ok, e.opt.Runs))
+	t.note("Set-up (not timed in the table): %d torrents of one 4 KiB file and one of %d MiB were added over the API (%.1f s) and seeded, then serve was stopped with SIGINT. Each run restarts serve on that state folder after a sync.", n, bigSize>>20, added.Seconds())
+	t.note("Start-up times run from starting the process; all seeding is polled on /alldata every 100 ms. Latencies: %d clients with keep-alive issue requests back to back for %.0f s (/torrentdata for random loaded infohashes). The transfer is 8 bench/swarm leechers downloading the %d MiB torrent; its rate is measured over %.0f s alone, then over %.0f s while %d clients request /alldata back to back. The API clients and the swarm run in the benchmark process on the same 2 cores as the daemon.",
+		workers, latWindow.Seconds(), bigSize>>20, rateWindow.Seconds(), rateWindow.Seconds(), workers)
+	return []*table{t}
+}
+
+func manyRun(e *env, tb *scope, state, dl string, ts []smallTorrent, big smallTorrent, n, workers int, latWindow, rateWindow time.Duration, run int) (map[string]float64, error) {
+	exec.Command("sync").Run()
+	m := map[string]float64{"rechecked": 0}
+	tag := fmt.Sprintf("e-run%d", run)
+	sp := e.startServe(tb, serveOpts{state: state, downloads: dl, tag: tag})
+	defer func() { sp.interrupt(); e.finishProfile(sp.ownProc, tag, sp.trace) }()
+	m["apiup"] = time.Since(sp.start).Seconds()
+	if err := sp.api.waitSeeding(n+1, 100*time.Millisecond, 10*time.Minute); err != nil {
+		return nil, err
+	}
+	m["allseed"] = time.Since(sp.start).Seconds()
+	_, body, err := sp.api.do("GET", "/alldata", nil)
+	if err != nil {
+		return nil, err
+	}
+	var all struct {
+		Sessions []struct {
+			Rechecks int `json:"rechecks"`
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal(body, &all); err != nil {
+		return nil, err
+	}
+	for _, x := range all.Sessions {
+		if x.Rechecks > 0 {
+			m["rechecked"]++
+		}
+	}
+	m["adsize"] = float64(len(body)) / 1e6
+	time.Sleep(2 * time.Second)
+	u1 := sp.samp.now()
+	time.Sleep(3 * time.Second)
+	u2 := sp.samp.now()
+	m["rss"] = float64(u2.RSS) / mib
+	m["idlecpu"] = 100 * (u2.CPU - u1.CPU).Seconds() / 3
+
+	lat, bad := hammer(sp.api, workers, latWindow, nil, func(r *rand.Rand) string {
+		return "/torrentdata?infohash=" + ts[r.IntN(len(ts))].mi.InfoHash.String()
+	})
+	if bad > 0 || len(lat) == 0 {
+		return nil, fmt.Errorf("/torrentdata: %d failed, %d answered", bad, len(lat))
+	}
+	m["td50"], m["td99"], m["tdrps"] = percentile(lat, 0.5), percentile(lat, 0.99), float64(len(lat))/latWindow.Seconds()
+	lat, bad = hammer(sp.api, workers, latWindow, nil, func(*rand.Rand) string { return "/alldata" })
+	if bad > 0 || len(lat) == 0 {
+		return nil, fmt.Errorf("/alldata: %d failed, %d answered", bad, len(lat))
+	}
+	m["ad50"], m["ad99"] = percentile(lat, 0.5), percentile(lat, 0.99)
+
+	sw, err := swarm.Start(swarm.Config{Mode: swarm.Leech, Torrents: []swarm.Torrent{{Meta: big.mi, Payload: big.p}},
+		Peers: 8, Target: netip.MustParseAddrPort(sp.peerAddr), Duration: 2*rateWindow + time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	defer sw.Stop()
+	deadline := time.Now().Add(20 * time.Second)
+	for sw.Stats().Down == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	a := sw.Stats()
+	time.Sleep(rateWindow)
+	b := sw.Stats()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		hammer(sp.api, workers, time.Hour, stop, func(*rand.Rand) string { return "/alldata" })
+		close(done)
+	}()
+	time.Sleep(500 * time.Millisecond)
+	c := sw.Stats()
+	time.Sleep(rateWindow)
+	d := sw.Stats()
+	close(stop)
+	<-done
+	if err := swarmErr(d); err != nil {
+		return nil, err
+	}
+	m["rate0"], m["rate1"] = swarm.Rates(a, b).MBps, swarm.Rates(c, d).MBps
+	if m["rate0"] <= 0 {
+		return nil, fmt.Errorf("the transfer did not run (%d leechers connected)", b.Handshaken)
+	}
+	m["drop"] = 100 * (1 - m["rate1"]/m["rate0"])
+	return m, nil
+}

@@ -1,0 +1,136 @@
+package swarm
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"gotorrentserver/engine/wire"
+	"gotorrentserver/metainfo"
+)
+
+// Mode is what every connection of a swarm does after the handshake.
+type Mode int
+
+const (
+	// Leech: interested, then keeps Pipeline block requests outstanding
+	// whenever unchoked, as fast as they are served.
+	Leech Mode = iota + 1
+	// Seed: a full bitfield, unchoke on interest, every request answered at
+	// once with blocks of the torrent's Payload.
+	Seed
+	// Idle: handshake, then only keep-alives.
+	Idle
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Leech:
+		return "leech"
+	case Seed:
+		return "seed"
+	case Idle:
+		return "idle"
+	}
+	return fmt.Sprintf("mode(%d)", int(m))
+}
+
+// Torrent is one torrent the swarm takes part in.
+type Torrent struct {
+	Meta *metainfo.MetaInfo
+	// Payload is the content, for Seed mode: its piece hashes must match
+	// Meta (build Meta with MakeTorrent from the same Payload).
+	Payload Payload
+}
+
+// Config configures a swarm. Zero values take the defaults noted.
+type Config struct {
+	Mode     Mode
+	Torrents []Torrent // dialed connection i takes part in Torrents[i%len]
+	// Target is the address every connection dials. It may be left zero
+	// when Listen is set and the swarm only accepts.
+	Target netip.AddrPort
+	// Listen, when set ("127.0.0.1:0"), also accepts connections there for
+	// any of Torrents; see Swarm.Addr.
+	Listen   string
+	Peers    int           // connections dialed and kept open; default 1 (0 with Listen only)
+	Duration time.Duration // the swarm stops itself after this; default 60 s
+	MaxBytes int64         // and once this many payload bytes moved; 0 = no limit
+	Churn    float64       // dialed connections closed and reopened per second
+	Pipeline int           // Leech: requests outstanding per connection; default 64
+	BlockLen int           // Leech: request size; default 16 KiB
+	Verify   bool          // Leech: SHA-1 check of every piece completed
+	Corrupt  float64       // Seed: fraction of connections that send corrupt blocks
+	Loops    int           // gnet event loops; default 2
+	Dialers  int           // dials in flight at once; default 32
+	// DialTimeout bounds one dial; default 5 s.
+	DialTimeout time.Duration
+	// RedialDelay is how long a slot waits after the remote closed it or a
+	// dial failed before dialing again; default 1 s; negative: never redial.
+	RedialDelay time.Duration
+	// SourceIPs spreads dialed connections over 127.0.0.2 .. 127.0.0.(1+N);
+	// default (and at most) 249. 1 keeps every connection on 127.0.0.2.
+	SourceIPs int
+	KeepAlive time.Duration // idle connections send a keep-alive this often; default 60 s
+}
+
+func (c *Config) check() error {
+	if c.Mode < Leech || c.Mode > Idle {
+		return fmt.Errorf("%w: mode %v", ErrConfig, c.Mode)
+	}
+	if len(c.Torrents) == 0 {
+		return fmt.Errorf("%w: no torrent", ErrConfig)
+	}
+	for i, t := range c.Torrents {
+		if t.Meta == nil {
+			return fmt.Errorf("%w: torrent %d has no metainfo", ErrConfig, i)
+		}
+		if c.Mode == Seed && t.Payload.Size != t.Meta.TotalLength {
+			return fmt.Errorf("%w: torrent %d: payload of %d bytes for a torrent of %d", ErrConfig, i,
+				t.Payload.Size, t.Meta.TotalLength)
+		}
+	}
+	if c.Peers < 0 {
+		return fmt.Errorf("%w: %d peers", ErrConfig, c.Peers)
+	}
+	if c.Peers == 0 && c.Listen == "" {
+		c.Peers = 1
+	}
+	if c.Peers > 0 && !c.Target.IsValid() {
+		return fmt.Errorf("%w: no target address to dial", ErrConfig)
+	}
+	if c.Duration <= 0 {
+		c.Duration = time.Minute
+	}
+	if c.Pipeline <= 0 {
+		c.Pipeline = 64
+	}
+	if c.BlockLen <= 0 {
+		c.BlockLen = wire.DefaultBlockLen
+	}
+	if c.BlockLen > wire.MaxBlockLen {
+		return fmt.Errorf("%w: block length %d above %d", ErrConfig, c.BlockLen, wire.MaxBlockLen)
+	}
+	if c.Loops <= 0 {
+		c.Loops = 2
+	}
+	if c.Dialers <= 0 {
+		c.Dialers = 32
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.RedialDelay == 0 {
+		c.RedialDelay = time.Second
+	}
+	if c.SourceIPs <= 0 || c.SourceIPs > 249 {
+		c.SourceIPs = 249
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = time.Minute
+	}
+	if c.Corrupt < 0 || c.Corrupt > 1 || c.Churn < 0 {
+		return fmt.Errorf("%w: corrupt fraction %v, churn %v", ErrConfig, c.Corrupt, c.Churn)
+	}
+	return nil
+}

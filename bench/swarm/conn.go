@@ -1,0 +1,265 @@
+package swarm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"gotorrentserver/engine/wire"
+)
+
+var errWrongTorrent = errors.New("swarm: handshake for another torrent")
+
+// conn is one peer connection. Everything but churned belongs to the
+// connection's event loop.
+type conn struct {
+	sw      *Swarm
+	slot    int // -1: accepted
+	inbound bool
+	t       *torrent // nil on an accepted connection until its handshake
+	gc      gnet.Conn
+	peerID  [20]byte
+	hs      bool
+	corrupt bool
+	choked  bool // the remote chokes us
+	unchoke bool // we unchoked the remote (Seed)
+	failed  bool
+	churned atomic.Bool // closed by churn: reopen at once
+	out     []byte      // small frames queued during one wake-up
+	lch     *leecher
+}
+
+func (s *Swarm) newConn(slot int, t *torrent, inbound bool) *conn {
+	c := &conn{sw: s, slot: slot, t: t, inbound: inbound, choked: true}
+	n := s.ids.Add(1)
+	copy(c.peerID[:], fmt.Sprintf("-SW0001-%012d", n%1e12))
+	if s.cfg.Mode == Seed && s.cfg.Corrupt > 0 {
+		// Spread evenly: the k-th connection corrupts when the running
+		// fraction would fall below Corrupt.
+		c.corrupt = float64(int64(float64(n)*s.cfg.Corrupt)) > float64(int64(float64(n-1)*s.cfg.Corrupt))
+	}
+	return c
+}
+
+func (c *conn) handshake() []byte {
+	return wire.AppendHandshake(nil, wire.Handshake{InfoHash: c.t.mi.InfoHash, PeerID: c.peerID})
+}
+
+// OnOpen runs on the event loop; a dialed connection sends its handshake.
+func (s *Swarm) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	c := gc.Context().(*conn)
+	c.gc = gc
+	s.cnt.open.Add(1)
+	if c.slot >= 0 {
+		s.slots[c.slot].conn.Store(c)
+	}
+	if c.inbound {
+		return nil, gnet.None
+	}
+	return c.handshake(), gnet.None
+}
+
+// OnClose runs on the event loop. A dialed slot is reopened: at once after
+// churn, after RedialDelay otherwise.
+func (s *Swarm) OnClose(gc gnet.Conn, _ error) gnet.Action {
+	c, ok := gc.Context().(*conn)
+	if !ok {
+		return gnet.None
+	}
+	s.cnt.open.Add(-1)
+	if c.hs {
+		s.cnt.handshaken.Add(-1)
+	}
+	if c.slot < 0 {
+		return gnet.None
+	}
+	s.slots[c.slot].conn.Store(nil)
+	switch {
+	case s.stopping():
+	case c.churned.Load():
+		s.redial(c.slot, 0)
+	default:
+		if !c.failed {
+			s.cnt.remoteCloses.Add(1)
+		}
+		s.redial(c.slot, s.cfg.RedialDelay)
+	}
+	return gnet.None
+}
+
+// OnTraffic decodes every whole frame buffered and answers it.
+func (s *Swarm) OnTraffic(gc gnet.Conn) gnet.Action {
+	c := gc.Context().(*conn)
+	b, _ := gc.Peek(-1)
+	n, err := c.consume(b)
+	if n > 0 {
+		gc.Discard(n) // Discard(0) would drop everything buffered
+	}
+	if err != nil {
+		c.failed = true
+		s.cnt.protocolErrors.Add(1)
+		msg := err.Error()
+		s.lastErr.Store(&msg)
+		return gnet.Close
+	}
+	c.flush()
+	return gnet.None
+}
+
+// consume handles the handshake and then every whole frame at the start of
+// b, and returns how many bytes it used; a partial frame waits for more. b
+// is only valid during the call.
+func (c *conn) consume(b []byte) (int, error) {
+	used := 0
+	if !c.hs {
+		if len(b) < wire.HandshakeLen {
+			return 0, nil
+		}
+		hs, err := wire.ParseHandshake(b[:wire.HandshakeLen])
+		if err != nil {
+			return wire.HandshakeLen, err
+		}
+		used = wire.HandshakeLen
+		if c.inbound {
+			if c.t = c.sw.byHash[hs.InfoHash]; c.t == nil {
+				return used, errWrongTorrent
+			}
+			c.out = append(c.out, c.handshake()...)
+		} else if hs.InfoHash != c.t.mi.InfoHash {
+			return used, errWrongTorrent
+		}
+		c.hs = true
+		c.sw.cnt.handshaken.Add(1)
+		c.greet()
+	}
+	for {
+		rest := b[used:]
+		if len(rest) < 4 {
+			return used, nil
+		}
+		n := int(binary.BigEndian.Uint32(rest)) + 4
+		if n > c.t.maxFrame {
+			return used, fmt.Errorf("swarm: frame of %d bytes", n)
+		}
+		if len(rest) < n {
+			return used, nil
+		}
+		if err := c.frame(rest[:n]); err != nil {
+			return used, err
+		}
+		used += n
+	}
+}
+
+// greet sends what follows the handshake in each mode.
+func (c *conn) greet() {
+	switch c.sw.cfg.Mode {
+	case Seed:
+		c.out = append(c.out, c.t.bitfield...)
+	case Leech:
+		c.lch = newLeecher(c)
+		c.out = wire.AppendSimple(c.out, wire.Interested)
+	}
+}
+
+// frame handles one whole frame; f stays valid only during the call.
+func (c *conn) frame(f []byte) error {
+	if len(f) == 4 {
+		return nil // keep-alive
+	}
+	p := f[5:]
+	switch t := wire.Type(f[4]); t {
+	case wire.Choke:
+		c.choked = true
+		if c.lch != nil {
+			c.lch.choke()
+		}
+	case wire.Unchoke:
+		c.choked = false
+		if c.lch != nil {
+			c.lch.fill()
+		}
+	case wire.Interested:
+		if c.sw.cfg.Mode == Seed && !c.unchoke {
+			c.unchoke = true
+			c.out = wire.AppendSimple(c.out, wire.Unchoke)
+		}
+	case wire.Request:
+		if len(p) != 12 {
+			return fmt.Errorf("swarm: request of %d bytes", len(p))
+		}
+		if c.sw.cfg.Mode == Seed && c.unchoke {
+			return c.serve(binary.BigEndian.Uint32(p), binary.BigEndian.Uint32(p[4:]), binary.BigEndian.Uint32(p[8:]))
+		}
+	case wire.Piece:
+		if len(p) < 8 {
+			return fmt.Errorf("swarm: piece of %d bytes", len(p))
+		}
+		if c.lch != nil {
+			return c.lch.piece(binary.BigEndian.Uint32(p), binary.BigEndian.Uint32(p[4:]), p[8:])
+		}
+		c.sw.cnt.unexpected.Add(1)
+	case wire.Reject:
+		if len(p) == 12 && c.lch != nil {
+			c.lch.reject(binary.BigEndian.Uint32(p), binary.BigEndian.Uint32(p[4:]))
+		}
+	}
+	// Bitfield, have, have-all, cancel, extended and unknown ids need no
+	// answer: leechers assume the remote is a seed, seeders have it all.
+	return nil
+}
+
+// scratch holds generated blocks until they are written; gnet copies what
+// the socket does not take at once, so buffers return to the pool at once.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+
+// serve answers a request with a block of the payload (corrupted on a
+// corrupt connection). Blocks are batched with other frames of the same
+// wake-up and written in one call.
+func (c *conn) serve(index, begin, length uint32) error {
+	mi := c.t.mi
+	if int(index) >= mi.NumPieces() || length == 0 || length > wire.MaxBlockLen ||
+		int64(begin)+int64(length) > mi.PieceSize(int(index)) {
+		return fmt.Errorf("swarm: bad request %d/%d/%d", index, begin, length)
+	}
+	if len(c.out)+13+int(length) > 1<<20 {
+		c.flush()
+	}
+	if cap(c.out) < 1<<20 {
+		c.out = append((*scratch.Get().(*[]byte))[:0], c.out...)
+	}
+	c.out = wire.AppendPieceHeader(c.out, index, begin, length)
+	n := len(c.out)
+	c.out = slices.Grow(c.out, int(length))[:n+int(length)]
+	block := c.out[n:]
+	c.t.payload.fill(block, int64(index)*mi.PieceLength+int64(begin))
+	if c.corrupt {
+		block[0] ^= 0xff
+		block[len(block)-1] ^= 0xff
+	}
+	c.sw.cnt.up.Add(int64(length))
+	if c.slot >= 0 {
+		c.sw.slots[c.slot].bytes.Add(int64(length))
+	}
+	return nil
+}
+
+// flush writes the frames queued during this wake-up.
+func (c *conn) flush() {
+	if len(c.out) == 0 {
+		return
+	}
+	c.gc.Write(c.out)
+	if cap(c.out) >= 1<<20 {
+		b := c.out[:0]
+		scratch.Put(&b)
+		c.out = nil
+	} else {
+		c.out = c.out[:0]
+	}
+}

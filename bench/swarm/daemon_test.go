@@ -1,0 +1,118 @@
+package swarm
+
+import (
+	"bytes"
+	"crypto/rand"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"gotorrentserver/engine"
+	"gotorrentserver/engine/wire"
+	"gotorrentserver/metainfo"
+	"gotorrentserver/netio"
+)
+
+// daemon is our engine and network layer in-process on 127.0.0.1, as the
+// netio tests start it.
+type daemon struct {
+	client *engine.Client
+	srv    *netio.Server
+}
+
+func startDaemon(t testing.TB, cfg engine.Config) *daemon {
+	t.Helper()
+	cfg.PeerID = wire.NewPeerID(rand.Reader)
+	cfg.Logf = func(string, ...any) {}
+	c := engine.New(cfg)
+	srv := netio.New(c, netio.Config{ListenAddr: "127.0.0.1:0"})
+	if err := srv.Start(); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	c.SetListenPort(srv.Port())
+	t.Cleanup(func() {
+		srv.Stop()
+		c.Close()
+	})
+	return &daemon{client: c, srv: srv}
+}
+
+func (d *daemon) addr() netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), d.srv.Port())
+}
+
+func (d *daemon) add(t testing.TB, mi *metainfo.MetaInfo, dir string, want engine.State) *engine.Session {
+	t.Helper()
+	s, err := d.client.Add(mi, engine.AddOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the torrent is "+want.String(), 20*time.Second, func() bool {
+		sn := s.Snapshot()
+		if sn.State == engine.StateError {
+			t.Fatalf("session error: %s", sn.Error)
+		}
+		return sn.State == want
+	})
+	return s
+}
+
+func TestSwarmLeechesFromOurDaemon(t *testing.T) {
+	tor, mi := testTorrent(t, 11, 4<<20+4_321)
+	dir := t.TempDir()
+	if err := WritePayload(tor.Payload, filepath.Join(dir, mi.Name)); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, engine.Config{})
+	d.add(t, mi, dir, engine.StateSeeding)
+	want := 2 * mi.TotalLength
+	s := startSwarm(t, Config{Mode: Leech, Torrents: []Torrent{tor}, Target: d.addr(),
+		Peers: 12, Verify: true, MaxBytes: want, Duration: 30 * time.Second})
+	waitUntil(t, "12 connections are handshaken", 10*time.Second, func() bool { return s.Stats().Handshaken == 12 })
+	st := s.Wait()
+	if st.Down < want {
+		t.Fatalf("swarm got %d bytes in %v, want %d", st.Down, st.Elapsed, want)
+	}
+	if st.PiecesBad != 0 || st.PiecesOK < int64(mi.NumPieces()) || st.ProtocolErrors != 0 {
+		t.Errorf("pieces verified %d, bad %d, protocol errors %d", st.PiecesOK, st.PiecesBad, st.ProtocolErrors)
+	}
+	t.Logf("12 leechers: %d bytes in %v, %+v", st.Down, st.Elapsed.Round(time.Millisecond),
+		Rates(Stats{At: st.At.Add(-st.Elapsed), PerConn: make([]int64, 12)}, st))
+}
+
+func TestOurDaemonLeechesFromSwarmDespiteACorruptSeeder(t *testing.T) {
+	tor, mi := testTorrent(t, 12, 4<<20+777)
+	d := startDaemon(t, engine.Config{})
+	dir := t.TempDir()
+	sess, err := d.client.Add(mi, engine.AddOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One seeder of five corrupts every block it sends.
+	s := startSwarm(t, Config{Mode: Seed, Torrents: []Torrent{tor}, Target: d.addr(),
+		Peers: 5, Corrupt: 0.2, Duration: 30 * time.Second})
+	waitUntil(t, "the daemon completes", 30*time.Second, func() bool {
+		sn := sess.Snapshot()
+		if sn.State == engine.StateError {
+			t.Fatalf("session error: %s", sn.Error)
+		}
+		return sn.State == engine.StateSeeding
+	})
+	st := s.Stop()
+	got, err := os.ReadFile(filepath.Join(dir, mi.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, tor.Payload.Size)
+	tor.Payload.ReadAt(want, 0)
+	if !bytes.Equal(got, want) {
+		t.Fatal("the downloaded file differs from the payload")
+	}
+	if st.Up < mi.TotalLength {
+		t.Errorf("seeders sent %d bytes for a torrent of %d", st.Up, mi.TotalLength)
+	}
+	t.Logf("seeders sent %d bytes; remote closes %d; daemon wasted %d", st.Up, st.RemoteCloses, sess.Snapshot().Wasted)
+}
