@@ -101,6 +101,9 @@ func (sc *scheduler) drain(s *Session) {
 	s.in.events = s.in.spare[:0]
 	s.in.mu.Unlock()
 
+	// An idle session may go many seconds without a tick: events must not
+	// see a stale clock.
+	s.now = s.c.cfg.Now()
 	for i, ev := range batch {
 		ev.handle(s)
 		batch[i] = nil

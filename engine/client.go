@@ -305,8 +305,12 @@ func (c *Client) tickLoop() {
 			now := c.cfg.Now()
 			c.down.refill(now)
 			c.up.refill(now)
+			ns := now.UnixNano()
 			c.sessions.Range(func(_, v any) bool {
-				v.(*Session).post(tickEvent{now})
+				s := v.(*Session)
+				if w := s.wakeAt.Load(); w == 0 || w <= ns {
+					s.post(tickEvent{now})
+				}
 				return true
 			})
 		}

@@ -54,6 +54,9 @@ type Session struct {
 	added   time.Time
 	snap    atomic.Pointer[Snapshot]
 	removed atomic.Bool
+	// wakeAt (unix ns) lets the client's ticker skip an idle session until
+	// it next has something to do; 0 means tick every second.
+	wakeAt atomic.Int64
 
 	// Session-owned state.
 	state      State
@@ -164,6 +167,7 @@ func (f evFunc) handle(s *Session) { f(s) }
 // afterBatch runs after each batch of events: request more blocks where
 // pipelines have room and publish a snapshot if anything changed.
 func (s *Session) afterBatch() {
+	defer s.updateWake()
 	if s.state == StateMetadata {
 		s.fetchMetadata()
 	}

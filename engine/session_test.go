@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,7 +81,7 @@ type fixture struct {
 	mi   *metainfo.MetaInfo
 	data []byte
 	dir  string
-	now  time.Time
+	now  atomic.Int64 // unix ns; read by the session's runners
 }
 
 var ourID = [20]byte{'-', 'G', 'T', '0', '0', '0', '1', '-', 'o', 'u', 'r', 's', 'e', 'l', 'f', '0', '0', '0', '0', '1'}
@@ -104,8 +105,9 @@ func newFixture(t *testing.T, seeding bool) *fixture {
 		os.WriteFile(filepath.Join(dir, "fx.bin"), data, 0o644)
 		have.SetAll()
 	}
-	f := &fixture{t: t, mi: mi, data: data, dir: dir, now: time.Unix(1_700_000_000, 0)}
-	f.c = New(Config{PeerID: ourID, Tick: -1, Now: func() time.Time { return f.now }, Logf: t.Logf})
+	f := &fixture{t: t, mi: mi, data: data, dir: dir}
+	f.now.Store(time.Unix(1_700_000_000, 0).UnixNano())
+	f.c = New(Config{PeerID: ourID, Tick: -1, Now: func() time.Time { return time.Unix(0, f.now.Load()) }, Logf: t.Logf})
 	t.Cleanup(f.c.Close)
 	s, err := f.c.Add(mi, AddOptions{Dir: dir, Have: have})
 	if err != nil {
@@ -128,8 +130,8 @@ func (f *fixture) sync() {
 }
 
 func (f *fixture) tick(d time.Duration) {
-	f.now = f.now.Add(d)
-	f.s.post(tickEvent{f.now})
+	now := time.Unix(0, f.now.Add(int64(d)))
+	f.s.post(tickEvent{now})
 	f.sync()
 }
 

@@ -68,6 +68,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		writeAPIError(ctx, err)
 		return
 	}
+	if raw, ok := v.(rawJSON); ok {
+		ctx.Response.Header.SetContentType("application/json")
+		ctx.Response.SetBodyRaw(raw)
+		return
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		s.cfg.Logf("httpapi: encoding %s: %v", ctx.Path(), err)
@@ -101,6 +106,7 @@ func isTimeout(err error) bool {
 
 // changed reports a successful command to OnChange and builds its answer.
 func (s *Server) changed(ih metainfo.Hash) okBody {
+	s.allCache.Store(nil) // the next /alldata shows the change
 	if s.cfg.OnChange != nil {
 		s.cfg.OnChange(ih)
 	}
@@ -115,7 +121,39 @@ func infoHashParam(ctx *fasthttp.RequestCtx) (metainfo.Hash, error) {
 	return parseInfoHash(v)
 }
 
+// allDataTTL is how long one /alldata body is reused. Snapshots change at
+// most once a second, and with 10,000 torrents a body is megabytes of JSON:
+// building it per request would let a hammering client take the CPU from
+// transfers. Mutations through the API invalidate it at once.
+const allDataTTL = time.Second
+
+// rawJSON is an already encoded answer.
+type rawJSON []byte
+
+type cachedBody struct {
+	at   time.Time
+	body rawJSON
+}
+
 func (s *Server) allData(ctx *fasthttp.RequestCtx) (any, error) {
+	if c := s.allCache.Load(); c != nil && time.Since(c.at) < allDataTTL {
+		return c.body, nil
+	}
+	// One builder at a time; the others wait and take its result.
+	s.allMu.Lock()
+	defer s.allMu.Unlock()
+	if c := s.allCache.Load(); c != nil && time.Since(c.at) < allDataTTL {
+		return c.body, nil
+	}
+	b, err := json.Marshal(s.buildAllData())
+	if err != nil {
+		return nil, err
+	}
+	s.allCache.Store(&cachedBody{at: time.Now(), body: b})
+	return rawJSON(b), nil
+}
+
+func (s *Server) buildAllData() allData {
 	sessions := s.cfg.Client.Sessions()
 	snaps := make([]*engine.Snapshot, 0, len(sessions))
 	for _, ss := range sessions {
@@ -137,7 +175,7 @@ func (s *Server) allData(ctx *fasthttp.RequestCtx) (any, error) {
 	for _, sn := range snaps {
 		out.Sessions = append(out.Sessions, sessionFromSnapshot(sn))
 	}
-	return out, nil
+	return out
 }
 
 func (s *Server) torrentData(ctx *fasthttp.RequestCtx) (any, error) {

@@ -78,6 +78,9 @@ type Server struct {
 
 	addrMu sync.Mutex // apart from mu, which Shutdown holds while waiting
 	addr   string
+
+	allMu    sync.Mutex                 // one /alldata build at a time
+	allCache atomic.Pointer[cachedBody] // the last /alldata body
 }
 
 // New checks cfg and builds a Server; nothing listens until Start.
