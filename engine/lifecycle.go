@@ -22,8 +22,11 @@ func (e startEvent) handle(s *Session) {
 	if s.state != StateStopped && s.state != StateError {
 		return
 	}
+	if s.userStopped {
+		s.restored = false // a user's start changes the record
+	}
 	s.userStopped = false
-	s.resumeDirty = true
+	s.resumeDirty = !s.restored
 	s.err = nil
 	if e.have == nil {
 		e.have = s.stopHave
@@ -82,6 +85,7 @@ func (s *Session) recheckDone(have *bitset.BitSet, err error) {
 		s.setError(fmt.Errorf("engine: recheck: %w", err))
 		return
 	}
+	s.resumeDirty = true // what the disk holds may differ from the record
 	s.begin(have)
 }
 
@@ -119,7 +123,7 @@ func (s *Session) joinSwarm() {
 	s.dhtAnnounce()
 	s.dirty = true
 	s.publish()
-	s.saveResume(true)
+	s.saveResume(!s.restored)
 }
 
 // stopEvent closes every peer, tells the trackers and keeps what is
@@ -135,6 +139,7 @@ func (e stopEvent) handle(s *Session) {
 	if e.user {
 		s.userStopped = true
 		s.resumeDirty = true
+		s.restored = false
 	}
 	if s.state == StateStopped {
 		s.saveResume(e.user)
@@ -157,8 +162,12 @@ func (e stopEvent) handle(s *Session) {
 	}
 	s.dirty = true
 	s.publish()
-	s.resumeDirty = true
-	s.saveResume(true)
+	// Unchanged restored torrents keep their record: a daemon with 10,000
+	// of them must still stop within 5 s.
+	if !s.restored || s.resumeDirty {
+		s.resumeDirty = true
+		s.saveResume(true)
+	}
 }
 
 // removeEvent stops the session and, if asked, deletes its data.

@@ -96,6 +96,7 @@ type Session struct {
 	rechecks    int
 	lastResume  time.Time
 	userStopped bool                                 // stopped by the user, as opposed to by shutdown
+	restored    bool                                 // came back from the persister; its record is current
 	base        struct{ downloaded, uploaded int64 } // totals from earlier runs
 }
 

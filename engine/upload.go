@@ -113,6 +113,7 @@ func (e readDone) handle(s *Session) {
 	e.p.up.Add(s.now, e.n)
 	s.stats.uploaded += e.n
 	s.stats.up.Add(s.now, e.n)
+	s.resumeDirty = true // totals are part of the record
 	e.p.lastSend = s.now
 }
 
