@@ -30,6 +30,8 @@ func runGet(args []string, stdout io.Writer) error {
 	sequential := fs.Bool("sequential", false, "download pieces in order")
 	var dhtf dhtFlags
 	dhtf.register(fs, "0.0.0.0:0")
+	var prof profileFlags
+	prof.register(fs)
 	var peers repeated
 	fs.Var(&peers, "peer", "peer address HOST:PORT to connect to; may repeat")
 	fs.Usage = func() {
@@ -73,6 +75,7 @@ func runGet(args []string, stdout io.Writer) error {
 		return err
 	}
 
+	defer prof.start()()
 	quiet := func(string, ...any) {}
 	node, stopDHT, err := dhtf.start("", quiet)
 	if err != nil {

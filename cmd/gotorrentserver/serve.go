@@ -33,6 +33,7 @@ type serveConfig struct {
 	MaxDown, MaxUp                                 int64 // KiB/s
 	MaxPeers, MaxPeersPerTorrent, UnchokeSlots     int
 	DHT                                            dhtFlags
+	Profile                                        profileFlags
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -57,6 +58,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&cfg.MaxPeersPerTorrent, "max-peers-per-torrent", 80, "connections per torrent")
 	fs.IntVar(&cfg.UnchokeSlots, "unchoke-slots", 4, "upload slots per torrent")
 	cfg.DHT.register(fs, "0.0.0.0:6881")
+	cfg.Profile.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: gotorrentserver serve [flags]   (also: gotorrentserver with no arguments)")
 		fs.PrintDefaults()
@@ -114,6 +116,8 @@ func runServe(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stopProfile := cfg.Profile.start()
+	defer stopProfile()
 	logger := log.New(stdout, "", log.LstdFlags)
 	d, err := startDaemon(cfg, logger.Printf)
 	if err != nil {
