@@ -28,7 +28,10 @@ func (b *bucket) refill(now time.Time) {
 	if !b.last.IsZero() {
 		b.tokens += int64(float64(b.rate) * now.Sub(b.last).Seconds())
 	}
-	b.tokens = min(b.tokens, b.rate)
+	// Up to two seconds' worth may be saved: a peer whose requests arrive
+	// in bursts then still gets the full rate on average, and no burst can
+	// exceed the limit by more than a second's worth.
+	b.tokens = min(b.tokens, 2*b.rate)
 	b.last = now
 }
 

@@ -33,7 +33,8 @@ type Snapshot struct {
 	Left       int64
 	Path       string // the download folder
 	Sequential bool
-	Rechecks   int // full rechecks run since the session was created
+	Rechecks   int       // full rechecks run since the session was created
+	At         time.Time // the session's clock when this snapshot was taken
 	// MetadataHave of MetadataPieces BEP 9 pieces fetched, for a magnet.
 	MetadataHave, MetadataPieces int
 	Trackers                     []tracker.TrackerStatus
@@ -87,7 +88,7 @@ func (s *Session) publish() {
 	sn := &Snapshot{
 		Name: s.name(), InfoHash: s.ih, State: s.state, NumPieces: n,
 		Bitfield: bitfieldBytes(have, n), Have: int(have.Count()),
-		Added: s.added, Started: s.started, Size: s.size(), Left: s.left(), Path: s.dir,
+		Added: s.added, Started: s.started, Size: s.size(), Left: s.left(), Path: s.dir, At: s.now,
 		Downloaded: s.stats.downloaded, Uploaded: s.stats.uploaded, Wasted: s.stats.wasted,
 		DownRate: s.stats.down.Rate(s.now), UpRate: s.stats.up.Rate(s.now),
 		MaxDown: s.limits.down.rate, MaxUp: s.limits.up.rate, Sequential: s.sequential, Rechecks: s.rechecks,
