@@ -312,18 +312,7 @@ func TestChangedFileIsRechecked(t *testing.T) {
 // TestInfoFetchMagnet: `info -fetch MAGNET` gets the metadata from the
 // peer named in x.pe and prints the whole torrent.
 func TestInfoFetchMagnet(t *testing.T) {
-	peertest.Require(t, "libtorrent")
-	src := filepath.Join(t.TempDir(), "m")
-	os.MkdirAll(src, 0o755)
-	os.WriteFile(filepath.Join(src, "one.bin"), bytes.Repeat([]byte("m"), 700000), 0o644)
-	raw, _ := metainfo.Create(src, metainfo.CreateOptions{PieceLength: 16 << 10})
-	mi, _ := metainfo.Parse(raw)
-	tfile := filepath.Join(t.TempDir(), "m.torrent")
-	os.WriteFile(tfile, raw, 0o644)
-	seed := peertest.Libtorrent(t, "--torrent", tfile, "--dir", filepath.Dir(src), "--keep")
-	if _, err := seed.WaitLine("STATUS seeding", 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	_, mi, seed := ltSeedFolder(t, "m", "one.bin", 'm', 700000)
 	mag := (&metainfo.Magnet{InfoHash: mi.InfoHash, Peers: []string{fmt.Sprintf("127.0.0.1:%d", seed.Port)}}).String()
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"info", "-fetch", "-json", "-timeout", "30s", mag}, &stdout, &stderr); code != 0 {
@@ -340,18 +329,7 @@ func TestInfoFetchMagnet(t *testing.T) {
 // its metadata once; after a restart the torrent is back with its real name
 // and size without going through the metadata state again.
 func TestMagnetMetadataSurvivesRestart(t *testing.T) {
-	peertest.Require(t, "libtorrent")
-	src := filepath.Join(t.TempDir(), "mm")
-	os.MkdirAll(src, 0o755)
-	os.WriteFile(filepath.Join(src, "x.bin"), bytes.Repeat([]byte("q"), 300000), 0o644)
-	raw, _ := metainfo.Create(src, metainfo.CreateOptions{PieceLength: 16 << 10})
-	mi, _ := metainfo.Parse(raw)
-	tfile := filepath.Join(t.TempDir(), "mm.torrent")
-	os.WriteFile(tfile, raw, 0o644)
-	seed := peertest.Libtorrent(t, "--torrent", tfile, "--dir", filepath.Dir(src), "--keep")
-	if _, err := seed.WaitLine("STATUS seeding", 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	src, mi, seed := ltSeedFolder(t, "mm", "x.bin", 'q', 300000)
 	stateDir, downloads := t.TempDir(), t.TempDir()
 	port := freePort(t)
 	d := startServe(t, stateDir, downloads, port)
@@ -386,4 +364,23 @@ func TestMagnetMetadataSurvivesRestart(t *testing.T) {
 	if err != nil || !bytes.Equal(want, have) {
 		t.Fatalf("downloaded bytes differ: %v", err)
 	}
+}
+
+// ltSeedFolder makes a one-file folder torrent (16 KiB pieces) and has a
+// python3-libtorrent peer seed it; it skips when libtorrent is missing.
+func ltSeedFolder(t *testing.T, dir, file string, fill byte, size int) (string, *metainfo.MetaInfo, *peertest.Proc) {
+	t.Helper()
+	peertest.Require(t, "libtorrent")
+	src := filepath.Join(t.TempDir(), dir)
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, file), bytes.Repeat([]byte{fill}, size), 0o644)
+	raw, _ := metainfo.Create(src, metainfo.CreateOptions{PieceLength: 16 << 10})
+	mi, _ := metainfo.Parse(raw)
+	tfile := filepath.Join(t.TempDir(), dir+".torrent")
+	os.WriteFile(tfile, raw, 0o644)
+	seed := peertest.Libtorrent(t, "--torrent", tfile, "--dir", filepath.Dir(src), "--keep")
+	if _, err := seed.WaitLine("STATUS seeding", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return src, mi, seed
 }
