@@ -34,13 +34,17 @@ race:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # Every Fuzz target in the tree, FUZZTIME each, on top of its committed corpus.
+# A failure prints the failing run's own report (lines cut at 400 bytes, as a
+# failing input can be long) and the input file go test wrote under testdata.
 fuzz-smoke:
-	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+	@set -e; log=$$(mktemp); trap 'rm -f $$log' EXIT; \
+	for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
 	  pkg=./$$(dirname $$f); \
 	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$f | cut -c6-); do \
 	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel 2 $$pkg >/dev/null || \
-	      { $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime 1x $$pkg; exit 1; }; \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel 2 $$pkg >$$log 2>&1 || \
+	      { grep -v '^fuzz: elapsed' $$log | cut -c1-400 | tail -40; \
+	        git status --short -- "$$pkg/testdata/fuzz/$$t"; exit 1; }; \
 	  done; \
 	done
 

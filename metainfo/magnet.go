@@ -105,11 +105,7 @@ func (m *Magnet) String() string {
 		add("x.pe", p)
 	}
 	if len(m.SelectOnly) > 0 {
-		parts := make([]string, len(m.SelectOnly))
-		for i, n := range m.SelectOnly {
-			parts[i] = strconv.Itoa(n)
-		}
-		sb.WriteString("&so=" + strings.Join(parts, ","))
+		sb.WriteString("&so=" + formatSelectOnly(m.SelectOnly))
 	}
 	return sb.String()
 }
@@ -171,6 +167,27 @@ func parseSelectOnly(s string) ([]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// formatSelectOnly writes ascending runs back as ranges: expanded one index
+// at a time, a short so=0-12770 would re-encode past the magnet size limit.
+func formatSelectOnly(idx []int) string {
+	var sb strings.Builder
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && idx[j+1] == idx[j]+1 {
+			j++
+		}
+		if sb.Len() > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(strconv.Itoa(idx[i]))
+		if j > i {
+			sb.WriteString("-" + strconv.Itoa(idx[j]))
+		}
+		i = j + 1
+	}
+	return sb.String()
 }
 
 func splitHostPort(s string) (string, int, error) {

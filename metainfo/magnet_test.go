@@ -30,6 +30,24 @@ func TestParseMagnet(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(back, m) {
 		t.Fatalf("round trip %+v, %v", back, err)
 	}
+	if !strings.HasSuffix(m.String(), "&so=0,2,4-6") {
+		t.Fatalf("so not written back as ranges: %s", m.String())
+	}
+}
+
+// A short range must not re-encode into a magnet too long to parse again.
+func TestMagnetSelectOnlyWideRange(t *testing.T) {
+	m, err := ParseMagnet("magnet:?xt=urn:btih:c8717cafcf87b92971f6ce0b1cf3b77562f62b16&so=5,0-12770,3,4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseMagnet(m.String())
+	if err != nil || !reflect.DeepEqual(back, m) {
+		t.Fatalf("round trip of %d indices: %v", len(m.SelectOnly), err)
+	}
+	if !strings.HasSuffix(m.String(), "&so=5,0-12770,3-4") {
+		t.Fatalf("got %s", m.String())
+	}
 }
 
 func TestParseMagnetBase32(t *testing.T) {
