@@ -338,34 +338,3 @@ func localAddrs() map[netip.Addr]bool {
 	}
 	return out
 }
-
-// globalBucket is a token bucket shared by all sessions, so its state is
-// atomic; the client's ticker refills it.
-type globalBucket struct {
-	rate   atomic.Int64
-	tokens atomic.Int64
-	last   atomic.Int64 // unix nanoseconds of the last refill
-}
-
-func (b *globalBucket) set(rate int64) { b.rate.Store(max(rate, 0)) }
-
-func (b *globalBucket) take(n int64) {
-	if b.rate.Load() > 0 {
-		b.tokens.Add(-n)
-	}
-}
-
-func (b *globalBucket) blocked() bool { return b.rate.Load() > 0 && b.tokens.Load() <= 0 }
-
-func (b *globalBucket) refill(now time.Time) {
-	rate := b.rate.Load()
-	last := b.last.Swap(now.UnixNano())
-	if rate == 0 || last == 0 {
-		return
-	}
-	add := int64(float64(rate) * float64(now.UnixNano()-last) / 1e9)
-	t := b.tokens.Add(add)
-	if t > rate {
-		b.tokens.Store(rate)
-	}
-}

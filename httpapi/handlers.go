@@ -49,6 +49,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 			writeError(ctx, http.StatusInternalServerError, "internal error")
 		}
 	}()
+	defer s.pace(ctx)
 	if !s.authorized(ctx) {
 		writeAPIError(ctx, errUnauthorized)
 		return

@@ -61,6 +61,13 @@ type Config struct {
 	Logf func(format string, args ...any)
 	// Now is the clock for the /alldata time field; default time.Now.
 	Now func() time.Time
+	// APIRate bounds, in bytes per second, what answers may send while
+	// peers transfer (see pacer); each request also counts 64 KiB. Zero
+	// means DefaultAPIRate, negative means no bound.
+	APIRate int64
+	// Busy reports whether peers are transferring; default: the client's
+	// payload rates add up to at least 1 MiB/s.
+	Busy func() bool
 }
 
 // Server is the management API. Start, Addr and Shutdown may be called from
@@ -81,6 +88,9 @@ type Server struct {
 
 	allMu    sync.Mutex                 // one /alldata build at a time
 	allCache atomic.Pointer[cachedBody] // the last /alldata body
+
+	pacer *pacer
+	stop  chan struct{} // closed by Shutdown: paced answers go at once
 }
 
 // New checks cfg and builds a Server; nothing listens until Start.
@@ -107,7 +117,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, root: root}
+	if cfg.APIRate == 0 {
+		cfg.APIRate = DefaultAPIRate
+	}
+	if cfg.Busy == nil {
+		client := cfg.Client
+		cfg.Busy = func() bool { d, u := client.PayloadRates(); return d+u >= busyRate }
+	}
+	s := &Server{cfg: cfg, root: root, stop: make(chan struct{})}
+	s.pacer = &pacer{rate: cfg.APIRate, busy: cfg.Busy, now: time.Now, stop: s.stop}
 	if cfg.Token != "" {
 		h := sha256.Sum256([]byte(cfg.Token))
 		s.tokenHash = &h
@@ -195,6 +213,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.stopped = true
+	close(s.stop)
 	if s.ln == nil {
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"gotorrentserver/bench/swarm"
@@ -126,9 +127,12 @@ func scenarioE(e *env, tb *scope) []*table {
 	t.add("transfer rate alone, MB/s", f(s.med("rate0"), 1))
 	t.add(fmt.Sprintf("transfer rate while /alldata is hammered (%d concurrent), MB/s", workers), f(s.med("rate1"), 1))
 	t.add("drop in transfer rate, %", f(s.med("drop"), 1))
+	t.add("/alldata answers/s and p50 ms beside the transfer (paced)", f(s.med("pacedrps"), 1)+" / "+f(s.med("paced50"), 0))
+	t.add("daemon CPU, % of a core: alone / hammered", f(s.med("dcpu0"), 0)+" / "+f(s.med("dcpu1"), 0))
+	t.add("benchmark process CPU (swarm, API clients), % of a core: alone / hammered", f(s.med("gcpu0"), 0)+" / "+f(s.med("gcpu1"), 0))
 	t.add("runs ok", fmt.Sprintf("%d/%d", ok, e.opt.Runs))
 	t.note("Set-up (not timed in the table): %d torrents of one 4 KiB file and one of %d MiB were added over the API (%.1f s) and seeded, then serve was stopped with SIGINT. Each run restarts serve on that state folder after a sync.", n, bigSize>>20, added.Seconds())
-	t.note("Start-up times run from starting the process; all seeding is polled on /alldata every 100 ms. Latencies: %d clients with keep-alive issue requests back to back for %.0f s (/torrentdata for random loaded infohashes). The transfer is 8 bench/swarm leechers downloading the %d MiB torrent; its rate is measured over %.0f s alone, then over %.0f s while %d clients request /alldata back to back. The API clients and the swarm run in the benchmark process on the same 2 cores as the daemon.",
+	t.note("Start-up times run from starting the process; all seeding is polled on /alldata every 100 ms. Latencies: %d clients with keep-alive issue requests back to back for %.0f s (/torrentdata for random loaded infohashes). The transfer is 8 bench/swarm leechers downloading the %d MiB torrent; its rate is measured over %.0f s alone, then over %.0f s while %d clients request /alldata back to back. The API clients and the swarm run in the benchmark process on the same 2 cores as the daemon. While peers move at least 1 MiB/s the daemon paces API answers to its -api-rate budget (default 32 MiB/s, 64 KiB counted per request), so hammering clients wait for their answers rather than take CPU from the transfer.",
 		workers, latWindow.Seconds(), bigSize>>20, rateWindow.Seconds(), rateWindow.Seconds(), workers)
 	return []*table{t}
 }
@@ -193,21 +197,29 @@ func manyRun(e *env, tb *scope, state, dl string, ts []smallTorrent, big smallTo
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(2 * time.Second)
-	a := sw.Stats()
+	a, da, ga := sw.Stats(), sp.samp.now(), selfCPU()
 	time.Sleep(rateWindow)
-	b := sw.Stats()
+	b, db, gb := sw.Stats(), sp.samp.now(), selfCPU()
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	var paced []float64
+	var pacedBad int64
+	hammerStart := time.Now()
 	go func() {
-		hammer(sp.api, workers, time.Hour, stop, func(*rand.Rand) string { return "/alldata" })
+		paced, pacedBad = hammer(sp.api, workers, time.Hour, stop, func(*rand.Rand) string { return "/alldata" })
 		close(done)
 	}()
 	time.Sleep(500 * time.Millisecond)
-	c := sw.Stats()
+	c, dc, gc := sw.Stats(), sp.samp.now(), selfCPU()
 	time.Sleep(rateWindow)
-	d := sw.Stats()
+	d, dd, gd := sw.Stats(), sp.samp.now(), selfCPU()
 	close(stop)
 	<-done
+	if pacedBad > 0 || len(paced) == 0 {
+		return nil, fmt.Errorf("/alldata beside the transfer: %d failed, %d answered", pacedBad, len(paced))
+	}
+	m["pacedrps"] = float64(len(paced)) / time.Since(hammerStart).Seconds()
+	m["paced50"] = percentile(paced, 0.5)
 	if err := swarmErr(d); err != nil {
 		return nil, err
 	}
@@ -216,5 +228,18 @@ func manyRun(e *env, tb *scope, state, dl string, ts []smallTorrent, big smallTo
 		return nil, fmt.Errorf("the transfer did not run (%d leechers connected)", b.Handshaken)
 	}
 	m["drop"] = 100 * (1 - m["rate1"]/m["rate0"])
+	pct := func(x, y time.Duration) float64 { return 100 * (y - x).Seconds() / rateWindow.Seconds() }
+	m["dcpu0"], m["dcpu1"] = pct(da.CPU, db.CPU), pct(dc.CPU, dd.CPU)
+	m["gcpu0"], m["gcpu1"] = pct(ga, gb), pct(gc, gd)
 	return m, nil
+}
+
+// selfCPU is this process's user+system CPU time: the swarm and the API
+// clients share the machine with the daemon, and the table says how much.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

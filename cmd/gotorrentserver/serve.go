@@ -31,6 +31,7 @@ type serveConfig struct {
 	Token                                          string // from GTS_API_TOKEN only: never a flag (ps shows flags)
 	NoAuth                                         bool
 	MaxDown, MaxUp                                 int64 // KiB/s
+	APIRate                                        int64 // KiB/s
 	MaxPeers, MaxPeersPerTorrent, UnchokeSlots     int
 	DHT                                            dhtFlags
 	Profile                                        profileFlags
@@ -54,6 +55,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.BoolVar(&cfg.NoAuth, "no-auth", false, "serve the API without a token (refused unless -api-addr is loopback)")
 	fs.Int64Var(&cfg.MaxDown, "max-down", 0, "global download limit in KiB/s (0 = unlimited)")
 	fs.Int64Var(&cfg.MaxUp, "max-up", 0, "global upload limit in KiB/s (0 = unlimited)")
+	fs.Int64Var(&cfg.APIRate, "api-rate", httpapi.DefaultAPIRate>>10, "while peers transfer, API answers share this many KiB/s (64 KiB counted per request) so transfers come first (0 = unlimited)")
 	fs.IntVar(&cfg.MaxPeers, "max-peers", 5000, "connections over all torrents")
 	fs.IntVar(&cfg.MaxPeersPerTorrent, "max-peers-per-torrent", 80, "connections per torrent")
 	fs.IntVar(&cfg.UnchokeSlots, "unchoke-slots", 4, "upload slots per torrent")
@@ -69,7 +71,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if cfg.MaxDown < 0 || cfg.MaxUp < 0 {
+	if cfg.MaxDown < 0 || cfg.MaxUp < 0 || cfg.APIRate < 0 {
 		return nil, errors.New("rates must not be negative")
 	}
 	cfg.Token = os.Getenv("GTS_API_TOKEN")
@@ -192,7 +194,11 @@ func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
 	client.SetListenPort(peers.Port())
 	d := &daemon{client: client, peers: peers, store: store, stopDHT: stopDHT}
 	d.restore(logf)
-	api, err := httpapi.New(httpapi.Config{Client: client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads, Logf: logf})
+	apiRate := cfg.APIRate << 10
+	if apiRate == 0 {
+		apiRate = -1 // the flag's 0 is unlimited, Config's 0 the default
+	}
+	api, err := httpapi.New(httpapi.Config{Client: client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads, Logf: logf, APIRate: apiRate})
 	if err == nil {
 		err = api.Start()
 	}
