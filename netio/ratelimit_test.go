@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gotorrentserver/engine"
+	"gotorrentserver/metainfo"
 	"gotorrentserver/netio/peertest"
 )
 
@@ -91,6 +92,65 @@ func TestRateLimitsHold(t *testing.T) {
 		}, 3*time.Second, 20*time.Second)
 		checkWithin(t, "upload", got, limit, 0.10)
 		checkWithin(t, "received by libtorrent", (peerBytes[1]-peerBytes[0])/peerAt[1].Sub(peerAt[0]).Seconds(), limit, 0.10)
+	})
+	// Global limits (serve's -max-down and -max-up) hold over two torrents
+	// at once, each without a limit of its own.
+	twoTorrents := func(t *testing.T) ([2]string, [2]*metainfo.MetaInfo) {
+		tpath2, mi2 := makeTorrent(t, data, 128<<10)
+		return [2]string{tpath, tpath2}, [2]*metainfo.MetaInfo{mi, mi2}
+	}
+	total := func(ss [2]*engine.Session, up bool) (int64, time.Time) {
+		var n int64
+		var at time.Time
+		for _, s := range ss {
+			sn := s.Snapshot()
+			if up {
+				n += sn.Uploaded
+			} else {
+				n += sn.Downloaded
+			}
+			at = sn.At
+		}
+		return n, at
+	}
+	t.Run("global download", func(t *testing.T) {
+		paths, mis := twoTorrents(t)
+		n := startNode(t, engine.Config{})
+		n.client.SetGlobalRates(limit, 0)
+		var ss [2]*engine.Session
+		for i, m := range mis {
+			seed := peertest.Libtorrent(t, "--torrent", paths[i], "--dir", filepath.Dir(data), "--keep")
+			if _, err := seed.WaitLine("STATUS seeding", 60*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			s, err := n.client.Add(m, engine.AddOptions{Dir: n.dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.AddPeers(addrs(ltAddr(seed)), "test")
+			ss[i] = s
+		}
+		got := measureRate(t, func() (int64, time.Time) { return total(ss, false) }, 6*time.Second, 20*time.Second)
+		checkWithin(t, "global download", got, limit, 0.10)
+	})
+	t.Run("global upload", func(t *testing.T) {
+		paths, mis := twoTorrents(t)
+		n := startNode(t, engine.Config{})
+		n.client.SetGlobalRates(0, limit)
+		var ss [2]*engine.Session
+		for i, m := range mis {
+			s, err := n.client.Add(m, engine.AddOptions{Dir: filepath.Dir(data)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitState(t, s, engine.StateSeeding, 60*time.Second)
+			ss[i] = s
+		}
+		for i := range mis {
+			peertest.Libtorrent(t, "--torrent", paths[i], "--dir", t.TempDir(), "--peer", n.addr().String())
+		}
+		got := measureRate(t, func() (int64, time.Time) { return total(ss, true) }, 4*time.Second, 20*time.Second)
+		checkWithin(t, "global upload", got, limit, 0.10)
 	})
 }
 
