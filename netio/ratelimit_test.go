@@ -43,9 +43,9 @@ func checkWithin(t *testing.T, what string, got, want, tolerance float64) {
 	}
 }
 
-// TestRateLimitsHold: per-torrent download and upload limits hold within
-// 10% over 20 s against a real peer (python3-libtorrent, which does not rate
-// limit local peers itself).
+// TestRateLimitsHold: per-torrent and global download and upload limits
+// hold within 10% over 20 s against real peers (python3-libtorrent, which
+// does not rate limit local peers itself).
 func TestRateLimitsHold(t *testing.T) {
 	if testing.Short() {
 		t.Skip("25 s per direction")
