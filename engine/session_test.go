@@ -114,14 +114,23 @@ func newFixture(t *testing.T, seeding bool) *fixture {
 		t.Fatal(err)
 	}
 	f.s = s
-	f.sync()
+	// Adding checks what is on disk first, on the disk pool; a test that
+	// raced it would talk to a session not yet downloading or seeding.
+	f.waitFor("the check at add to finish", func() bool {
+		var st State
+		f.s.post(evFunc(func(s *Session) { st = s.state }))
+		f.sync()
+		return st != StateChecking
+	})
 	return f
 }
 
-// sync waits until the session has handled everything posted so far.
+// sync waits until the session has handled everything posted so far,
+// including the afterBatch work (requests, uploads) those events caused: an
+// event posted from inside a batch runs in the next one, after afterBatch.
 func (f *fixture) sync() {
 	done := make(chan struct{})
-	f.s.post(evFunc(func(*Session) { close(done) }))
+	f.s.post(evFunc(func(s *Session) { s.post(evFunc(func(*Session) { close(done) })) }))
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
