@@ -41,7 +41,7 @@ func TestPacerBudget(t *testing.T) {
 // they come at once.
 func TestAPIPacedWhileBusy(t *testing.T) {
 	var busy atomic.Bool
-	const rate = 256 << 10 // four requests a second at 64 KiB each
+	const rate = 4 * requestCost // four requests a second
 	e := newEnv(t, func(c *Config) { c.APIRate = rate; c.Busy = busy.Load })
 	timeRequests := func(n int) time.Duration {
 		t0 := time.Now()
@@ -77,7 +77,7 @@ func TestAPIPaceRefusesLongQueue(t *testing.T) {
 
 // Shutdown does not wait for paced answers: they go out at once.
 func TestAPIPaceShutdown(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.APIRate = 8 << 10; c.Busy = func() bool { return true } })
+	e := newEnv(t, func(c *Config) { c.APIRate = requestCost / 8; c.Busy = func() bool { return true } })
 	done := make(chan resp, 1)
 	go func() { done <- e.do("GET", "/torrentdata?infohash=0000000000000000000000000000000000000000", nil) }()
 	time.Sleep(300 * time.Millisecond) // the answer now waits about 7 s

@@ -62,7 +62,7 @@ type Config struct {
 	// Now is the clock for the /alldata time field; default time.Now.
 	Now func() time.Time
 	// APIRate bounds, in bytes per second, what answers may send while
-	// peers transfer (see pacer); each request also counts 64 KiB. Zero
+	// peers transfer (see pacer); each request also counts 256 KiB. Zero
 	// means DefaultAPIRate, negative means no bound.
 	APIRate int64
 	// Busy reports whether peers are transferring; default: the client's

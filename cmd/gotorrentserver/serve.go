@@ -55,7 +55,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.BoolVar(&cfg.NoAuth, "no-auth", false, "serve the API without a token (refused unless -api-addr is loopback)")
 	fs.Int64Var(&cfg.MaxDown, "max-down", 0, "global download limit in KiB/s (0 = unlimited)")
 	fs.Int64Var(&cfg.MaxUp, "max-up", 0, "global upload limit in KiB/s (0 = unlimited)")
-	fs.Int64Var(&cfg.APIRate, "api-rate", httpapi.DefaultAPIRate>>10, "while peers transfer, API answers share this many KiB/s (64 KiB counted per request) so transfers come first (0 = unlimited)")
+	fs.Int64Var(&cfg.APIRate, "api-rate", httpapi.DefaultAPIRate>>10, "while peers transfer, API answers share this many KiB/s (256 KiB counted per request) so transfers come first (0 = unlimited)")
 	fs.IntVar(&cfg.MaxPeers, "max-peers", 5000, "connections over all torrents")
 	fs.IntVar(&cfg.MaxPeersPerTorrent, "max-peers-per-torrent", 80, "connections per torrent")
 	fs.IntVar(&cfg.UnchokeSlots, "unchoke-slots", 4, "upload slots per torrent")
