@@ -79,15 +79,14 @@ func TestRateLimitsHold(t *testing.T) {
 		leech := peertest.Libtorrent(t, "--torrent", tpath, "--dir", t.TempDir(), "--peer", n.addr().String())
 		// What the leecher verified, read from its STATUS lines at the same
 		// moments: the limit must hold where the user sees it too.
+		// The last two samples are measureRate's own (window start and
+		// end); the ones before are its wait for the first byte.
 		var peerBytes [2]float64
 		var peerAt [2]time.Time
-		samples := 0
 		got := measureRate(t, func() (int64, time.Time) {
 			sn := s.Snapshot()
-			if sn.Uploaded > 0 && samples < 2 {
-				peerBytes[samples], peerAt[samples] = ltProgress(leech.Output())*float64(mi.TotalLength), time.Now()
-				samples++
-			}
+			peerBytes[0], peerAt[0] = peerBytes[1], peerAt[1]
+			peerBytes[1], peerAt[1] = ltProgress(leech.Output())*float64(mi.TotalLength), time.Now()
 			return sn.Uploaded, sn.At
 		}, 3*time.Second, 20*time.Second)
 		checkWithin(t, "upload", got, limit, 0.10)

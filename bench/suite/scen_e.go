@@ -176,9 +176,10 @@ func manyRun(e *env, tb *scope, state, dl string, ts []smallTorrent, big smallTo
 	m["rss"] = float64(u2.RSS) / mib
 	m["idlecpu"] = 100 * (u2.CPU - u1.CPU).Seconds() / 3
 
-	lat, bad := hammer(sp.api, workers, latWindow, nil, func(r *rand.Rand) string {
+	anyTorrent := func(r *rand.Rand) string {
 		return "/torrentdata?infohash=" + ts[r.IntN(len(ts))].mi.InfoHash.String()
-	})
+	}
+	lat, bad := hammer(sp.api, workers, latWindow, nil, anyTorrent)
 	if bad > 0 || len(lat) == 0 {
 		return nil, fmt.Errorf("/torrentdata: %d failed, %d answered", bad, len(lat))
 	}
@@ -241,9 +242,7 @@ func manyRun(e *env, tb *scope, state, dl string, ts []smallTorrent, big smallTo
 	// torrent's details ten times a second.
 	var dashAll, dashOne []float64
 	m["ratedash"], _, _ = phase(func(stop <-chan struct{}) {
-		dashAll, dashOne = dashboard(sp.api, stop, func(r *rand.Rand) string {
-			return "/torrentdata?infohash=" + ts[r.IntN(len(ts))].mi.InfoHash.String()
-		})
+		dashAll, dashOne = dashboard(sp.api, stop, anyTorrent)
 	})
 	if len(dashAll) == 0 || len(dashOne) == 0 {
 		errs = append(errs, fmt.Errorf("dashboard: %d and %d answers", len(dashAll), len(dashOne)))
@@ -252,9 +251,7 @@ func manyRun(e *env, tb *scope, state, dl string, ts []smallTorrent, big smallTo
 	alone(1)
 	hammerPhase("ad", func(*rand.Rand) string { return "/alldata" })
 	alone(2)
-	hammerPhase("td", func(r *rand.Rand) string {
-		return "/torrentdata?infohash=" + ts[r.IntN(len(ts))].mi.InfoHash.String()
-	})
+	hammerPhase("td", anyTorrent)
 	alone(3)
 	if err := swarmErr(sw.Stats()); err != nil {
 		return nil, err
