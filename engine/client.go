@@ -92,6 +92,7 @@ type Client struct {
 
 	conns    atomic.Int64
 	hashSem  chan struct{} // bounds SHA-1 work done outside the storage pools
+	bufs     *bufPool
 	down, up globalBucket
 	local    map[netip.Addr]bool
 	stopping sync.WaitGroup
@@ -108,6 +109,7 @@ func New(cfg Config) *Client {
 	c.hash = storage.NewPool(cfg.HashWorkers, 256)
 	c.cache = storage.NewCache(cfg.CacheBytes)
 	c.files = storage.NewFileCache(cfg.MaxOpenFiles)
+	c.bufs = newBufPool(pieceBufBudget)
 	c.trk = tracker.NewClient(cfg.Tracker)
 	c.local = localAddrs()
 	if cfg.Tick > 0 {
@@ -310,6 +312,7 @@ func (c *Client) tickLoop() {
 			now := c.cfg.Now()
 			c.down.refill(now)
 			c.up.refill(now)
+			c.bufs.trim(now, pieceBufIdle)
 			ns := now.UnixNano()
 			c.sessions.Range(func(_, v any) bool {
 				s := v.(*Session)

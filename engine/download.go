@@ -20,7 +20,7 @@ const (
 
 // fillRequests tops p's pipeline up to its depth.
 func (s *Session) fillRequests(p *peer) {
-	if p.closed || p.peerChoking || !p.amInterested || s.pick == nil || s.limits.downBlocked(s) {
+	if p.closed || p.peerChoking || !p.amInterested || s.pick == nil || s.limits.downBlocked(s) || s.verifyBacklogFull() {
 		return
 	}
 	id := picker.PeerID(p.id)
@@ -90,23 +90,18 @@ func onPiece(s *Session, p *peer, m *wire.Message) error {
 	return nil
 }
 
-// pieceBuffer returns a buffer of exactly piece's size, reusing freed ones.
+// pieceBuffer returns a buffer of exactly piece's size from the client's
+// pool; its old contents are overwritten block by block before hashing.
 func (s *Session) pieceBuffer(piece int) []byte {
-	size := int(s.mi.PieceSize(piece))
-	if k := len(s.freeBufs); k > 0 {
-		b := s.freeBufs[k-1]
-		s.freeBufs = s.freeBufs[:k-1]
-		if cap(b) >= size {
-			return b[:size]
-		}
-	}
-	return make([]byte, size, s.mi.PieceLength)
+	return s.c.bufs.get(int(s.mi.PieceSize(piece)), int(s.mi.PieceLength), s.now)
 }
 
-func (s *Session) recycle(b []byte) {
-	if len(s.freeBufs) < 8 {
-		s.freeBufs = append(s.freeBufs, b)
-	}
+func (s *Session) recycle(b []byte) { s.c.bufs.put(b) }
+
+// verifyBacklogFull: enough complete pieces wait for the hash pool and the
+// disk that asking peers for more would only grow memory.
+func (s *Session) verifyBacklogFull() bool {
+	return s.verifying >= max(maxVerifyBacklog, 2*s.mi.PieceLength)
 }
 
 // verify hands a complete piece to the hash pool; a good piece is written,
@@ -114,6 +109,7 @@ func (s *Session) recycle(b []byte) {
 func (s *Session) verify(piece int, pb *pieceBuf) {
 	delete(s.pieces, piece)
 	data := pb.data
+	s.verifying += int64(len(data))
 	done := func(r storage.Result) {
 		s.post(evFunc(func(s *Session) { s.pieceChecked(piece, data, r) }))
 	}
@@ -129,6 +125,7 @@ func (s *Session) verify(piece int, pb *pieceBuf) {
 }
 
 func (s *Session) pieceChecked(piece int, data []byte, r storage.Result) {
+	s.verifying -= int64(len(data))
 	s.recycle(data)
 	if s.pick == nil {
 		return

@@ -153,7 +153,7 @@ func (e stopEvent) handle(s *Session) {
 		s.announceStopped()
 	}
 	for k, pb := range s.pieces {
-		s.freeBufs = append(s.freeBufs, pb.data)
+		s.recycle(pb.data)
 		delete(s.pieces, k)
 	}
 	if s.pick != nil {

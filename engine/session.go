@@ -72,7 +72,7 @@ type Session struct {
 	known      map[netip.AddrPort]*knownPeer
 	banned     map[netip.AddrPort]bool
 	pieces     map[int]*pieceBuf
-	freeBufs   [][]byte
+	verifying  int64 // bytes of complete pieces out for hashing and writing
 	trackers   *tracker.Tiers
 	trkKey     uint32
 	pendingEv  tracker.Event // to send with the next announce

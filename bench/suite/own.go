@@ -130,8 +130,13 @@ func (p *ownProc) usage() usage {
 	p.mu.Unlock()
 	if ended && p.cmd.ProcessState != nil {
 		if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			// Not ru.Maxrss: os/exec starts the child with vfork, and
+			// exec carries the parent's peak RSS into the child's, so
+			// ru_maxrss reported the benchmark process's own peak
+			// whenever that was higher. VmHWM, sampled every 10 ms,
+			// is the child's alone.
 			cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-			return usage{CPU: cpu, HWM: ru.Maxrss << 10, RSS: 0}
+			return usage{CPU: cpu, HWM: p.samp.now().HWM, RSS: 0}
 		}
 	}
 	return p.samp.now()

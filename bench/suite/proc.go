@@ -133,7 +133,7 @@ func (s *sampler) loop() {
 		u, err := readUsage(s.pid)
 		if err == nil {
 			s.mu.Lock()
-			s.last = u
+			s.keep(u)
 			if s.every > 0 && time.Since(lastTrace) >= s.every {
 				lastTrace = time.Now()
 				s.trace = append(s.trace, traceRow{time.Since(s.t0), u})
@@ -153,13 +153,21 @@ func (s *sampler) loop() {
 func (s *sampler) now() usage {
 	if u, err := readUsage(s.pid); err == nil {
 		s.mu.Lock()
-		s.last = u
-		s.mu.Unlock()
-		return u
+		defer s.mu.Unlock()
+		s.keep(u)
+		return s.last
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.last
+}
+
+// keep stores u as the last reading. The peak only grows: a process that
+// has exited but is not yet reaped reads with no memory lines at all.
+// Caller holds s.mu.
+func (s *sampler) keep(u usage) {
+	u.HWM = max(u.HWM, s.last.HWM)
+	s.last = u
 }
 
 func (s *sampler) close() {

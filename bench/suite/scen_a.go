@@ -114,6 +114,7 @@ func downloadTable(e *env, tb *scope, t *table, clients []dlClient, pf *payloadF
 			if err := freshDir(out); err != nil {
 				tb.Fatal(err)
 			}
+			warmMemory(pf.mi.TotalLength + 512<<20)
 			m := c.run(out, r)
 			if m.err == nil {
 				m.bytes = verifiedBytes(filepath.Join(out, pf.mi.Name), pf.mi)

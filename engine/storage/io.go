@@ -148,6 +148,8 @@ func (s *Storage) write(piece int, off int64, data []byte) error {
 			s.cache.invalidate(s, piece)
 		}
 	}()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	for _, sp := range s.mi.Spans(off, int64(len(data))) {
 		chunk := data[:sp.Length]
 		data = data[sp.Length:]
