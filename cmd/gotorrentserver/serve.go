@@ -131,6 +131,7 @@ func runServe(args []string, stdout io.Writer) error {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	s := <-sig
 	logger.Printf("gotorrentserver: %v: stopping", s)
+	cfg.Profile.writeHeap()
 	// Stop must finish within 5 s; a second signal or the deadline exits.
 	go func() {
 		select {
