@@ -13,6 +13,11 @@ type PeerConn interface {
 	// Send queues frames for writing, in order. The session gives up the
 	// buffers: they must not be modified after the call.
 	Send(bufs ...[]byte)
+	// SendBlock queues a piece message, hdr then block, where block came
+	// from BlockBuffer. The network layer gives block to ReleaseBlock once
+	// it is written or copied into its own buffer, so seeding does not
+	// allocate a block per request.
+	SendBlock(hdr, block []byte)
 	// Close closes the connection; the network layer then reports it closed.
 	Close()
 	// RemoteAddr is the peer's address.

@@ -285,6 +285,7 @@ func (s *Session) forget(p *peer) {
 		k.lastPeer = &snap
 	}
 	p.uploads = nil
+	delete(s.uploaders, p.id)
 	s.dirty = true
 }
 

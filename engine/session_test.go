@@ -35,6 +35,10 @@ func (f *fakeConn) Send(bufs ...[]byte) {
 		f.out = append(f.out, b...)
 	}
 }
+func (f *fakeConn) SendBlock(hdr, block []byte) {
+	f.Send(hdr, append([]byte(nil), block...))
+	releaseBlock(block)
+}
 func (f *fakeConn) Close()                     { f.mu.Lock(); f.closed = true; f.mu.Unlock() }
 func (f *fakeConn) RemoteAddr() netip.AddrPort { return f.addr }
 func (f *fakeConn) Buffered() int              { return 0 }

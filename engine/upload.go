@@ -47,6 +47,7 @@ func onRequest(s *Session, p *peer, m *wire.Message) error {
 		return fmt.Errorf("engine: peer queued more than %d requests", maxPeerRequests)
 	}
 	p.uploads = append(p.uploads, r)
+	s.uploaders[p.id] = p
 	return nil
 }
 
@@ -79,7 +80,7 @@ func (s *Session) serveUploads(p *peer) {
 			ok := res.Err == nil
 			if ok {
 				hdr := wire.AppendPieceHeader(make([]byte, 0, 13), uint32(piece), uint32(begin), uint32(len(buf)))
-				conn.Send(hdr, buf)
+				conn.SendBlock(hdr, buf)
 			}
 			s.post(readDone{p: p, n: int64(len(buf)), ok: ok, err: res.Err})
 		}
@@ -171,6 +172,10 @@ func blockBuffer(n int) []byte {
 	}
 	return (*blockPool.Get().(*[]byte))[:n]
 }
+
+// ReleaseBlock recycles a buffer from BlockBuffer. The caller must not
+// touch b afterwards. Safe for concurrent use.
+func ReleaseBlock(b []byte) { releaseBlock(b) }
 
 func releaseBlock(b []byte) {
 	if cap(b) == blockSize {

@@ -175,6 +175,27 @@ func (pc *peerConn) Send(bufs ...[]byte) {
 	}
 }
 
+// SendBlock implements engine.PeerConn. gnet's writev has written or
+// copied the buffers by the time it calls back, so the block goes back to
+// the engine's pool there; if the loop never takes the write, the GC does.
+func (pc *peerConn) SendBlock(hdr, block []byte) {
+	if pc.closed.Load() {
+		engine.ReleaseBlock(block)
+		return
+	}
+	n := int64(len(hdr) + len(block))
+	pc.queued.Add(n)
+	err := pc.c.AsyncWritev([][]byte{hdr, block}, func(c gnet.Conn, _ error) error {
+		pc.queued.Add(-n)
+		pc.outbuf.Store(int64(c.OutboundBuffered()))
+		engine.ReleaseBlock(block)
+		return nil
+	})
+	if err != nil {
+		pc.queued.Add(-n)
+	}
+}
+
 // NotifyWritable implements engine.PeerConn. gnet has no writable
 // callback, so the outbound buffer is sampled on the loop, backing off
 // from 1 ms to 64 ms, until it is under bound.

@@ -21,6 +21,8 @@ type Cache struct {
 	lru      list.List // of *cacheEntry, front = most recently used
 	entries  map[cacheKey]*list.Element
 	inflight map[cacheKey]*cacheFill
+	free     map[int64][][]byte // evicted buffers by capacity, for the next fills
+	freeLen  int64
 	hits     int64
 	misses   int64
 }
@@ -31,18 +33,29 @@ type cacheKey struct {
 }
 
 // cacheEntry data is immutable once inserted, so hits copy outside the lock.
+// refs counts those copies in progress; an entry evicted while refs > 0 is
+// recycled by its last reader instead. Both fields are guarded by c.mu.
 type cacheEntry struct {
 	key  cacheKey
 	data []byte
+	refs int
+	gone bool
 }
 
-// cacheFill is one disk read that concurrent misses wait on. data and err
-// are written before done is closed.
+// cacheFill is one disk read that concurrent misses wait on. data, entry
+// and err are written before done is closed; waiters is guarded by c.mu.
 type cacheFill struct {
-	done chan struct{}
-	data []byte
-	err  error
+	done    chan struct{}
+	data    []byte
+	entry   *cacheEntry // nil when the read was not kept
+	err     error
+	waiters int
 }
+
+// maxFreeBytes bounds the evicted buffers kept for reuse. Seeding a torrent
+// larger than the cache refills it all the time; allocating each fill afresh
+// made zeroing and GC a fifth of a busy seeder's CPU.
+const maxFreeBytes = 16 << 20
 
 // CacheStats is a snapshot of a Cache's occupancy and effectiveness.
 type CacheStats struct {
@@ -60,7 +73,8 @@ func NewCache(limit int64) *Cache {
 	if limit <= 0 {
 		limit = DefaultCacheSize
 	}
-	return &Cache{limit: limit, entries: map[cacheKey]*list.Element{}, inflight: map[cacheKey]*cacheFill{}}
+	return &Cache{limit: limit, entries: map[cacheKey]*list.Element{}, inflight: map[cacheKey]*cacheFill{},
+		free: map[int64][][]byte{}}
 }
 
 // Stats returns a snapshot. Safe for concurrent use.
@@ -96,28 +110,31 @@ func (c *Cache) ReadBlock(s *Storage, piece int, begin int64, dst []byte) error 
 	if e := c.entries[key]; e != nil {
 		c.lru.MoveToFront(e)
 		c.hits++
-		data := e.Value.(*cacheEntry).data
+		ce := e.Value.(*cacheEntry)
+		ce.refs++
 		c.mu.Unlock()
-		copy(dst, data[begin:])
+		copy(dst, ce.data[begin:])
+		c.release(ce)
 		return nil
 	}
 	if f := c.inflight[key]; f != nil {
 		c.hits++
+		f.waiters++
 		c.mu.Unlock()
 		<-f.done
-		if f.err != nil {
-			return f.err
+		if f.err == nil {
+			copy(dst, f.data[begin:])
 		}
-		copy(dst, f.data[begin:])
-		return nil
+		c.release(f.entry)
+		return f.err
 	}
 	f := &cacheFill{done: make(chan struct{})}
 	c.inflight[key] = f
 	c.misses++
 	gen := s.gen.Load()
+	data := c.take(size, s.mi.PieceLength)
 	c.mu.Unlock()
 
-	data := make([]byte, size)
 	err := s.readPiece(piece, data)
 
 	c.mu.Lock()
@@ -125,37 +142,80 @@ func (c *Cache) ReadBlock(s *Storage, piece int, begin int64, dst []byte) error 
 	// A write since we sampled gen may have changed bytes we already read;
 	// the copy is still fine for this request but must not be kept.
 	if err == nil && s.gen.Load() == gen {
-		c.insert(key, data)
+		f.entry = c.insert(key, data, f.waiters+1)
 	}
 	c.mu.Unlock()
 	f.data, f.err = data, err
 	close(f.done)
-	if err != nil {
-		return err
+	if err == nil {
+		copy(dst, data[begin:])
 	}
-	copy(dst, data[begin:])
-	return nil
+	c.release(f.entry)
+	return err
 }
 
-// insert adds a piece and evicts least recently used ones beyond the limit.
-// Caller holds c.mu.
-func (c *Cache) insert(key cacheKey, data []byte) {
+// take returns a buffer of len size for a fill, reusing an evicted one of
+// the torrent's piece length when there is one. Caller holds c.mu.
+func (c *Cache) take(size, pieceLength int64) []byte {
+	if l := c.free[pieceLength]; len(l) > 0 && pieceLength >= size {
+		b := l[len(l)-1]
+		c.free[pieceLength] = l[:len(l)-1]
+		c.freeLen -= int64(cap(b))
+		return b[:size]
+	}
+	return make([]byte, size, max(size, pieceLength))
+}
+
+// release drops one reader of ce (nil: none), recycling an evicted
+// entry's buffer after its last reader.
+func (c *Cache) release(ce *cacheEntry) {
+	if ce == nil {
+		return
+	}
+	c.mu.Lock()
+	ce.refs--
+	if ce.gone && ce.refs == 0 {
+		c.recycle(ce.data)
+	}
+	c.mu.Unlock()
+}
+
+// recycle keeps b for a later fill while under maxFreeBytes. Caller holds c.mu.
+func (c *Cache) recycle(b []byte) {
+	n := int64(cap(b))
+	if c.freeLen+n > maxFreeBytes {
+		return
+	}
+	c.free[n] = append(c.free[n], b)
+	c.freeLen += n
+}
+
+// insert adds a piece with refs readers already counted and evicts least
+// recently used ones beyond the limit. Caller holds c.mu.
+func (c *Cache) insert(key cacheKey, data []byte, refs int) *cacheEntry {
 	if e := c.entries[key]; e != nil {
 		c.remove(e)
 	}
-	c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, data: data})
+	ce := &cacheEntry{key: key, data: data, refs: refs}
+	c.entries[key] = c.lru.PushFront(ce)
 	c.used += int64(len(data))
 	for c.used > c.limit {
 		c.remove(c.lru.Back())
 	}
+	return ce
 }
 
-// remove drops one entry. Caller holds c.mu.
+// remove drops one entry; its buffer is recycled now or by its last
+// reader. Caller holds c.mu.
 func (c *Cache) remove(e *list.Element) {
 	ce := e.Value.(*cacheEntry)
 	c.lru.Remove(e)
 	delete(c.entries, ce.key)
 	c.used -= int64(len(ce.data))
+	ce.gone = true
+	if ce.refs == 0 {
+		c.recycle(ce.data)
+	}
 }
 
 // invalidate forgets piece of s after a write to it.

@@ -112,3 +112,43 @@ func TestCacheMissingData(t *testing.T) {
 		t.Fatalf("failed read was cached or default wrong: %+v", st)
 	}
 }
+
+// Evicted buffers are reused for later fills; a reader still copying from
+// an evicted piece must never see the next piece's bytes in it.
+func TestCacheRecyclesEvictedBuffersSafely(t *testing.T) {
+	mi, data := newTorrent(t, "multi", 1000, mixedFiles, 44)
+	c := NewCache(2500) // two pieces: nearly every read evicts
+	s := openT(t, t.TempDir(), mi, Options{Cache: c})
+	writeAllBlocks(t, s, data, 1000, 45)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 7))
+			dst := make([]byte, 100)
+			for range 2000 {
+				piece := r.IntN(mi.NumPieces())
+				size := pieceData(mi, data, piece)
+				begin := int64(r.IntN(len(size) - len(dst) + 1))
+				if err := s.ReadBlockCached(piece, begin, dst); err != nil {
+					t.Error(err)
+					return
+				}
+				if !bytes.Equal(dst, size[begin:begin+int64(len(dst))]) {
+					t.Errorf("piece %d at %d: wrong bytes", piece, begin)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.freeLen == 0 {
+		t.Fatal("no evicted buffer was kept for reuse")
+	}
+	if c.freeLen > maxFreeBytes {
+		t.Fatalf("%d bytes kept free, bound %d", c.freeLen, maxFreeBytes)
+	}
+}
