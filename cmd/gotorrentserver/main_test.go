@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,8 @@ func TestInfoAgreesWithLibtorrent(t *testing.T) {
 			NumPieces            int   `json:"num_pieces"`
 			TotalSize            int64 `json:"total_size"`
 			Private              bool
+			Trackers             [][2]any // [tier, url]
+			WebSeeds             []string `json:"web_seeds"`
 			Files                []fileJSON
 		}
 		if err := json.Unmarshal(sc.Bytes(), &lt); err != nil {
@@ -50,8 +53,25 @@ func TestInfoAgreesWithLibtorrent(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := infoJSON{Name: lt.Name, InfoHash: lt.InfoHash, PieceLength: lt.PieceLength,
-			Pieces: lt.NumPieces, TotalSize: lt.TotalSize, Private: lt.Private, Files: lt.Files}
-		got.Trackers, got.WebSeeds = nil, nil
+			Pieces: lt.NumPieces, TotalSize: lt.TotalSize, Private: lt.Private, Files: lt.Files,
+			Trackers: [][]string{}, WebSeeds: lt.WebSeeds}
+		for _, tr := range lt.Trackers {
+			tier := int(tr[0].(float64))
+			for len(want.Trackers) <= tier {
+				want.Trackers = append(want.Trackers, nil)
+			}
+			want.Trackers[tier] = append(want.Trackers[tier], tr[1].(string))
+		}
+		if want.WebSeeds == nil {
+			want.WebSeeds = []string{}
+		}
+		// Order within a tier carries no meaning (BEP 12 shuffles it), and
+		// libtorrent does not keep the file's.
+		for _, tiers := range [][][]string{got.Trackers, want.Trackers} {
+			for _, tier := range tiers {
+				slices.Sort(tier)
+			}
+		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s:\n got %+v\nwant %+v", lt.Path, got, want)
 		}
