@@ -13,11 +13,12 @@ type PeerConn interface {
 	// Send queues frames for writing, in order. The session gives up the
 	// buffers: they must not be modified after the call.
 	Send(bufs ...[]byte)
-	// SendBlock queues a piece message, hdr then block, where block came
-	// from BlockBuffer. The network layer gives block to ReleaseBlock once
-	// it is written or copied into its own buffer, so seeding does not
-	// allocate a block per request.
-	SendBlock(hdr, block []byte)
+	// SendBlock queues a piece message, hdr then block, and calls release
+	// once block is written or copied into the network layer's own buffer:
+	// block may be a view into the shared read cache, or a BlockBuffer to
+	// recycle. If the connection dies before the write is taken, release
+	// may never be called; it only recycles, so nothing leaks but a reuse.
+	SendBlock(hdr, block []byte, release func())
 	// Close closes the connection; the network layer then reports it closed.
 	Close()
 	// RemoteAddr is the peer's address.

@@ -35,9 +35,9 @@ func (f *fakeConn) Send(bufs ...[]byte) {
 		f.out = append(f.out, b...)
 	}
 }
-func (f *fakeConn) SendBlock(hdr, block []byte) {
+func (f *fakeConn) SendBlock(hdr, block []byte, release func()) {
 	f.Send(hdr, append([]byte(nil), block...))
-	releaseBlock(block)
+	release()
 }
 func (f *fakeConn) Close()                     { f.mu.Lock(); f.closed = true; f.mu.Unlock() }
 func (f *fakeConn) RemoteAddr() netip.AddrPort { return f.addr }

@@ -78,13 +78,21 @@ func (s *Session) serveUploads(p *peer) {
 		conn, piece, begin := p.conn, r.Piece, r.Begin
 		done := func(res storage.Result) {
 			ok := res.Err == nil
-			if ok {
+			switch {
+			case !ok:
+				releaseBlock(buf)
+			case res.Release != nil:
+				// A view into the read cache: sent without a copy.
+				releaseBlock(buf)
+				hdr := wire.AppendPieceHeader(make([]byte, 0, 13), uint32(piece), uint32(begin), uint32(len(res.Block)))
+				conn.SendBlock(hdr, res.Block, res.Release)
+			default:
 				hdr := wire.AppendPieceHeader(make([]byte, 0, 13), uint32(piece), uint32(begin), uint32(len(buf)))
-				conn.SendBlock(hdr, buf)
+				conn.SendBlock(hdr, buf, func() { releaseBlock(buf) })
 			}
 			s.post(readDone{p: p, n: int64(len(buf)), ok: ok, err: res.Err})
 		}
-		if !s.c.disk.SubmitRead(s.store, r.Piece, int64(r.Begin), buf, done) {
+		if !s.c.disk.SubmitReadShared(s.store, r.Piece, int64(r.Begin), buf, done) {
 			releaseBlock(buf)
 			return // disk pool full: retried after the next event
 		}
@@ -160,7 +168,9 @@ func (s *Session) setChoking(p *peer, choking bool) {
 
 // Block buffers travel from the network layer (piece data) and to it (blocks
 // read for upload); pooling them keeps a transfer from allocating per block.
-var blockPool = sync.Pool{New: func() any { b := make([]byte, blockSize); return &b }}
+// The pool holds array pointers, which a slice converts back to without
+// allocating: a *[]byte would cost a header allocation on every Put.
+var blockPool = sync.Pool{New: func() any { return new([blockSize]byte) }}
 
 // BlockBuffer returns a buffer of n bytes for a received block. The session
 // recycles it after use. Safe for concurrent use.
@@ -170,16 +180,11 @@ func blockBuffer(n int) []byte {
 	if n > blockSize {
 		return make([]byte, n)
 	}
-	return (*blockPool.Get().(*[]byte))[:n]
+	return blockPool.Get().(*[blockSize]byte)[:n]
 }
-
-// ReleaseBlock recycles a buffer from BlockBuffer. The caller must not
-// touch b afterwards. Safe for concurrent use.
-func ReleaseBlock(b []byte) { releaseBlock(b) }
 
 func releaseBlock(b []byte) {
 	if cap(b) == blockSize {
-		b = b[:blockSize]
-		blockPool.Put(&b)
+		blockPool.Put((*[blockSize]byte)(b[:blockSize]))
 	}
 }

@@ -75,7 +75,9 @@ func (pc *peerConn) onTraffic() gnet.Action {
 			return gnet.Close
 		}
 	}
-	var msgs []wire.Message
+	// One allocation per wake: requests, the bulk of a seed's traffic,
+	// are 17 bytes each.
+	msgs := make([]wire.Message, 0, min(pc.srv.cfg.FramesPerWake, c.InboundBuffered()/17+1))
 	limited := true
 	for range pc.srv.cfg.FramesPerWake {
 		hdr, _ := c.Peek(4)
@@ -176,11 +178,13 @@ func (pc *peerConn) Send(bufs ...[]byte) {
 }
 
 // SendBlock implements engine.PeerConn. gnet's writev has written or
-// copied the buffers by the time it calls back, so the block goes back to
-// the engine's pool there; if the loop never takes the write, the GC does.
-func (pc *peerConn) SendBlock(hdr, block []byte) {
+// copied the buffers by the time it calls back, so release runs there. If
+// the loop never takes the write, release is not called: a second call
+// could free a cache view another send still uses, a missing one only
+// costs a recycle.
+func (pc *peerConn) SendBlock(hdr, block []byte, release func()) {
 	if pc.closed.Load() {
-		engine.ReleaseBlock(block)
+		release()
 		return
 	}
 	n := int64(len(hdr) + len(block))
@@ -188,7 +192,7 @@ func (pc *peerConn) SendBlock(hdr, block []byte) {
 	err := pc.c.AsyncWritev([][]byte{hdr, block}, func(c gnet.Conn, _ error) error {
 		pc.queued.Add(-n)
 		pc.outbuf.Store(int64(c.OutboundBuffered()))
-		engine.ReleaseBlock(block)
+		release()
 		return nil
 	})
 	if err != nil {

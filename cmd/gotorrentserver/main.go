@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"strings"
 )
 
@@ -27,17 +26,7 @@ func commands() []command {
 	}
 }
 
-// defaultGCPercent replaces Go's GOGC=100 unless GOGC is set. Our hot
-// paths recycle their buffers, so the heap is mostly long-lived connection
-// and session state, and GOGC=100 let RSS run to twice that in garbage:
-// 4.2 KiB per idle connection in bench scenario d, 2.7 at 25, with no
-// measurable CPU cost in scenario b's 1 GiB download.
-const defaultGCPercent = 25
-
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
-	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -125,6 +125,9 @@ func runServe(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stopGC := make(chan struct{})
+	defer close(stopGC)
+	adaptGC(stopGC, d.client.PayloadRates)
 	logger.Printf("gotorrentserver: peers on %s, API on http://%s, %d torrents, state in %s",
 		d.peers.Addr(), d.api.Addr(), len(d.client.Sessions()), cfg.State)
 	sig := make(chan os.Signal, 1)

@@ -95,16 +95,46 @@ func (s *Storage) ReadBlockCached(piece int, begin int64, dst []byte) error {
 	return s.cache.ReadBlock(s, piece, begin, dst)
 }
 
+// ReadBlockShared is ReadBlockCached without the copy, for uploads: view
+// holds the block's bytes, and while release is non-nil it is a view into
+// the cache that stays valid, and unchanged, until release is called (once).
+// With release nil the bytes were read into dst and view is dst. Safe for
+// concurrent use; may block on disk.
+func (s *Storage) ReadBlockShared(piece int, begin int64, dst []byte) (view []byte, release func(), err error) {
+	if s.cache == nil {
+		return dst, nil, s.ReadBlock(piece, begin, dst)
+	}
+	view, ce, err := s.cache.read(s, piece, begin, dst)
+	if ce != nil {
+		return view, func() { s.cache.release(ce) }, nil
+	}
+	return view, nil, err
+}
+
 // ReadBlock fills dst from offset begin of piece of s, reading and caching
 // the whole piece on a miss. Safe for concurrent use; may block on disk.
 func (c *Cache) ReadBlock(s *Storage, piece int, begin int64, dst []byte) error {
+	view, ce, err := c.read(s, piece, begin, dst)
+	if ce != nil {
+		copy(dst, view)
+		c.release(ce)
+	}
+	return err
+}
+
+// read returns len(dst) bytes from offset begin of piece of s. With ce
+// non-nil, view lies in that cache entry and the caller holds one of its
+// references, to give back with release; otherwise the bytes were copied
+// into dst (view is dst) or err says why not.
+func (c *Cache) read(s *Storage, piece int, begin int64, dst []byte) (view []byte, ce *cacheEntry, err error) {
 	if err := s.checkRange(piece, begin, len(dst)); err != nil {
-		return err
+		return nil, nil, err
 	}
 	size := s.mi.PieceSize(piece)
 	if size > c.limit {
-		return s.ReadBlock(piece, begin, dst) // could never be kept
+		return dst, nil, s.ReadBlock(piece, begin, dst) // could never be kept
 	}
+	end := begin + int64(len(dst))
 	key := cacheKey{s, piece}
 	c.mu.Lock()
 	if e := c.entries[key]; e != nil {
@@ -113,20 +143,14 @@ func (c *Cache) ReadBlock(s *Storage, piece int, begin int64, dst []byte) error 
 		ce := e.Value.(*cacheEntry)
 		ce.refs++
 		c.mu.Unlock()
-		copy(dst, ce.data[begin:])
-		c.release(ce)
-		return nil
+		return ce.data[begin:end], ce, nil
 	}
 	if f := c.inflight[key]; f != nil {
 		c.hits++
 		f.waiters++
 		c.mu.Unlock()
 		<-f.done
-		if f.err == nil {
-			copy(dst, f.data[begin:])
-		}
-		c.release(f.entry)
-		return f.err
+		return c.fromFill(f, begin, dst)
 	}
 	f := &cacheFill{done: make(chan struct{})}
 	c.inflight[key] = f
@@ -135,7 +159,7 @@ func (c *Cache) ReadBlock(s *Storage, piece int, begin int64, dst []byte) error 
 	data := c.take(size, s.mi.PieceLength)
 	c.mu.Unlock()
 
-	err := s.readPiece(piece, data)
+	err = s.readPiece(piece, data)
 
 	c.mu.Lock()
 	delete(c.inflight, key)
@@ -147,11 +171,22 @@ func (c *Cache) ReadBlock(s *Storage, piece int, begin int64, dst []byte) error 
 	c.mu.Unlock()
 	f.data, f.err = data, err
 	close(f.done)
-	if err == nil {
-		copy(dst, data[begin:])
+	return c.fromFill(f, begin, dst)
+}
+
+// fromFill is read's answer from a finished fill, for the reader that did
+// it and for those who waited on it, each holding one reference to the
+// entry when it was kept.
+func (c *Cache) fromFill(f *cacheFill, begin int64, dst []byte) ([]byte, *cacheEntry, error) {
+	switch {
+	case f.err != nil:
+		c.release(f.entry)
+		return nil, nil, f.err
+	case f.entry != nil:
+		return f.data[begin : begin+int64(len(dst))], f.entry, nil
 	}
-	c.release(f.entry)
-	return err
+	copy(dst, f.data[begin:])
+	return dst, nil, nil
 }
 
 // take returns a buffer of len size for a fill, reusing an evicted one of

@@ -24,6 +24,10 @@ const (
 	// KindHashAndWrite: Storage.HashAndWritePiece(Piece, Data); Result.OK
 	// is the verdict and a bad piece is not written.
 	KindHashAndWrite
+	// KindReadShared: Storage.ReadBlockShared(Piece, Begin, Data); the
+	// bytes are in Result.Block, which the receiver must give back with
+	// Result.Release when that is not nil.
+	KindReadShared
 )
 
 // String names the kind for logs. Safe for concurrent use.
@@ -39,6 +43,8 @@ func (k Kind) String() string {
 		return "hash"
 	case KindHashAndWrite:
 		return "hash-and-write"
+	case KindReadShared:
+		return "read-shared"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -64,6 +70,9 @@ type Result struct {
 	// Err == nil for the other kinds.
 	OK  bool
 	Err error
+	// Block and Release are KindReadShared's answer (see ReadBlockShared).
+	Block   []byte
+	Release func()
 }
 
 // Pool runs Jobs on a fixed number of workers fed by a bounded queue. Use
@@ -125,6 +134,9 @@ func run(j Job) Result {
 	case KindReadCached:
 		r.Err = s.ReadBlockCached(j.Piece, j.Begin, j.Data)
 		r.OK = r.Err == nil
+	case KindReadShared:
+		r.Block, r.Release, r.Err = s.ReadBlockShared(j.Piece, j.Begin, j.Data)
+		r.OK = r.Err == nil
 	case KindHash:
 		r.OK, r.Err = s.HashPiece(j.Piece)
 	case KindHashAndWrite:
@@ -181,6 +193,12 @@ func (p *Pool) SubmitWrite(s *Storage, piece int, begin int64, data []byte, done
 // Storage has no cache); dst comes back filled in Result.Job.Data.
 func (p *Pool) SubmitRead(s *Storage, piece int, begin int64, dst []byte, done func(Result)) bool {
 	return p.TrySubmit(Job{Kind: KindReadCached, Storage: s, Piece: piece, Begin: begin, Data: dst, Done: done})
+}
+
+// SubmitReadShared is TrySubmit of a KindReadShared job; dst is where the
+// bytes go when they cannot be shared from the cache.
+func (p *Pool) SubmitReadShared(s *Storage, piece int, begin int64, dst []byte, done func(Result)) bool {
+	return p.TrySubmit(Job{Kind: KindReadShared, Storage: s, Piece: piece, Begin: begin, Data: dst, Done: done})
 }
 
 // SubmitHash is TrySubmit of a KindHash job.
