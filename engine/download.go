@@ -184,11 +184,29 @@ func (s *Session) pieceVerified(piece int) {
 		}
 	}
 	s.saveResume(true)
+	s.publish()
+	s.notifyComplete()
+}
+
+func (s *Session) notifyComplete() {
 	for _, f := range s.onComplete {
 		f()
 	}
 	s.onComplete = nil
-	s.publish()
+}
+
+// WhenComplete calls f once every piece is verified, at once if that is
+// already so; Snapshot then says seeding. f runs on the session's thread,
+// so it must only hand the news over (close a channel). Safe for
+// concurrent use.
+func (s *Session) WhenComplete(f func()) {
+	s.post(evFunc(func(s *Session) {
+		if s.state == StateSeeding {
+			f()
+			return
+		}
+		s.onComplete = append(s.onComplete, f)
+	}))
 }
 
 // requestTimeouts gives back blocks a peer sat on too long, and marks it

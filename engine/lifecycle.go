@@ -108,6 +108,10 @@ func (s *Session) begin(have *bitset.BitSet) {
 		s.state = StateDownloading
 	}
 	s.joinSwarm()
+	if s.state == StateSeeding {
+		s.publish()
+		s.notifyComplete()
+	}
 }
 
 // joinSwarm tells the trackers we started (once per start: a magnet that

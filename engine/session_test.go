@@ -349,3 +349,32 @@ func TestSimultaneousOpen(t *testing.T) {
 		}
 	}
 }
+
+func TestWhenCompleteFires(t *testing.T) {
+	f := newFixture(t, false)
+	fired := make(chan struct{})
+	f.s.WhenComplete(func() { close(fired) })
+	seedConn, seed := f.attach(1)
+	f.deliver(seed, wire.Message{Type: wire.HaveAll}, wire.Message{Type: wire.Unchoke})
+	answered := map[[2]uint32]bool{}
+	f.waitFor("the completion callback", func() bool {
+		f.serveRequests(seedConn, seed, answered, nil)
+		select {
+		case <-fired:
+			return true
+		default:
+			return false
+		}
+	})
+	if st := f.s.Snapshot().State; st != StateSeeding {
+		t.Fatalf("snapshot says %v when completion fired", st)
+	}
+	again := make(chan struct{})
+	f.s.WhenComplete(func() { close(again) })
+	f.sync()
+	select {
+	case <-again:
+	default:
+		t.Fatal("WhenComplete on a complete torrent did not fire at once")
+	}
+}

@@ -134,7 +134,16 @@ func (s *Server) Stop() error {
 	s.dials.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return s.eng.Stop(ctx)
+	// gnet's Engine.Stop looks for the end only every 500 ms, which was
+	// half of every `get` run's exit. gnet.Run returning is the end itself.
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.eng.Stop(ctx) }()
+	select {
+	case <-s.done:
+		return nil
+	case err := <-stopped:
+		return err
+	}
 }
 
 // OnBoot is gnet's start callback. It runs before the event loops are

@@ -92,7 +92,7 @@ func scenarioA(e *env, tb *scope) []*table {
 		}})
 	}
 	downloadTable(e, tb, t, clients, pf, "")
-	t.note("Wall time runs from starting the process to its completion line (ours prints it on a 250 ms progress tick); MB/s = bytes whose piece hashes match on disk afterwards / wall time. CPU and peak RSS (VmHWM) are the kernel's for the client process; libtorrent's peak RSS includes the downloaded data it maps into memory (it writes through mmap).")
+	t.note("Wall time runs from starting the process to its completion line (ours prints it as the last piece is verified); MB/s = bytes whose piece hashes match on disk afterwards / wall time. CPU and peak RSS (VmHWM) are the kernel's for the client process; libtorrent's peak RSS includes the downloaded data it maps into memory (it writes through mmap).")
 	t.note("aria2c first opens every connection with an encrypted (MSE) handshake and retries in plaintext about a second after the plaintext-only seeder hangs up; transmission-cli updates interest and unchokes only in its 10-second rechoke pulse, and is dialed by the seeder once it listens. Both costs are in their wall times.")
 	t.note("%s", peerNote())
 	return []*table{t}

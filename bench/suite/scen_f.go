@@ -112,7 +112,7 @@ func scenarioF(e *env, tb *scope) []*table {
 		t.add(c.name, f(s.med("secs"), 3), f(s.med("mbps"), 0), f(s.med("cpu"), 2), f(s.med("rss"), 0),
 			fmt.Sprintf("%d/%d", ok[c.name], e.opt.Runs))
 	}
-	t.note("check s: gtscheck runs the daemon's own path (engine.Client.Add without resume data: every piece hashed on the hash pool) and times Add to the snapshot turning complete, polled every 1 ms; libtorrent (lt_peer.py --seed-mode --recheck) times force_recheck to the end of checking, polled every 5 ms. The `get` row is process start to exit, which also includes start-up and up to 250 ms of get's progress tick.")
+	t.note("check s: gtscheck runs the daemon's own path (engine.Client.Add without resume data: every piece hashed on the hash pool) and times Add to the snapshot turning complete, polled every 1 ms; libtorrent (lt_peer.py --seed-mode --recheck) times force_recheck to the end of checking, polled every 5 ms. The `get` row is process start to exit, which also includes start-up and shutdown.")
 	t.note("Process CPU includes each process's start-up (python3 importing libtorrent; Go runtime and engine start).")
 	return []*table{t}
 }

@@ -122,6 +122,10 @@ func watch(sess *engine.Session, seed bool, stdout io.Writer) error {
 	start := time.Now()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	// The completion line comes when the last piece is verified, not at
+	// the next progress tick.
+	complete := make(chan struct{})
+	sess.WhenComplete(func() { close(complete) })
 	done := false
 	for {
 		select {
@@ -134,6 +138,8 @@ func watch(sess *engine.Session, seed bool, stdout io.Writer) error {
 			}
 			return errors.New("interrupted")
 		case <-tick.C:
+		case <-complete:
+			complete = nil
 		}
 		sn := sess.Snapshot()
 		if tty {
