@@ -97,6 +97,7 @@ func (s *Session) begin(have *bitset.BitSet) {
 		return
 	}
 	p.SetSequential(s.sequential)
+	p.SetMaxActive(maxActivePieces(s.mi.PieceLength))
 	s.pick = p
 	for _, peer := range s.peers {
 		s.registerPieces(peer)

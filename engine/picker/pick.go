@@ -38,13 +38,16 @@ func (p *Picker) Pick(peer PeerID, peerHas *bitset.BitSet, max int, now time.Tim
 	v := p.viewOf(ps, peerHas)
 	out := make([]Request, 0, min(max, 64))
 	out = p.pickPartials(ps, peer, v, max, now, out)
-	if len(out) < max {
+	if len(out) < max && !p.activeFull() {
 		if p.sequential {
 			p.collectSequential(v, max-len(out))
 		} else {
 			p.collectRarest(v, max-len(out))
 		}
 		for _, piece := range p.scratch {
+			if p.activeFull() {
+				break
+			}
 			out = p.takeFree(ps, peer, p.startPiece(int(piece)), max, now, out)
 		}
 	}
@@ -53,6 +56,8 @@ func (p *Picker) Pick(peer PeerID, peerHas *bitset.BitSet, max int, now time.Tim
 	}
 	return out
 }
+
+func (p *Picker) activeFull() bool { return p.maxActive > 0 && len(p.active) >= p.maxActive }
 
 // PickAllowedFast is Pick restricted to the allowed-fast pieces the peer
 // gave us (BEP 6), which we may request while it chokes us. No endgame

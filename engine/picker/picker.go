@@ -60,6 +60,7 @@ type Picker struct {
 	have       *bitset.BitSet
 	missing    int
 	sequential bool
+	maxActive  int // 0: no bound
 
 	// availability, counted without peers that have everything (seeds);
 	// a piece's real availability is avail[i] + seeds.
@@ -144,6 +145,12 @@ func FromMeta(m *metainfo.MetaInfo, have *bitset.BitSet, rng *rand.Rand) (*Picke
 
 // NumPieces is the number of pieces in the torrent. Session goroutine only.
 func (p *Picker) NumPieces() int { return p.n }
+
+// SetMaxActive bounds how many pieces may be started and not yet verified;
+// Pick starts no new piece at the bound (blocks of started pieces are still
+// handed out). n <= 0 removes the bound. The session uses it to bound the
+// memory its piece buffers hold. Session goroutine only.
+func (p *Picker) SetMaxActive(n int) { p.maxActive = n }
 
 // SetSequential switches between rarest-first (false, the default) and
 // lowest-index-first (true) for pieces not yet started. Session goroutine only.

@@ -258,3 +258,36 @@ func TestVerifyAndInteresting(t *testing.T) {
 	}
 	mustCheck(t, p)
 }
+
+// With a bound on started pieces, peers share the started ones and a new
+// piece starts only once one is verified.
+func TestMaxActiveBoundsStartedPieces(t *testing.T) {
+	p := uniform(t, 10, 4*BlockSize, 1)
+	p.SetMaxActive(2)
+	p.PeerHaveAll(1)
+	p.PeerHaveAll(2)
+	first := p.Pick(1, nil, 100, t0)
+	if got := pieces(first); len(got) != 2 || len(first) != 8 {
+		t.Fatalf("first pick %v: want every block of 2 pieces", first)
+	}
+	if more := p.Pick(2, nil, 100, t0); len(more) != 0 {
+		t.Fatalf("started a third piece at the bound: %v", more)
+	}
+	piece := first[0].Piece
+	for _, r := range first {
+		if r.Piece != piece {
+			continue
+		}
+		if _, _, _, err := p.BlockReceived(1, r.Piece, r.Begin, r.Length); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.PieceVerified(piece); err != nil {
+		t.Fatal(err)
+	}
+	next := p.Pick(2, nil, 100, t0)
+	if got := pieces(next); len(got) != 1 || got[0] == piece {
+		t.Fatalf("after one verified, picked %v: want one new piece", got)
+	}
+	mustCheck(t, p)
+}
