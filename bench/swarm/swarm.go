@@ -140,8 +140,14 @@ func (s *Swarm) Stop() Stats {
 			s.ln.Close()
 		}
 		s.workers.Wait()
-		s.final = s.Stats() // before closing, so Open and Handshaken show the end state
+		// Open and Handshaken before closing, so they show the end state;
+		// the byte counters after the loops stopped, so they agree with
+		// each other (read while blocks arrive, the total and the
+		// per-connection sums could differ by a block).
+		open, handshaken := s.cnt.open.Load(), s.cnt.handshaken.Load()
 		s.cli.Stop()
+		s.final = s.Stats()
+		s.final.Open, s.final.Handshaken = open, handshaken
 	})
 	return s.final
 }
