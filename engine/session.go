@@ -136,11 +136,12 @@ func newSessionCommon(c *Client, ih metainfo.Hash, dir string, now time.Time, ti
 	seed := now.UnixNano() ^ int64(ih[0])<<40 ^ int64(ih[1])<<48
 	s := &Session{
 		c: c, ih: ih, dir: dir, added: now, now: now,
-		rng:    smallRand(seed, 1),
-		peers:  map[picker.PeerID]*peer{},
-		known:  map[netip.AddrPort]*knownPeer{},
-		banned: map[netip.AddrPort]bool{},
-		pieces: map[int]*pieceBuf{}, uploaders: map[picker.PeerID]*peer{},
+		rng:       smallRand(seed, 1),
+		peers:     map[picker.PeerID]*peer{},
+		known:     map[netip.AddrPort]*knownPeer{},
+		banned:    map[netip.AddrPort]bool{},
+		pieces:    map[int]*pieceBuf{},
+		uploaders: map[picker.PeerID]*peer{},
 	}
 	s.choker = choke.New(smallRand(seed, 2))
 	if c.cfg.UnchokeSlots > 0 {
