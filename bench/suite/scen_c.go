@@ -75,7 +75,7 @@ func waitTorrentSeeding(api *apiClient, ih metainfo.Hash, timeout time.Duration)
 // to the same synthetic swarm of leechers; the swarm counts what arrives.
 func scenarioC(e *env, tb *scope) []*table {
 	size := int64(gib)
-	sizes := []int{1000, 5000}
+	sizes := []int{50, 1000, 5000}
 	window := 8 * time.Second
 	if e.opt.Quick {
 		size, sizes, window = 256*mib, []int{500}, 4*time.Second
@@ -102,6 +102,7 @@ func scenarioC(e *env, tb *scope) []*table {
 		}})
 	}
 	tor := []swarm.Torrent{{Meta: pf.mi, Payload: pf.p}}
+	rate := map[string]map[int]float64{} // seeder -> leechers -> median MB/s
 	for _, n := range sizes {
 		res := map[string]series{}
 		ok := map[string]int{}
@@ -129,9 +130,20 @@ func scenarioC(e *env, tb *scope) []*table {
 				t.add(w.name, fmt.Sprint(n), "–", "–", "–", "–", "–", "–", "–", fmt.Sprintf("0/%d", e.opt.Runs))
 				continue
 			}
+			if rate[w.name] == nil {
+				rate[w.name] = map[int]float64{}
+			}
+			rate[w.name][n] = s.med("mbps")
 			t.add(w.name, fmt.Sprint(n), f(s.med("connected"), 0), f(s.med("mbps"), 1), f(s.med("cpu"), 2),
 				f(s.med("rss"), 0), f(s.med("anon"), 0), f(s.med("active"), 0), f(s.med("p50"), 0),
 				fmt.Sprintf("%d/%d", ok[w.name], e.opt.Runs))
+		}
+	}
+	if lo, hi := sizes[0], sizes[len(sizes)-1]; lo != hi {
+		for _, w := range seeders {
+			if r := rate[w.name]; r[lo] > 0 && r[hi] > 0 {
+				t.note("%s at %d leechers keeps %.0f %% of its %d-leecher rate.", w.name, hi, 100*r[hi]/r[lo], lo)
+			}
 		}
 	}
 	t.note("Leechers: bench/swarm connections from 127.0.0.2..250, each interested at once and keeping 64 requests of 16 KiB outstanding whenever unchoked (no hash verification, to leave the CPU to the seeder). The window starts once the connection count has settled; upload MB/s counts requested blocks the swarm received in it; CPU is the seeder process's in the window.")
