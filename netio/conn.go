@@ -2,7 +2,9 @@ package netio
 
 import (
 	"errors"
+	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +37,7 @@ type peerConn struct {
 	queued   atomic.Int64 // bytes passed to Send and not yet written
 	outbuf   atomic.Int64 // gnet's outbound buffer, sampled on the loop
 	timer    *time.Timer
+	out      outQueue
 }
 
 func newPeerConn(s *Server, addr netip.AddrPort, outbound bool) *peerConn {
@@ -158,8 +161,39 @@ func (pc *peerConn) onClose(err error) {
 }
 
 // Send queues frames; implements engine.PeerConn. Safe from any goroutine.
-func (pc *peerConn) Send(bufs ...[]byte) {
+func (pc *peerConn) Send(bufs ...[]byte) { pc.enqueue(nil, bufs...) }
+
+// SendBlock implements engine.PeerConn: release runs once the loop has
+// written or copied the block. If the loop never takes the write, release
+// is not called: a second call could free a cache view another send still
+// uses, a missing one only costs a recycle.
+func (pc *peerConn) SendBlock(hdr, block []byte, release func()) {
+	pc.enqueue(release, hdr, block)
+}
+
+// outQueue is what sessions and disk workers queued for one connection
+// since the loop last wrote to it. Everything goes through it, in order,
+// so that whatever piles up between two turns of the loop leaves in one
+// writev: a seed answering 130,000 requests a second otherwise spent a
+// syscall on each block.
+type outQueue struct {
+	mu      sync.Mutex
+	bufs    [][]byte
+	release []func()
+	bytes   int64
+	armed   bool     // a flush is queued on the loop
+	spare   [][]byte // the last flush's slice, to append into next
+}
+
+// maxIOV keeps each writev under Linux's IOV_MAX (1024), past which it
+// fails and gnet would close the connection.
+const maxIOV = 512
+
+func (pc *peerConn) enqueue(release func(), bufs ...[]byte) {
 	if pc.closed.Load() {
+		if release != nil {
+			release()
+		}
 		return
 	}
 	var n int64
@@ -167,37 +201,52 @@ func (pc *peerConn) Send(bufs ...[]byte) {
 		n += int64(len(b))
 	}
 	pc.queued.Add(n)
-	err := pc.c.AsyncWritev(bufs, func(c gnet.Conn, _ error) error {
-		pc.queued.Add(-n)
-		pc.outbuf.Store(int64(c.OutboundBuffered()))
-		return nil
-	})
-	if err != nil {
-		pc.queued.Add(-n)
+	q := &pc.out
+	q.mu.Lock()
+	q.bufs = append(q.bufs, bufs...)
+	if release != nil {
+		q.release = append(q.release, release)
+	}
+	q.bytes += n
+	arm := !q.armed
+	q.armed = true
+	q.mu.Unlock()
+	// AsyncWritev with nothing to write is the way to run on the loop; the
+	// flush callback takes what is queued by the time it runs.
+	if arm && pc.c.AsyncWritev(nil, pc.flush) != nil {
+		pc.flush(nil, net.ErrClosed)
 	}
 }
 
-// SendBlock implements engine.PeerConn. gnet's writev has written or
-// copied the buffers by the time it calls back, so release runs there. If
-// the loop never takes the write, release is not called: a second call
-// could free a cache view another send still uses, a missing one only
-// costs a recycle.
-func (pc *peerConn) SendBlock(hdr, block []byte, release func()) {
-	if pc.closed.Load() {
-		release()
-		return
+// flush runs on the loop (or once, off it, when the loop refused the
+// task): one writev for everything queued, then the releases.
+func (pc *peerConn) flush(c gnet.Conn, err error) error {
+	q := &pc.out
+	q.mu.Lock()
+	bufs, rels, n := q.bufs, q.release, q.bytes
+	q.bufs, q.release, q.bytes, q.armed = q.spare[:0], nil, 0, false
+	q.spare = nil
+	q.mu.Unlock()
+	for rest := bufs; len(rest) > 0 && err == nil && c != nil; {
+		k := min(len(rest), maxIOV)
+		_, err = c.Writev(rest[:k])
+		rest = rest[k:]
 	}
-	n := int64(len(hdr) + len(block))
-	pc.queued.Add(n)
-	err := pc.c.AsyncWritev([][]byte{hdr, block}, func(c gnet.Conn, _ error) error {
-		pc.queued.Add(-n)
+	// Flushes run one at a time on the loop, so this slice is free for
+	// the queue to append into after the next flush takes the current one.
+	clear(bufs)
+	q.mu.Lock()
+	q.spare = bufs[:0]
+	q.mu.Unlock()
+	pc.queued.Add(-n)
+	if c != nil {
 		pc.outbuf.Store(int64(c.OutboundBuffered()))
-		release()
-		return nil
-	})
-	if err != nil {
-		pc.queued.Add(-n)
 	}
+	// gnet wrote or copied every buffer, or never will touch them.
+	for _, r := range rels {
+		r()
+	}
+	return nil
 }
 
 // NotifyWritable implements engine.PeerConn. gnet has no writable
