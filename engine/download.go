@@ -98,11 +98,19 @@ func (s *Session) pieceBuffer(piece int) []byte {
 
 func (s *Session) recycle(b []byte) { s.c.bufs.put(b) }
 
-// maxActiveBytes bounds the pieces being downloaded at once, so their
-// buffers, not the torrent, set the memory. Peers then share started
-// pieces rather than each opening its own: with 50 seeders and 250-deep
-// pipelines a 1 GiB download had held 380 MiB of partial pieces.
-const maxActiveBytes = 64 << 20
+const (
+	// maxActiveBytes bounds the pieces being downloaded at once, so their
+	// buffers, not the torrent, set the memory. Peers then share started
+	// pieces rather than each opening its own: with 50 seeders and
+	// 250-deep pipelines a 1 GiB download had held 380 MiB of partial
+	// pieces.
+	maxActiveBytes = 64 << 20
+	// maxVerifyBacklog bounds the bytes of complete pieces a session has
+	// queued for hashing and writing. Past it the session stops asking
+	// peers for more until the disk catches up, instead of holding the
+	// whole torrent in memory (libtorrent's max_queued_disk_bytes).
+	maxVerifyBacklog = 64 << 20
+)
 
 func maxActivePieces(pieceLength int64) int {
 	return max(16, int(maxActiveBytes/max(pieceLength, 1)))

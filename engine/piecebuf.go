@@ -15,11 +15,6 @@ const (
 	// pieceBufIdle: buffers nobody asked for in this long are released,
 	// so a seedbox that finished its downloads gives the memory back.
 	pieceBufIdle = 30 * time.Second
-	// maxVerifyBacklog bounds the bytes of complete pieces a session has
-	// queued for hashing and writing. Past it the session stops asking
-	// peers for more until the disk catches up, instead of holding the
-	// whole torrent in memory (libtorrent's max_queued_disk_bytes).
-	maxVerifyBacklog = 64 << 20
 )
 
 // bufPool recycles piece buffers between all sessions. Buffers are grouped

@@ -78,17 +78,19 @@ func (s *Session) serveUploads(p *peer) {
 		conn, piece, begin := p.conn, r.Piece, r.Begin
 		done := func(res storage.Result) {
 			ok := res.Err == nil
-			switch {
-			case !ok:
+			if ok {
+				// Usually a view into the read cache, sent without a copy;
+				// else the bytes were read into buf.
+				block, release := res.Block, res.Release
+				if release == nil {
+					release = func() { releaseBlock(buf) }
+				} else {
+					releaseBlock(buf)
+				}
+				hdr := wire.AppendPieceHeader(make([]byte, 0, 13), uint32(piece), uint32(begin), uint32(len(block)))
+				conn.SendBlock(hdr, block, release)
+			} else {
 				releaseBlock(buf)
-			case res.Release != nil:
-				// A view into the read cache: sent without a copy.
-				releaseBlock(buf)
-				hdr := wire.AppendPieceHeader(make([]byte, 0, 13), uint32(piece), uint32(begin), uint32(len(res.Block)))
-				conn.SendBlock(hdr, res.Block, res.Release)
-			default:
-				hdr := wire.AppendPieceHeader(make([]byte, 0, 13), uint32(piece), uint32(begin), uint32(len(buf)))
-				conn.SendBlock(hdr, buf, func() { releaseBlock(buf) })
 			}
 			s.post(readDone{p: p, n: int64(len(buf)), ok: ok, err: res.Err})
 		}

@@ -3,6 +3,7 @@ package netio
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"sync"
 	"testing"
 
@@ -56,7 +57,8 @@ func (l *loopConn) runLoop() int {
 // once written.
 func TestOutQueueBatchesInOrder(t *testing.T) {
 	lc := &loopConn{}
-	pc := &peerConn{c: lc}
+	pc := newPeerConn(nil, netip.AddrPort{}, false)
+	pc.c = lc
 	var want bytes.Buffer
 	released := 0
 	const n = 700 // 1400 buffers: more than one writev may take
@@ -102,7 +104,8 @@ func TestOutQueueBatchesInOrder(t *testing.T) {
 
 // A closed connection drops sends but still releases their blocks.
 func TestOutQueueClosedReleases(t *testing.T) {
-	pc := &peerConn{c: &loopConn{}}
+	pc := newPeerConn(nil, netip.AddrPort{}, false)
+	pc.c = &loopConn{}
 	pc.closed.Store(true)
 	released := false
 	pc.SendBlock([]byte("h"), []byte("b"), func() { released = true })

@@ -17,8 +17,6 @@ const (
 	// KindRead: Storage.ReadBlock(Piece, Begin, Data); Data is the
 	// destination and comes back filled in Result.Job.Data.
 	KindRead
-	// KindReadCached: like KindRead through Storage.ReadBlockCached.
-	KindReadCached
 	// KindHash: Storage.HashPiece(Piece); Result.OK is the verdict.
 	KindHash
 	// KindHashAndWrite: Storage.HashAndWritePiece(Piece, Data); Result.OK
@@ -37,8 +35,6 @@ func (k Kind) String() string {
 		return "write"
 	case KindRead:
 		return "read"
-	case KindReadCached:
-		return "read-cached"
 	case KindHash:
 		return "hash"
 	case KindHashAndWrite:
@@ -131,9 +127,6 @@ func run(j Job) Result {
 	case KindRead:
 		r.Err = s.ReadBlock(j.Piece, j.Begin, j.Data)
 		r.OK = r.Err == nil
-	case KindReadCached:
-		r.Err = s.ReadBlockCached(j.Piece, j.Begin, j.Data)
-		r.OK = r.Err == nil
 	case KindReadShared:
 		r.Block, r.Release, r.Err = s.ReadBlockShared(j.Piece, j.Begin, j.Data)
 		r.OK = r.Err == nil
@@ -187,12 +180,6 @@ func (p *Pool) Submit(ctx context.Context, j Job) error {
 // SubmitWrite is TrySubmit of a KindWrite job.
 func (p *Pool) SubmitWrite(s *Storage, piece int, begin int64, data []byte, done func(Result)) bool {
 	return p.TrySubmit(Job{Kind: KindWrite, Storage: s, Piece: piece, Begin: begin, Data: data, Done: done})
-}
-
-// SubmitRead is TrySubmit of a KindReadCached job (plain ReadBlock when the
-// Storage has no cache); dst comes back filled in Result.Job.Data.
-func (p *Pool) SubmitRead(s *Storage, piece int, begin int64, dst []byte, done func(Result)) bool {
-	return p.TrySubmit(Job{Kind: KindReadCached, Storage: s, Piece: piece, Begin: begin, Data: dst, Done: done})
 }
 
 // SubmitReadShared is TrySubmit of a KindReadShared job; dst is where the

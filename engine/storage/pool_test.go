@@ -49,12 +49,15 @@ func TestPoolDeliversResults(t *testing.T) {
 		}
 	}
 	dst := make([]byte, 300)
-	if !io.SubmitRead(s, 1, 600, dst, post) {
-		t.Fatal("SubmitRead refused on an idle pool")
+	if !io.SubmitReadShared(s, 1, 600, dst, post) {
+		t.Fatal("SubmitReadShared refused on an idle pool")
 	}
 	r := <-results
-	if r.Err != nil || !bytes.Equal(r.Job.Data, pieceData(mi, data, 1)[600:900]) {
+	if r.Err != nil || !bytes.Equal(r.Block, pieceData(mi, data, 1)[600:900]) {
 		t.Fatalf("read result: err=%v", r.Err)
+	}
+	if r.Release != nil {
+		r.Release()
 	}
 	if !io.SubmitHashAndWrite(s, 0, make([]byte, mi.PieceSize(0)), post) {
 		t.Fatal("SubmitHashAndWrite refused")
@@ -175,7 +178,7 @@ func TestConcurrentMixedJobsAndClose(t *testing.T) {
 			pd := pieceData(mi, data, p)
 			jobs := []Job{
 				{Kind: KindWrite, Storage: s, Piece: p, Data: pd, Done: post},
-				{Kind: KindReadCached, Storage: s, Piece: p, Data: make([]byte, len(pd)), Done: post},
+				{Kind: KindReadShared, Storage: s, Piece: p, Data: make([]byte, len(pd)), Done: post},
 				{Kind: KindHash, Storage: s, Piece: p, Done: post},
 			}
 			for _, j := range jobs {
@@ -197,14 +200,17 @@ func TestConcurrentMixedJobsAndClose(t *testing.T) {
 			closedSeen++
 		case r.Err != nil && !errors.Is(r.Err, ErrNotPresent):
 			t.Fatalf("%v piece %d: %v", r.Job.Kind, r.Job.Piece, r.Err)
-		case r.Err == nil && r.Job.Kind == KindReadCached:
+		case r.Err == nil && r.Job.Kind == KindReadShared:
 			// Every write stores the same bytes, so a read may only see
 			// them or a not-yet-written hole (zeros), byte by byte.
 			want := pieceData(mi, data, r.Job.Piece)
-			for i, b := range r.Job.Data {
+			for i, b := range r.Block {
 				if b != want[i] && b != 0 {
 					t.Fatalf("read of piece %d returned a foreign byte at %d", r.Job.Piece, i)
 				}
+			}
+			if r.Release != nil {
+				r.Release()
 			}
 		}
 	}
