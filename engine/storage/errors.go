@@ -1,9 +1,14 @@
 package storage
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // Sentinel errors. Every error this package returns wraps one of them (or an
-// *os.PathError from the file system), so callers can branch with errors.Is.
+// *os.PathError or errno from the file system), so callers can branch with
+// errors.Is. Errors about one file of the torrent are also a *FileError,
+// which names it.
 var (
 	// ErrClosed: the Storage was closed or removed.
 	ErrClosed = errors.New("storage: closed")
@@ -14,7 +19,9 @@ var (
 	// ErrLayout: the MetaInfo's file table is inconsistent with its length
 	// or piece count.
 	ErrLayout = errors.New("storage: inconsistent torrent layout")
-	// ErrUnsafePath: a file would land outside the download folder.
+	// ErrUnsafePath: a file would land outside the download root, by its
+	// name in the torrent, by a download folder outside Options.Root, or
+	// by a symlink on disk that leads out of the root.
 	ErrUnsafePath = errors.New("storage: file path escapes the download folder")
 	// ErrNotPresent: the bytes asked for are not on disk yet (file missing
 	// or shorter than the torrent says).
@@ -24,3 +31,22 @@ var (
 	// ErrCanceled: a queued job was dropped by Pool.Cancel before it ran.
 	ErrCanceled = errors.New("storage: job canceled")
 )
+
+// FileError is an error about one file of a torrent, so that a caller can
+// tell the user which file is missing or refused. Err wraps the sentinel
+// (ErrNotPresent, ErrUnsafePath) or the file system's error.
+type FileError struct {
+	// Path is the file's path relative to the torrent's download folder
+	// (the folder given to Open), with OS separators: the path the torrent
+	// names, never where a symlink points.
+	Path string
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	// Err usually starts with a sentinel's own "storage: "; saying it
+	// twice around the path reads badly in a log line.
+	return "storage: " + e.Path + ": " + strings.TrimPrefix(e.Err.Error(), "storage: ")
+}
+
+func (e *FileError) Unwrap() error { return e.Err }

@@ -9,7 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"gotorrentserver/metainfo"
 )
@@ -19,10 +20,12 @@ import (
 // so a handful of cached descriptors already avoids nearly all reopening.
 const DefaultMaxOpenFiles = 16
 
-// layout computes where each file of mi lives. A single-file torrent is
-// root/Name; a multi-file torrent is root/Name/<components>. base is the
-// folder Remove may prune up to (root itself for a single-file torrent, which
-// is never removed).
+// layout computes where each file of mi lives, as strings: a single-file
+// torrent is root/Name; a multi-file torrent is root/Name/<components>.
+// base is the folder Remove may prune up to (root itself for a single-file
+// torrent, which is never removed). These names are only ever opened
+// through a tree (beneath.go), since the disk may hold symlinks that lead
+// anywhere.
 func layout(root string, mi *metainfo.MetaInfo) (base string, paths []string, err error) {
 	root = filepath.Clean(root)
 	base = root
@@ -41,8 +44,9 @@ func layout(root string, mi *metainfo.MetaInfo) (base string, paths []string, er
 }
 
 // safeJoin joins components below dir. metainfo already rejects "..", but
-// this is the last line before we create files, so it checks again and also
-// verifies the cleaned result is strictly inside dir.
+// a torrent's names come from strangers, so it checks again and also
+// verifies the cleaned result is strictly inside dir: the kernel's checks
+// (beneath.go) stop links on disk, not names that climb out by themselves.
 func safeJoin(dir string, comps []string) (string, error) {
 	if len(comps) == 0 {
 		return "", fmt.Errorf("%w: empty path", ErrUnsafePath)
@@ -102,24 +106,24 @@ type handle struct {
 }
 
 // fileSet is one Storage's view of a FileCache: its paths and its own
-// per-torrent bound. All mutable fields are guarded by fc.mu.
+// per-torrent bound. All mutable fields are guarded by fc.mu; at, rels,
+// names, paths and lengths are immutable.
 type fileSet struct {
 	fc      *FileCache
 	limit   int
-	paths   []string
+	at      *beneath
+	rels    []string // below the anchor, slash-separated: what is opened
+	names   []string // below the download folder: what errors show
+	paths   []string // absolute: names the *os.File for its own errors
 	lengths []int64
 	open    map[int]*handle
 	lru     list.List // of *handle, front = most recently used
 }
 
-func newFileSet(fc *FileCache, limit int, paths []string, lengths []int64) *fileSet {
-	return &fileSet{fc: fc, limit: max(limit, 1), paths: paths, lengths: lengths, open: map[int]*handle{}}
-}
-
 // acquire returns a referenced descriptor for file idx, opening it if needed.
 // write asks for a writable descriptor and creates the file (and its
 // folders) when missing. Callers must release the handle promptly: holding
-// it pins the descriptor.
+// it pins the descriptor. Errors are *FileError.
 func (s *fileSet) acquire(idx int, write bool) (*handle, error) {
 	fc := s.fc
 	fc.mu.Lock()
@@ -131,7 +135,7 @@ func (s *fileSet) acquire(idx int, write bool) (*handle, error) {
 	fc.mu.Unlock()
 
 	// Open outside the lock: a slow disk must not stall other torrents.
-	f, writable, err := s.openFile(idx, write)
+	h, err := s.openFile(idx, write)
 	if err != nil {
 		return nil, err
 	}
@@ -141,12 +145,12 @@ func (s *fileSet) acquire(idx int, write bool) (*handle, error) {
 		if old.writable || !write { // another worker won the race
 			s.touch(old)
 			fc.mu.Unlock()
-			f.Close()
+			h.f.Close()
 			return old, nil
 		}
 		victims = s.detach(old, victims) // read-only; replaced by ours
 	}
-	h := &handle{set: s, idx: idx, f: f, writable: writable, refs: 1}
+	h.refs = 1
 	h.gel = fc.lru.PushFront(h)
 	h.sel = s.lru.PushFront(h)
 	s.open[idx] = h
@@ -239,42 +243,73 @@ func closeAll(files []*os.File) error {
 	return errors.Join(errs...)
 }
 
-// openFile opens file idx. For writing it creates the file and its folders
-// and extends it to its full length: extending is sparse on the file systems
-// seedboxes use, and it means reads of not-yet-written holes see zeros
-// instead of a short file. For reading it prefers read-write, so the same
-// descriptor can serve later writes, and falls back to read-only for data on
-// read-only media or owned by someone else.
-func (s *fileSet) openFile(idx int, write bool) (f *os.File, writable bool, err error) {
-	p := s.paths[idx]
-	if !write {
-		f, err = os.OpenFile(p, os.O_RDWR, 0)
-		if err == nil {
-			return f, true, nil
-		}
-		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
-			f, err = os.Open(p)
-			return f, false, err
-		}
-		return nil, false, err
-	}
-	f, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+// openFile opens file idx below the anchor, returning an unpublished
+// handle. For writing it creates the file and its folders and extends it to
+// its full length: extending is sparse on the file systems seedboxes use,
+// and it means reads of not-yet-written holes see zeros instead of a short
+// file. For reading it prefers read-write, so the same descriptor can serve
+// later writes, and falls back to read-only for data on read-only media or
+// owned by someone else. Errors are *FileError; a missing file when
+// reading wraps ErrNotPresent.
+func (s *fileSet) openFile(idx int, write bool) (*handle, error) {
+	t, err := s.at.openTree(write)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, false, err
+		return nil, &FileError{Path: s.names[idx], Err: fmt.Errorf("%w: %w", ErrNotPresent, err)}
+	}
+	op := "open for read"
+	if write {
+		op = "open for write"
+	}
+	if err != nil {
+		return nil, s.fileError(idx, op, err)
+	}
+	defer t.close()
+	rel := s.rels[idx]
+	var fd int
+	writable := true
+	if write {
+		fd, err = t.create(rel, unix.O_RDWR, 0o644)
+	} else {
+		fd, err = t.open(rel, unix.O_RDWR, 0)
+		if err == unix.EACCES || err == unix.EPERM || err == unix.EROFS {
+			fd, err = t.open(rel, unix.O_RDONLY, 0)
+			writable = false
 		}
-		f, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &FileError{Path: s.names[idx], Err: fmt.Errorf("%w: %w", ErrNotPresent, err)}
+		}
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, s.fileError(idx, op, err)
 	}
-	fi, err := f.Stat()
-	if err == nil && fi.Size() < s.lengths[idx] {
-		err = f.Truncate(s.lengths[idx])
+	var st unix.Stat_t
+	err = unix.Fstat(fd, &st)
+	switch {
+	case err != nil:
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		// A FIFO or device planted at a file's path would hang or feed
+		// a worker forever.
+		err = errors.New("not a regular file")
+	case write && st.Size < s.lengths[idx]:
+		err = ignoringEINTR(func() error { return unix.Ftruncate(fd, s.lengths[idx]) })
 	}
 	if err != nil {
-		f.Close()
-		return nil, false, err
+		unix.Close(fd)
+		return nil, s.fileError(idx, op, err)
 	}
-	return f, true, nil
+	return &handle{
+		set:      s,
+		idx:      idx,
+		f:        os.NewFile(uintptr(fd), s.paths[idx]),
+		writable: writable,
+	}, nil
+}
+
+// fileError names file idx in err. A path refused by resolution already
+// says what happened; anything else gets op.
+func (s *fileSet) fileError(idx int, op string, err error) error {
+	if !errors.Is(err, ErrUnsafePath) {
+		err = fmt.Errorf("%s: %w", op, err)
+	}
+	return &FileError{Path: s.names[idx], Err: err}
 }

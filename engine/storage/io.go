@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"sync"
 
 	"gotorrentserver/metainfo"
@@ -43,7 +42,8 @@ func (s *Storage) enter() error {
 }
 
 // WriteBlock writes data at offset begin of piece, creating files as needed.
-// Pad-file bytes are skipped. Safe for concurrent use; blocks on disk.
+// Pad-file bytes are skipped. Errors about a file are *FileError. Safe for
+// concurrent use; blocks on disk.
 func (s *Storage) WriteBlock(piece int, begin int64, data []byte) error {
 	if err := s.checkRange(piece, begin, len(data)); err != nil {
 		return err
@@ -56,8 +56,9 @@ func (s *Storage) WriteBlock(piece int, begin int64, data []byte) error {
 }
 
 // ReadBlock fills dst from offset begin of piece. Pad-file bytes read as
-// zeros. Data not on disk yields an error wrapping ErrNotPresent. Safe for
-// concurrent use; blocks on disk.
+// zeros. A file missing or shorter than the torrent says yields a
+// *FileError wrapping ErrNotPresent. Safe for concurrent use; blocks on
+// disk.
 func (s *Storage) ReadBlock(piece int, begin int64, dst []byte) error {
 	if err := s.checkRange(piece, begin, len(dst)); err != nil {
 		return err
@@ -158,12 +159,12 @@ func (s *Storage) write(piece int, off int64, data []byte) error {
 		}
 		h, err := s.files.acquire(sp.File, true)
 		if err != nil {
-			return fmt.Errorf("storage: open for write: %w", err)
+			return err
 		}
 		_, err = h.f.WriteAt(chunk, sp.Offset)
 		s.files.release(h)
 		if err != nil {
-			return fmt.Errorf("storage: write: %w", err)
+			return s.files.fileError(sp.File, "write", err)
 		}
 	}
 	if !s.emptyOK.Load() {
@@ -184,18 +185,15 @@ func (s *Storage) readAt(off int64, p []byte) error {
 		}
 		h, err := s.files.acquire(sp.File, false)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("%w: %w", ErrNotPresent, err)
-			}
-			return fmt.Errorf("storage: open for read: %w", err)
+			return err
 		}
 		_, err = h.f.ReadAt(chunk, sp.Offset)
 		s.files.release(h)
 		if err == io.EOF {
-			return fmt.Errorf("%w: %s is shorter than the torrent says", ErrNotPresent, s.paths[sp.File])
+			return &FileError{Path: s.files.names[sp.File], Err: fmt.Errorf("%w: shorter than the torrent says", ErrNotPresent)}
 		}
 		if err != nil {
-			return fmt.Errorf("storage: read: %w", err)
+			return s.files.fileError(sp.File, "read", err)
 		}
 	}
 	return nil

@@ -11,7 +11,9 @@ import (
 
 // Recheck hashes every piece of s on pool and returns the set of pieces
 // whose data on disk is intact. Missing or short files only make pieces
-// absent; other disk errors abort the recheck and are returned. progress,
+// absent; other disk errors, among them
+// ErrUnsafePath for a file behind a symlink leaving the root, abort the
+// recheck and are returned. progress,
 // when non-nil, is called on the caller's goroutine with the number of
 // pieces hashed so far, at least once at the end. Recheck blocks until every
 // job it queued has finished, so run it on its own goroutine, never on a

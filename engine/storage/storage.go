@@ -10,6 +10,32 @@
 // created; their bytes read as zeros. Zero-length files are created by the
 // first successful write of the torrent (or by EnsureEmptyFiles), not at
 // Open, so adding a torrent that never downloads leaves no trace on disk.
+//
+// # Staying inside the download root
+//
+// No file of a torrent is created, written, read, stat'ed or deleted
+// through a symlink that leads out of the anchor: Options.Root, or the
+// torrent's download folder when Root is empty. This holds whatever the
+// torrent's names say and whatever appears on disk later, because every
+// operation resolves its path from the anchor with openat2(2) and
+// RESOLVE_BENEATH, in the same system call that opens the file. Relative
+// symlinks that stay inside the anchor are followed, so an operator may
+// have dl/movies -> disk2/movies; absolute symlinks are refused even when
+// they point inside, because the kernel cannot tell. On kernels without
+// openat2 (before 5.6, or when seccomp denies it) paths are walked one
+// folder at a time with O_NOFOLLOW, which refuses every symlink.
+//
+// # Errors
+//
+// Every error wraps one of the package's Err sentinels or an error from the
+// file system. Errors about one file are a *FileError naming it relative to
+// the download folder, never by a symlink's target:
+//
+//   - ErrUnsafePath: the file would be reached through a symlink leaving
+//     the anchor (or, from OpenWith, the download folder is not inside
+//     Options.Root, or a name in the torrent climbs out).
+//   - ErrNotPresent: a read found the file missing or shorter than the
+//     torrent says. HashPiece and Recheck report such pieces as absent.
 package storage
 
 import (
@@ -17,7 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,11 +51,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"gotorrentserver/metainfo"
 )
 
 // Options tune a Storage; the zero value is usable.
 type Options struct {
+	// Root is the folder no file of the torrent may leave, whatever its
+	// names and whatever symlinks appear on disk: the daemon's download
+	// root. The download folder given to OpenWith must be Root or below
+	// it. Empty makes that folder itself the limit.
+	Root string
 	// MaxOpenFiles bounds this torrent's cached descriptors
 	// (DefaultMaxOpenFiles when zero).
 	MaxOpenFiles int
@@ -46,9 +79,8 @@ type Options struct {
 // never from a session loop or an event loop.
 type Storage struct {
 	mi      *metainfo.MetaInfo
-	root    string
-	base    string   // root/Name for multi-file torrents, root otherwise
-	paths   []string // absolute-or-root-relative path of each file
+	dirRel  string // the download folder, below the anchor ("." when it is)
+	baseRel string // dirRel/Name for multi-file torrents, dirRel otherwise
 	files   *fileSet
 	cache   *Cache
 	gen     atomic.Uint64 // bumped on every write; guards cache fills
@@ -66,21 +98,38 @@ type Storage struct {
 	closed bool
 }
 
-// Open prepares storage for mi below root without touching the disk.
-// Safe to call from any goroutine.
-func Open(root string, mi *metainfo.MetaInfo) (*Storage, error) {
-	return OpenWith(root, mi, Options{})
+// Open prepares storage for mi below the download folder dir without
+// touching the disk. Safe to call from any goroutine.
+func Open(dir string, mi *metainfo.MetaInfo) (*Storage, error) {
+	return OpenWith(dir, mi, Options{})
 }
 
-// OpenWith is Open with options. Safe to call from any goroutine.
-func OpenWith(root string, mi *metainfo.MetaInfo, opt Options) (*Storage, error) {
-	if root == "" {
+// OpenWith is Open with options. It fails with ErrUnsafePath when dir is not
+// opt.Root or below it, comparing cleaned absolute paths (a relative one is
+// taken against the working directory, now). Whether dir can be reached on
+// disk without leaving Root is checked by every later operation instead,
+// since links can change at any time. Safe to call from any goroutine.
+func OpenWith(dir string, mi *metainfo.MetaInfo, opt Options) (*Storage, error) {
+	if dir == "" {
 		return nil, fmt.Errorf("%w: empty download folder", ErrUnsafePath)
 	}
 	if err := checkLayout(mi); err != nil {
 		return nil, err
 	}
-	base, paths, err := layout(root, mi)
+	dir, err := absolute(dir)
+	if err != nil {
+		return nil, err
+	}
+	anchor := dir
+	if opt.Root != "" {
+		if anchor, err = absolute(opt.Root); err != nil {
+			return nil, err
+		}
+		if !within(dir, anchor) {
+			return nil, fmt.Errorf("%w: download folder %s is not inside the download root %s", ErrUnsafePath, dir, anchor)
+		}
+	}
+	base, paths, err := layout(dir, mi)
 	if err != nil {
 		return nil, err
 	}
@@ -92,18 +141,53 @@ func OpenWith(root string, mi *metainfo.MetaInfo, opt Options) (*Storage, error)
 	if fc == nil {
 		fc = NewFileCache(limit)
 	}
-	lengths := make([]int64, len(mi.Files))
+	files := &fileSet{
+		fc:      fc,
+		limit:   limit,
+		at:      &beneath{anchor: anchor},
+		rels:    make([]string, len(paths)),
+		names:   make([]string, len(paths)),
+		paths:   paths,
+		lengths: make([]int64, len(paths)),
+		open:    map[int]*handle{},
+	}
 	for i, f := range mi.Files {
-		lengths[i] = f.Length
+		files.rels[i] = relTo(anchor, paths[i])
+		files.names[i] = relTo(dir, paths[i])
+		files.lengths[i] = f.Length
 	}
 	return &Storage{
-		mi:    mi,
-		root:  filepath.Clean(root),
-		base:  base,
-		paths: paths,
-		files: newFileSet(fc, limit, paths, lengths),
-		cache: opt.Cache,
+		mi:      mi,
+		dirRel:  relTo(anchor, dir),
+		baseRel: relTo(anchor, base),
+		files:   files,
+		cache:   opt.Cache,
 	}, nil
+}
+
+// absolute cleans p and makes it absolute with getcwd(2) rather than
+// filepath.Abs, whose os.Getwd stats the disk.
+func absolute(p string) (string, error) {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p), nil
+	}
+	wd, err := unix.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("storage: download folder %s: %w", p, err)
+	}
+	return filepath.Join(wd, p), nil
+}
+
+// relTo is p below dir, both clean and absolute, p within dir: "." for dir
+// itself.
+func relTo(dir, p string) string {
+	switch {
+	case p == dir:
+		return "."
+	case dir == "/":
+		return p[1:]
+	}
+	return p[len(dir)+1:]
 }
 
 // checkLayout rejects a MetaInfo whose numbers disagree, since every later
@@ -135,8 +219,10 @@ func checkLayout(mi *metainfo.MetaInfo) error {
 // MetaInfo returns the torrent this storage serves. Safe for concurrent use.
 func (s *Storage) MetaInfo() *metainfo.MetaInfo { return s.mi }
 
-// Path returns the on-disk path of file i. Safe for concurrent use.
-func (s *Storage) Path(i int) string { return s.paths[i] }
+// Path returns where file i lives, for display. Opening that string would
+// follow whatever symlinks lie on the way, which the Storage never does.
+// Safe for concurrent use.
+func (s *Storage) Path(i int) string { return s.files.paths[i] }
 
 // Close waits for running I/O calls, then closes every descriptor and drops
 // the torrent's cached pieces. Later calls fail with ErrClosed. Safe to call
@@ -157,20 +243,32 @@ func (s *Storage) Close() error {
 
 // Remove closes the storage, deletes the torrent's files, then deletes the
 // folders its files live in when they are empty, deepest first, up to and
-// including root/Name for a multi-file torrent. It never deletes root nor
-// anything the torrent does not name. Safe to call from any goroutine; it
+// including the download folder's Name for a multi-file torrent. It never
+// deletes the download folder nor anything the torrent does not name, and
+// nothing through a symlink that leads out of the root: such files are left
+// alone and reported with ErrUnsafePath. A symlink at a file's own path is
+// removed itself, not its target. Safe to call from any goroutine; it
 // blocks on disk.
 func (s *Storage) Remove() error {
 	errs := []error{s.Close()}
+	t, err := s.files.at.openTree(false)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("storage: remove: %w", err))
+		}
+		return errors.Join(errs...)
+	}
+	defer t.close()
 	dirs := map[string]bool{}
 	for i, f := range s.mi.Files {
 		if f.Pad {
 			continue
 		}
-		if err := os.Remove(s.paths[i]); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
+		rel := s.files.rels[i]
+		if err := t.unlink(rel, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, s.files.fileError(i, "remove", err))
 		}
-		for d := filepath.Dir(s.paths[i]); d != s.base && strings.HasPrefix(d, s.base); d = filepath.Dir(d) {
+		for d := path.Dir(rel); below(d, s.baseRel); d = path.Dir(d) {
 			dirs[d] = true
 		}
 	}
@@ -180,38 +278,52 @@ func (s *Storage) Remove() error {
 	}
 	// Longer paths first puts every folder before its parent.
 	slices.SortFunc(order, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
-	if s.base != s.root {
-		order = append(order, s.base)
+	if s.baseRel != s.dirRel {
+		order = append(order, s.baseRel)
 	}
 	for _, d := range order {
-		// os.Remove refuses non-empty folders, which is exactly the rule:
-		// anything else living there keeps its folder alive.
-		_ = os.Remove(d)
+		// rmdir refuses non-empty folders, which is exactly the rule:
+		// anything else living there keeps its folder alive. It refuses a
+		// symlink standing in for a folder, too.
+		_ = t.unlink(d, true)
 	}
 	return errors.Join(errs...)
+}
+
+// below reports whether d is strictly inside dir, both below the anchor.
+func below(d, dir string) bool {
+	if dir == "." {
+		return d != "."
+	}
+	return strings.HasPrefix(d, dir+"/")
 }
 
 // EnsureEmptyFiles creates the torrent's zero-length files (and their
 // folders). The first successful write does this automatically; a session
 // that completes a torrent without writing (all data already present) may
-// call it. Safe for concurrent use; blocks on disk.
+// call it. Errors are *FileError. Safe for concurrent use; blocks on disk.
 func (s *Storage) EnsureEmptyFiles() error {
 	if s.emptyOK.Load() {
 		return nil
 	}
+	var t *tree
 	for i, f := range s.mi.Files {
 		if f.Length != 0 || f.Pad {
 			continue
 		}
-		if err := os.MkdirAll(filepath.Dir(s.paths[i]), 0o755); err != nil {
-			return err
+		if t == nil {
+			var err error
+			if t, err = s.files.at.openTree(true); err != nil {
+				return s.files.fileError(i, "create", err)
+			}
+			defer t.close()
 		}
-		fh, err := os.OpenFile(s.paths[i], os.O_RDWR|os.O_CREATE, 0o644)
+		fd, err := t.create(s.files.rels[i], unix.O_RDWR, 0o644)
 		if err != nil {
-			return err
+			return s.files.fileError(i, "create", err)
 		}
-		if err := fh.Close(); err != nil {
-			return err
+		if err := unix.Close(fd); err != nil {
+			return s.files.fileError(i, "create", err)
 		}
 	}
 	s.emptyOK.Store(true)
@@ -226,21 +338,24 @@ type FileStat struct {
 	ModTime time.Time
 }
 
-// FileStats stats every non-pad file, in metainfo order. Safe for concurrent
-// use; blocks on disk.
+// FileStats stats every non-pad file, in metainfo order. A file that can
+// only be reached through a symlink leaving the root counts as missing.
+// Safe for concurrent use; blocks on disk.
 func (s *Storage) FileStats() []FileStat {
-	out := make([]FileStat, 0, len(s.paths))
+	out := make([]FileStat, 0, len(s.files.rels))
+	t, err := s.files.at.openTree(false)
+	if err == nil {
+		defer t.close()
+	}
 	for i, f := range s.mi.Files {
 		if f.Pad {
 			continue
 		}
-		rel, err := filepath.Rel(s.root, s.paths[i])
-		if err != nil {
-			rel = s.paths[i]
-		}
-		st := FileStat{Path: rel, Size: -1}
-		if fi, err := os.Stat(s.paths[i]); err == nil {
-			st.Size, st.ModTime = fi.Size(), fi.ModTime()
+		st := FileStat{Path: s.files.names[i], Size: -1}
+		if t != nil {
+			if fi, err := t.stat(s.files.rels[i]); err == nil && fi.Mode&unix.S_IFMT == unix.S_IFREG {
+				st.Size, st.ModTime = fi.Size, time.Unix(fi.Mtim.Unix())
+			}
 		}
 		out = append(out, st)
 	}
