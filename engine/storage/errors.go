@@ -26,6 +26,10 @@ var (
 	// ErrNotPresent: the bytes asked for are not on disk yet (file missing
 	// or shorter than the torrent says).
 	ErrNotPresent = errors.New("storage: data not on disk")
+	// ErrFileChanged: a file this Storage held open was deleted or
+	// truncated by someone else. The descriptor is dropped, so the next
+	// call sees the disk as it is now.
+	ErrFileChanged = errors.New("storage: file changed on disk while open")
 	// ErrPoolClosed: a job was submitted to a closed pool.
 	ErrPoolClosed = errors.New("storage: pool closed")
 	// ErrCanceled: a queued job was dropped by Pool.Cancel before it ran.
@@ -33,8 +37,9 @@ var (
 )
 
 // FileError is an error about one file of a torrent, so that a caller can
-// tell the user which file is missing or refused. Err wraps the sentinel
-// (ErrNotPresent, ErrUnsafePath) or the file system's error.
+// tell the user which file is missing, changed or refused. Err wraps the
+// sentinel (ErrNotPresent, ErrFileChanged, ErrUnsafePath) or the file
+// system's error.
 type FileError struct {
 	// Path is the file's path relative to the torrent's download folder
 	// (the folder given to Open), with OS separators: the path the torrent

@@ -51,15 +51,74 @@ func TestMissingDataNamesTheFile(t *testing.T) {
 	assertFileError(t, "single-file", s2.ReadBlock(0, 0, make([]byte, 10)), "movie.mkv", ErrNotPresent)
 }
 
+func TestFileChangedWhileOpen(t *testing.T) {
+	root := t.TempDir()
+	mi, data := newTorrent(t, "multi", 1000, mixedFiles, 113)
+	fc := NewFileCache(16)
+	fc.liveEvery = 0 // check on every use instead of once a second
+	s := openT(t, root, mi, Options{Files: fc})
+	writeAllBlocks(t, s, data, 1000, 114)
+	dir := filepath.Join(root, "multi")
+	cached := fc.OpenFiles()
+
+	// Deleted behind our back: the cached descriptor still reads the old
+	// bytes, so only the check can tell.
+	if err := os.Remove(filepath.Join(dir, "sub", "deeper", "c.bin")); err != nil {
+		t.Fatal(err)
+	}
+	err := s.ReadBlock(3, 0, make([]byte, 10))
+	assertFileError(t, "read of a deleted file", err, "multi/sub/deeper/c.bin", ErrFileChanged)
+	if errors.Is(err, ErrNotPresent) {
+		t.Fatalf("changed file reported as never written: %v", err)
+	}
+	if n := fc.OpenFiles(); n != cached-1 {
+		t.Fatalf("OpenFiles = %d after dropping one of %d", n, cached)
+	}
+	// The descriptor is gone, so the next call sees the disk as it is.
+	assertFileError(t, "read again", s.ReadBlock(3, 0, make([]byte, 10)), "multi/sub/deeper/c.bin", ErrNotPresent)
+
+	// A write into a deleted file would vanish with the inode.
+	if err := os.Remove(filepath.Join(dir, "a.bin")); err != nil {
+		t.Fatal(err)
+	}
+	assertFileError(t, "write to a deleted file", s.WriteBlock(0, 0, pieceData(mi, data, 0)), "multi/a.bin", ErrFileChanged)
+	if _, err := os.Stat(filepath.Join(dir, "a.bin")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a.bin: %v", err)
+	}
+
+	// Truncated behind our back.
+	if err := os.Truncate(filepath.Join(dir, "d.bin"), 10); err != nil {
+		t.Fatal(err)
+	}
+	assertFileError(t, "read of a truncated file", s.ReadBlock(6, 0, make([]byte, 10)), "multi/d.bin", ErrFileChanged)
+
+	// Recheck keeps treating all of it as pieces that are not there.
+	if err := os.Remove(filepath.Join(dir, "sub", "b.bin")); err != nil {
+		t.Fatal(err)
+	}
+	for p := range mi.NumPieces() {
+		if ok, err := s.HashPiece(p); ok || err != nil {
+			t.Fatalf("HashPiece(%d) = %v, %v; want false, nil", p, ok, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fc.OpenFiles(); n != 0 {
+		t.Fatalf("OpenFiles = %d after Close", n)
+	}
+}
+
 func TestFileCacheAccountingAfterClose(t *testing.T) {
-	// Refusals and missing files must leave the shared count exact: it is
-	// what bounds the process's descriptors.
+	// Refusals, missing files and dropped descriptors must all leave the
+	// shared count exact: it is what bounds the process's descriptors.
 	root := t.TempDir()
 	outside := outsideDir(t, "a.bin")
 	if err := os.Symlink(outside, filepath.Join(root, "evil")); err != nil {
 		t.Fatal(err)
 	}
 	fc := NewFileCache(4)
+	fc.liveEvery = 0
 	mi, data := newTorrent(t, "multi", 1000, mixedFiles, 115)
 	emi, _ := newTorrent(t, "evil", 1000, mixedFiles, 115)
 	s := openT(t, root, mi, Options{Root: root, Files: fc, MaxOpenFiles: 3})
@@ -77,6 +136,10 @@ func TestFileCacheAccountingAfterClose(t *testing.T) {
 		if ok, err := s2.HashPiece(p); !ok || err != nil {
 			t.Fatal(p, ok, err)
 		}
+	}
+	os.Remove(filepath.Join(root, "multi", "d.bin"))
+	if ok, err := s2.HashPiece(6); ok || err != nil {
+		t.Fatal(ok, err)
 	}
 	if n, fds := fc.OpenFiles(), openFDsUnder(t, root); n == 0 || n > 4 || fds != n {
 		t.Fatalf("idle: OpenFiles = %d, /proc shows %d, limit 4", n, fds)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -77,12 +78,15 @@ type FileCache struct {
 	limit int
 	open  int       // descriptors open, including detached ones still in use
 	lru   list.List // of *handle, front = most recently used
+	// liveEvery spaces the checks that a cached file is still on disk;
+	// tests lower it to check on every use.
+	liveEvery time.Duration
 }
 
 // NewFileCache returns a cache allowing limit open descriptors in total.
 // Safe to call from any goroutine.
 func NewFileCache(limit int) *FileCache {
-	return &FileCache{limit: max(limit, 1)}
+	return &FileCache{limit: max(limit, 1), liveEvery: time.Second}
 }
 
 // OpenFiles reports how many descriptors are open right now. Safe for
@@ -93,15 +97,18 @@ func (c *FileCache) OpenFiles() int {
 	return c.open
 }
 
-// handle is one cached descriptor. Guarded by FileCache.mu except f, which
-// is immutable once the handle is published.
+// handle is one cached descriptor. Guarded by FileCache.mu except f, fd and
+// size, which are immutable once the handle is published.
 type handle struct {
 	set      *fileSet
 	idx      int
 	f        *os.File
+	fd       int   // f's descriptor, for fstat without f.Fd's side effects
+	size     int64 // the file's size when opened, capped at its length
 	writable bool
 	refs     int
-	detached bool // out of the cache; closed when refs drops to zero
+	detached bool          // out of the cache; closed when refs drops to zero
+	checked  time.Duration // monotonic time of the last liveness check
 	gel, sel *list.Element
 }
 
@@ -120,16 +127,33 @@ type fileSet struct {
 	lru     list.List // of *handle, front = most recently used
 }
 
+// epoch makes monotonic cheap: time.Since on a time with a monotonic reading
+// is one vDSO clock read, and never jumps with the wall clock.
+var epoch = time.Now()
+
+func monotonic() time.Duration { return time.Since(epoch) }
+
 // acquire returns a referenced descriptor for file idx, opening it if needed.
 // write asks for a writable descriptor and creates the file (and its
 // folders) when missing. Callers must release the handle promptly: holding
 // it pins the descriptor. Errors are *FileError.
 func (s *fileSet) acquire(idx int, write bool) (*handle, error) {
 	fc := s.fc
+	now := monotonic()
 	fc.mu.Lock()
 	if h := s.open[idx]; h != nil && (h.writable || !write) {
 		s.touch(h)
+		check := now-h.checked >= fc.liveEvery
+		if check {
+			h.checked = now
+		}
 		fc.mu.Unlock()
+		if check {
+			if err := s.checkLive(h); err != nil {
+				s.discard(h)
+				return nil, err
+			}
+		}
 		return h, nil
 	}
 	fc.mu.Unlock()
@@ -150,7 +174,7 @@ func (s *fileSet) acquire(idx int, write bool) (*handle, error) {
 		}
 		victims = s.detach(old, victims) // read-only; replaced by ours
 	}
-	h.refs = 1
+	h.refs, h.checked = 1, now
 	h.gel = fc.lru.PushFront(h)
 	h.sel = s.lru.PushFront(h)
 	s.open[idx] = h
@@ -159,6 +183,35 @@ func (s *fileSet) acquire(idx int, write bool) (*handle, error) {
 	fc.mu.Unlock()
 	closeAll(victims)
 	return h, nil
+}
+
+// checkLive fails when the file behind a cached descriptor was deleted or
+// cut short since it was opened. Reads would otherwise serve a deleted
+// file's old bytes, and writes into it would vanish without an error, for
+// as long as the descriptor stays cached.
+func (s *fileSet) checkLive(h *handle) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(h.fd, &st); err != nil {
+		return s.fileError(h.idx, "stat", err)
+	}
+	switch {
+	case st.Nlink == 0:
+		return &FileError{Path: s.names[h.idx], Err: fmt.Errorf("%w: deleted", ErrFileChanged)}
+	case st.Size < h.size:
+		return &FileError{Path: s.names[h.idx], Err: fmt.Errorf("%w: truncated from %d to %d bytes", ErrFileChanged, h.size, st.Size)}
+	}
+	return nil
+}
+
+// discard takes h, referenced by the caller, out of the cache and drops
+// that reference, which closes it unless another call still uses it.
+func (s *fileSet) discard(h *handle) {
+	s.fc.mu.Lock()
+	if s.open[h.idx] == h {
+		s.detach(h, nil) // referenced, so not queued for closing here
+	}
+	s.fc.mu.Unlock()
+	s.release(h)
 }
 
 // touch takes a reference and marks h most recently used. Caller holds fc.mu.
@@ -292,6 +345,7 @@ func (s *fileSet) openFile(idx int, write bool) (*handle, error) {
 		err = errors.New("not a regular file")
 	case write && st.Size < s.lengths[idx]:
 		err = ignoringEINTR(func() error { return unix.Ftruncate(fd, s.lengths[idx]) })
+		st.Size = s.lengths[idx]
 	}
 	if err != nil {
 		unix.Close(fd)
@@ -301,6 +355,8 @@ func (s *fileSet) openFile(idx int, write bool) (*handle, error) {
 		set:      s,
 		idx:      idx,
 		f:        os.NewFile(uintptr(fd), s.paths[idx]),
+		fd:       fd,
+		size:     min(st.Size, s.lengths[idx]),
 		writable: writable,
 	}, nil
 }

@@ -42,7 +42,9 @@ func (s *Storage) enter() error {
 }
 
 // WriteBlock writes data at offset begin of piece, creating files as needed.
-// Pad-file bytes are skipped. Errors about a file are *FileError. Safe for
+// Pad-file bytes are skipped. Errors about a file are *FileError; writing
+// into a file deleted or truncated while held open fails with
+// ErrFileChanged rather than vanish into the orphaned inode. Safe for
 // concurrent use; blocks on disk.
 func (s *Storage) WriteBlock(piece int, begin int64, data []byte) error {
 	if err := s.checkRange(piece, begin, len(data)); err != nil {
@@ -57,7 +59,8 @@ func (s *Storage) WriteBlock(piece int, begin int64, data []byte) error {
 
 // ReadBlock fills dst from offset begin of piece. Pad-file bytes read as
 // zeros. A file missing or shorter than the torrent says yields a
-// *FileError wrapping ErrNotPresent. Safe for concurrent use; blocks on
+// *FileError wrapping ErrNotPresent; one deleted or truncated while this
+// Storage held it open, ErrFileChanged. Safe for concurrent use; blocks on
 // disk.
 func (s *Storage) ReadBlock(piece int, begin int64, dst []byte) error {
 	if err := s.checkRange(piece, begin, len(dst)); err != nil {
@@ -71,8 +74,9 @@ func (s *Storage) ReadBlock(piece int, begin int64, dst []byte) error {
 }
 
 // HashPiece reads piece back from disk and reports whether its SHA-1
-// matches. Missing or short files are not errors: the piece is simply not
-// there (false, nil). Safe for concurrent use; blocks on disk and CPU.
+// matches. Missing or short files, or files changed while held open, are
+// not errors: the piece is simply not there (false, nil). Safe for
+// concurrent use; blocks on disk and CPU.
 func (s *Storage) HashPiece(piece int) (bool, error) {
 	if err := s.checkRange(piece, 0, 0); err != nil {
 		return false, err
@@ -89,7 +93,7 @@ func (s *Storage) HashPiece(piece int) (bool, error) {
 	for done := int64(0); done < size; {
 		n := min(size-done, int64(len(buf)))
 		if err := s.readAt(off+done, buf[:n]); err != nil {
-			if errors.Is(err, ErrNotPresent) {
+			if errors.Is(err, ErrNotPresent) || errors.Is(err, ErrFileChanged) {
 				return false, nil
 			}
 			return false, err

@@ -10,8 +10,8 @@ import (
 )
 
 // Recheck hashes every piece of s on pool and returns the set of pieces
-// whose data on disk is intact. Missing or short files only make pieces
-// absent; other disk errors, among them
+// whose data on disk is intact. Missing or short files (and files changed
+// while held open) only make pieces absent; other disk errors, among them
 // ErrUnsafePath for a file behind a symlink leaving the root, abort the
 // recheck and are returned. progress,
 // when non-nil, is called on the caller's goroutine with the number of

@@ -36,6 +36,11 @@
 //     Options.Root, or a name in the torrent climbs out).
 //   - ErrNotPresent: a read found the file missing or shorter than the
 //     torrent says. HashPiece and Recheck report such pieces as absent.
+//   - ErrFileChanged: a file held open in the descriptor cache was deleted
+//     or truncated by someone else. Checked at most about once a second per
+//     descriptor; the descriptor is dropped, so the next call sees the disk
+//     as it is. Writes fail too, rather than vanish into a deleted inode.
+//     HashPiece and Recheck report such pieces as absent.
 package storage
 
 import (
