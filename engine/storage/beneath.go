@@ -63,7 +63,8 @@ var haveOpenat2 = sync.OnceValue(func() bool {
 // after Open, so safe for concurrent use.
 type beneath struct {
 	// anchor is absolute and cleaned. It is the operator's own setting, so
-	// symlinks within it are followed like any configured path.
+	// symlinks on the way to it are followed like in any configured path;
+	// only what lies below it is the torrent's.
 	anchor string
 	// walk forces the fallback used without openat2; a test hook.
 	walk bool
@@ -72,7 +73,7 @@ type beneath struct {
 // tree is the anchor opened for one operation or one batch of them. It
 // remembers the last parent folder it resolved, because batches (FileStats,
 // Remove) go through files in torrent order, where neighbours share a
-// folder. At most two descriptors are open at a time, however many files a
+// folder. Between calls it keeps two descriptors, however many files a
 // batch touches. Not safe for concurrent use; close it when done.
 type tree struct {
 	b       *beneath
