@@ -15,8 +15,8 @@ type TransmissionOpts struct {
 	Torrent string // path of the .torrent
 	Dir     string // data folder (-w): holds the data when seeding, receives it otherwise
 	Port    int    // TCP peer port; 0 picks a free one
-	// Seed: the data is already in Dir; transmission verifies it (-v) and
-	// seeds.
+	// Seed: the data is already in Dir; transmission verifies it on add
+	// and seeds.
 	Seed    bool
 	Timeout time.Duration  // the process is stopped after this; 0 means 10 minutes
 	Extra   map[string]any // settings.json keys that override ours
@@ -72,12 +72,12 @@ var transmissionSettings = map[string]any{
 //
 // Settings. The command line is
 //
-//	[stdbuf -o0] transmission-cli -g <temp config> -w Dir -p Port -et -M -B -D -U [-v] Torrent
+//	[stdbuf -o0] transmission-cli -g <temp config> -w Dir -p Port -et -M -B -D -U Torrent
 //
 // -g gives it a private config folder, so no user config or resume data is
 // read or written; -et (encryption tolerated, i.e. prefer plaintext: our
 // peers speak plaintext), -M (no UPnP/NAT-PMP), -B (no blocklist), -D -U
-// (no speed limits), -v (Seed only: verify the data first). stdbuf -o0
+// (no speed limits). stdbuf -o0
 // makes its '\r'-redrawn status line reach us as printed rather than in
 // 4 KiB bursts (without stdbuf only the log lines arrive promptly).
 // settings.json in that folder turns off what the command line cannot:
@@ -125,9 +125,10 @@ func Transmission(tb testing.TB, opts TransmissionOpts) *Proc {
 		tb.Fatal(err)
 	}
 	args := []string{"-g", cfg, "-w", opts.Dir, "-p", fmt.Sprint(port), "-et", "-M", "-B", "-D", "-U"}
-	if opts.Seed {
-		args = append(args, "-v")
-	}
+	// No -v even when seeding: a new torrent whose files exist is verified
+	// on add anyway, and -v queues a second verification whose brief
+	// stopped state transmission-cli's main loop can read as "stopped",
+	// exiting 0.2 s after start (seen under load).
 	args = append(args, opts.Torrent)
 	var p *Proc
 	if Have("stdbuf") {
