@@ -217,18 +217,24 @@ func (p *Picker) forgetRequests(part *partial) {
 // for the other peers that had the same block requested (endgame), whether
 // the piece now has every block and should be hash-checked, and dup when
 // the data is not needed (piece verified or block already received): the
-// session should then discard it. A block we never requested is accepted
-// if we still need it. err reports a block that does not exist, with
-// nothing changed. Session goroutine only.
+// session should then discard it. err reports a block that does not exist,
+// or (ErrNotRequested) one this peer has no request outstanding for, with
+// nothing changed: unasked data is never used, since a peer could
+// otherwise push garbage into any piece. Session goroutine only.
 func (p *Picker) BlockReceived(peer PeerID, piece, begin, length int) (cancels []Cancel, complete, dup bool, err error) {
 	blk, err := p.blockOf(piece, begin, length)
 	if err != nil {
 		return nil, false, false, err
 	}
 	ref := blockRef{int32(piece), int32(blk)}
-	if ps := p.peers[peer]; ps != nil {
-		delete(ps.out, ref)
+	ps := p.peers[peer]
+	if ps == nil {
+		return nil, false, false, ErrNotRequested
 	}
+	if _, ok := ps.out[ref]; !ok {
+		return nil, false, false, ErrNotRequested
+	}
+	delete(ps.out, ref)
 	if p.have.Test(uint(piece)) {
 		return nil, false, true, nil
 	}
@@ -262,6 +268,24 @@ func (p *Picker) BlockReceived(peer PeerID, piece, begin, length int) (cancels [
 		part.contrib = append(part.contrib, peer)
 	}
 	return cancels, part.received == len(part.blocks), false, nil
+}
+
+// PieceRequests lists the requests outstanding on a started piece, peer by
+// peer, so the session can cancel them before PieceFailed forgets them.
+// Session goroutine only.
+func (p *Picker) PieceRequests(piece int) []Cancel {
+	if piece < 0 || piece >= p.n || p.parts == nil || p.parts[piece] == nil {
+		return nil
+	}
+	part := p.parts[piece]
+	var out []Cancel
+	for bi := range part.blocks {
+		b := &part.blocks[bi]
+		for _, peer := range b.reqs[:b.n] {
+			out = append(out, Cancel{Peer: peer, Request: p.req(piece, bi)})
+		}
+	}
+	return out
 }
 
 // RequestRejected records a REJECT REQUEST (BEP 6): the block becomes free

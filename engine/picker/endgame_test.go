@@ -1,6 +1,7 @@
 package picker
 
 import (
+	"errors"
 	"math/rand"
 	"slices"
 	"testing"
@@ -59,9 +60,14 @@ func TestEndgameDuplicatesAndCancels(t *testing.T) {
 	if p.Outstanding(0) != 3 || p.Outstanding(2) != 0 {
 		t.Fatalf("cancelled requests still outstanding: %d %d", p.Outstanding(0), p.Outstanding(2))
 	}
-	// The cancelled copy may still arrive: it is a duplicate to discard.
-	if _, _, d, _ := p.BlockReceived(0, r.Piece, r.Begin, r.Length); !d {
-		t.Fatal("second copy not flagged duplicate")
+	// The cancelled copy may still arrive: it was no longer asked for, so
+	// it is refused with nothing changed (the session discards it against
+	// the allowance the cancel gave the peer).
+	if _, _, _, err := p.BlockReceived(0, r.Piece, r.Begin, r.Length); !errors.Is(err, ErrNotRequested) {
+		t.Fatalf("cancelled copy: err %v, want ErrNotRequested", err)
+	}
+	if p.Outstanding(0) != 3 {
+		t.Fatalf("refused copy changed peer 0's requests: %d outstanding", p.Outstanding(0))
 	}
 	// Completing the piece reports complete exactly once.
 	for _, x := range all {

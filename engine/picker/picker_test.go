@@ -253,8 +253,8 @@ func TestVerifyAndInteresting(t *testing.T) {
 	if snap := p.Have(); !snap.Test(65) || snap.Count() != 1 {
 		t.Fatalf("have snapshot %v", snap)
 	}
-	if _, _, dup, _ := p.BlockReceived(1, 65, 0, BlockSize); !dup {
-		t.Fatal("block of a verified piece not reported as duplicate")
+	if _, _, _, err := p.BlockReceived(1, 65, 0, BlockSize); !errors.Is(err, ErrNotRequested) {
+		t.Fatalf("unasked block of a verified piece: err %v, want ErrNotRequested", err)
 	}
 	mustCheck(t, p)
 }
@@ -288,6 +288,28 @@ func TestMaxActiveBoundsStartedPieces(t *testing.T) {
 	next := p.Pick(2, nil, 100, t0)
 	if got := pieces(next); len(got) != 1 || got[0] == piece {
 		t.Fatalf("after one verified, picked %v: want one new piece", got)
+	}
+	mustCheck(t, p)
+}
+
+// A block the peer was never asked for is refused with nothing changed, even
+// one we still need: otherwise any peer could push data into any piece.
+func TestUnrequestedBlockRefused(t *testing.T) {
+	p := uniform(t, 8, 4*BlockSize, 1)
+	p.PeerHaveAll(1)
+	p.PeerHaveAll(2)
+	r := p.Pick(1, nil, 1, t0)[0]
+	if _, _, _, err := p.BlockReceived(2, r.Piece, r.Begin, r.Length); !errors.Is(err, ErrNotRequested) {
+		t.Fatalf("block requested from another peer: err %v, want ErrNotRequested", err)
+	}
+	if _, _, _, err := p.BlockReceived(2, 7, 0, BlockSize); !errors.Is(err, ErrNotRequested) {
+		t.Fatalf("block nobody requested: err %v, want ErrNotRequested", err)
+	}
+	if p.Contributors(7) != nil || p.Outstanding(1) != 1 {
+		t.Fatalf("refused blocks changed state: contributors %v, outstanding %d", p.Contributors(7), p.Outstanding(1))
+	}
+	if _, _, dup, err := p.BlockReceived(1, r.Piece, r.Begin, r.Length); err != nil || dup {
+		t.Fatalf("requested block: dup %v err %v", dup, err)
 	}
 	mustCheck(t, p)
 }

@@ -15,6 +15,7 @@ type Rate struct {
 	buckets []int64 // bytes per unix second, indexed by second mod window
 	sec     int64   // unix second of the newest bucket
 	start   time.Time
+	last    time.Time // of the latest Add
 	total   int64
 }
 
@@ -61,6 +62,18 @@ func (r *Rate) Add(now time.Time, n int64) {
 	r.advance(now)
 	r.buckets[r.slot(r.sec)] += n
 	r.total += n
+	r.last = now
+}
+
+// Shown is Rate as a user should read it: 0 once nothing was added for
+// idle. The window average alone would take its whole length to fall to
+// zero after a transfer stops, showing traffic that is no longer there.
+// Owner goroutine only.
+func (r *Rate) Shown(now time.Time, idle time.Duration) int64 {
+	if r.buckets == nil || now.Sub(r.last) >= idle {
+		return 0
+	}
+	return r.Rate(now)
 }
 
 // Rate is the average bytes per second over the window ending at now. The

@@ -66,3 +66,27 @@ func TestRateYoungAndWindowed(t *testing.T) {
 		t.Fatalf("total %d", r.Total())
 	}
 }
+
+// A shown rate reads zero once nothing moved for the idle time, though the
+// window still holds bytes.
+func TestRateShownDropsToZero(t *testing.T) {
+	var r Rate
+	t1 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		r.Add(t1.Add(time.Duration(i)*time.Second), 1000)
+	}
+	end := t1.Add(4 * time.Second)
+	if got := r.Shown(end.Add(500*time.Millisecond), time.Second); got == 0 {
+		t.Fatal("shown rate zero while bytes moved half a second ago")
+	}
+	if r.Rate(end.Add(1500*time.Millisecond)) == 0 {
+		t.Fatal("window average already zero: the test proves nothing")
+	}
+	if got := r.Shown(end.Add(1500*time.Millisecond), time.Second); got != 0 {
+		t.Fatalf("shown rate %d 1.5 s after the last byte, want 0", got)
+	}
+	var empty Rate
+	if empty.Shown(end, time.Second) != 0 {
+		t.Fatal("empty rate not zero")
+	}
+}
