@@ -56,7 +56,9 @@ func (s *Session) announced(r tracker.Result) {
 			s.connectPeers()
 		}
 	}
+	// An idle torrent may not tick for 30 s: show the tracker's answer now.
 	s.dirty = true
+	s.publish()
 }
 
 // announceStopped tells every working tracker we left, best effort, bounded

@@ -29,10 +29,14 @@ type Config struct {
 	HashWorkers        int    // default one per core
 	CacheBytes         int64  // shared read cache; default 64 MiB
 	MaxOpenFiles       int    // shared descriptor limit; default 512
-	Dialer             Dialer // set later with SetDialer when the network layer needs the client first
-	Tracker            tracker.Config
-	Persister          Persister // nil: nothing is saved
-	DHT                DHT       // nil: no DHT (the default; BEP 5 is opt-in)
+	// DownloadRoot, when set, is the folder no torrent file may leave: every
+	// torrent's folder must be inside it, and no path resolves through a
+	// symlink out of it (storage.Options.Root). Absolute, symlinks resolved.
+	DownloadRoot string
+	Dialer       Dialer // set later with SetDialer when the network layer needs the client first
+	Tracker      tracker.Config
+	Persister    Persister // nil: nothing is saved
+	DHT          DHT       // nil: no DHT (the default; BEP 5 is opt-in)
 	// Tick is the sessions' clock period; default 1 s. Negative disables the
 	// ticker so tests can post ticks themselves.
 	Tick time.Duration
@@ -95,6 +99,8 @@ type Client struct {
 	bufs     *bufPool
 	down, up globalBucket
 	local    map[netip.Addr]bool
+	bans     *banList
+	listen   atomic.Pointer[string] // the peer listener's trouble, "" when fine
 	stopping sync.WaitGroup
 	tickDone chan struct{}
 }
@@ -112,6 +118,7 @@ func New(cfg Config) *Client {
 	c.bufs = newBufPool(pieceBufBudget)
 	c.trk = tracker.NewClient(cfg.Tracker)
 	c.local = localAddrs()
+	c.bans = newBanList()
 	if cfg.Tick > 0 {
 		go c.tickLoop()
 	} else {
@@ -129,6 +136,23 @@ func (c *Client) SetListenPort(port uint16) { c.cfg.ListenPort = port }
 
 // SetDialer installs the network layer's dialer.
 func (c *Client) SetDialer(d Dialer) { c.cfg.Dialer = d }
+
+// PeerSlots reports the connections attached to sessions and the limit on
+// them (MaxPeers); the network layer counts its handshaking connections
+// against the difference. Safe for concurrent use.
+func (c *Client) PeerSlots() (used, limit int) { return int(c.conns.Load()), c.cfg.MaxPeers }
+
+// SetListenError records what is wrong with the peer listener ("" once it
+// accepts again), for the API to show. Safe for concurrent use.
+func (c *Client) SetListenError(msg string) { c.listen.Store(&msg) }
+
+// ListenError is the peer listener's trouble, or "". Safe for concurrent use.
+func (c *Client) ListenError() string {
+	if p := c.listen.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
 
 // Session returns the session for ih, or nil. Lock-free.
 func (c *Client) Session(ih metainfo.Hash) *Session {
@@ -160,51 +184,60 @@ type AddOptions struct {
 	Restored   bool           // coming back from the persister: do not store it again
 	Downloaded int64          // totals from earlier runs (resume)
 	Uploaded   int64
+	// Error, when set, brings the torrent back in state error with this
+	// message (its resume record was lost); starting it clears it.
+	Error error
 }
 
 // Add adds a torrent and, unless opt.Stopped, starts it. Adding one that is
-// already present fails with ErrExists and leaves it untouched.
+// already present fails with ErrExists and leaves it untouched. With a
+// persister, the torrent and its first resume record are durable before
+// Add returns; if they cannot be stored, Add fails and nothing is kept.
 func (c *Client) Add(mi *metainfo.MetaInfo, opt AddOptions) (*Session, error) {
 	c.regMu.Lock()
 	defer c.regMu.Unlock()
 	if s := c.Session(mi.InfoHash); s != nil {
 		return s, fmt.Errorf("%w: %s", ErrExists, mi.InfoHash)
 	}
+	s := newSession(c, mi, opt.Dir, c.cfg.Now())
+	s.configure(opt)
 	if p := c.cfg.Persister; p != nil && !opt.Restored {
-		if err := p.AddTorrent(mi); err != nil {
+		r := s.resumeRecord()
+		if err := p.AddTorrent(mi, &r); err != nil {
 			return nil, err
 		}
 	}
-	s := newSession(c, mi, opt.Dir, c.cfg.Now())
 	c.register(s, opt)
 	return s, nil
 }
 
-// register applies opt to a new session, publishes it in the table and
-// starts it unless opt.Stopped. Caller holds regMu.
-func (c *Client) register(s *Session, opt AddOptions) {
+// configure applies opt to a session no other goroutine knows yet.
+func (s *Session) configure(opt AddOptions) {
 	if !opt.Added.IsZero() {
 		s.added = opt.Added
 	}
 	s.sequential = opt.Sequential
 	s.userStopped = opt.Stopped
 	s.base.downloaded, s.base.uploaded = opt.Downloaded, opt.Uploaded
-	// A restored torrent's record is already on disk: rewriting 10,000 of
-	// them at every start-up would cost 10,000 fsyncs for nothing.
+	// A restored torrent's record is already on disk, and a new one's was
+	// written by Add: rewriting 10,000 of them at every start-up would
+	// cost 10,000 fsyncs for nothing.
 	s.restored = opt.Restored
-	s.resumeDirty = !opt.Restored
 	s.limits.down.set(opt.MaxDown)
 	s.limits.up.set(opt.MaxUp)
+	s.stopHave = opt.Have
+	if opt.Error != nil {
+		s.state, s.err = StateError, opt.Error
+	}
 	s.dirty = true
 	s.publish()
+}
+
+// register publishes a configured session in the table and starts it
+// unless opt.Stopped (or it came back in error). Caller holds regMu.
+func (c *Client) register(s *Session, opt AddOptions) {
 	c.sessions.Store(s.ih, s)
-	// The resume record goes out first, so that even a crash during the
-	// initial recheck leaves the torrent's folder and settings on record.
-	s.stopHave = opt.Have
-	if !opt.Restored {
-		s.post(evFunc(func(s *Session) { s.saveResume(true) }))
-	}
-	if !opt.Stopped {
+	if !opt.Stopped && opt.Error == nil {
 		s.post(startEvent{have: opt.Have})
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -53,22 +54,19 @@ func onPiece(s *Session, p *peer, m *wire.Message) error {
 	p.down.Add(s.now, n)
 	s.stats.down.Add(s.now, n)
 	if s.pick == nil || s.state != StateDownloading {
-		s.stats.wasted += n
+		s.unasked(p, n)
 		return nil
 	}
 	piece, begin := int(m.Index), int(m.Begin)
 	cancels, complete, dup, err := s.pick.BlockReceived(picker.PeerID(p.id), piece, begin, int(n))
 	if err != nil {
-		// Unrequested or malformed: wasted, and not worth a disconnect
-		// (it may have crossed a cancel).
-		s.stats.wasted += n
+		// Not asked of this peer (or malformed): it may have crossed our
+		// cancel or choke, which the allowance covers; past that it is
+		// an offence.
+		s.unasked(p, n)
 		return nil
 	}
-	for _, c := range cancels {
-		if o := s.peers[picker.PeerID(c.Peer)]; o != nil {
-			s.send(o, wire.AppendCancel(nil, uint32(c.Piece), uint32(c.Begin), uint32(c.Length)))
-		}
-	}
+	s.cancel(cancels)
 	if dup {
 		s.stats.wasted += n
 		return nil
@@ -150,8 +148,8 @@ func (s *Session) pieceChecked(piece int, data []byte, r storage.Result) {
 	}
 	switch {
 	case r.Err != nil:
-		s.pick.PieceFailed(piece)
-		s.setError(fmt.Errorf("engine: writing piece %d: %w", piece, r.Err))
+		s.failPiece(piece)
+		s.setError(fmt.Errorf("engine: writing piece %d: %w%s", piece, r.Err, recheckHint(r.Err)))
 	case !r.OK:
 		s.pieceFailed(piece)
 	default:
@@ -159,10 +157,36 @@ func (s *Session) pieceChecked(piece int, data []byte, r storage.Result) {
 	}
 }
 
+// diskTrouble handles a failed read of verified data. Data that is gone or
+// short (a file deleted, truncated or replaced behind our back) is not
+// served, and peers must not wait for it: the torrent goes to state error
+// naming the file, until the user rechecks it.
+func (s *Session) diskTrouble(err error) {
+	if s.state != StateSeeding && s.state != StateDownloading {
+		return
+	}
+	if dataGone(err) {
+		s.setError(fmt.Errorf("engine: %w%s", err, recheckHint(err)))
+	}
+}
+
+// dataGone: the error says data we had verified is no longer on disk.
+func dataGone(err error) bool {
+	return errors.Is(err, storage.ErrNotPresent) || errors.Is(err, storage.ErrFileChanged)
+}
+
+// recheckHint tells the user the way out of a data error.
+func recheckHint(err error) string {
+	if dataGone(err) {
+		return "; the data on disk changed: recheck the torrent (/recheck) to continue from what is there"
+	}
+	return ""
+}
+
 func (s *Session) pieceFailed(piece int) {
 	size := s.mi.PieceSize(piece)
 	s.stats.wasted += size
-	contributors, _ := s.pick.PieceFailed(piece)
+	contributors := s.failPiece(piece)
 	for _, id := range contributors {
 		p := s.peers[picker.PeerID(id)]
 		if p == nil {
@@ -233,10 +257,53 @@ func (s *Session) requestTimeouts() {
 	if s.pick == nil {
 		return
 	}
-	for _, c := range s.pick.Timeouts(s.now, requestTimeout) {
+	timedOut := s.pick.Timeouts(s.now, requestTimeout)
+	for _, c := range timedOut {
 		if p := s.peers[picker.PeerID(c.Peer)]; p != nil {
 			p.snubbed = true
-			s.send(p, wire.AppendCancel(nil, uint32(c.Piece), uint32(c.Begin), uint32(c.Length)))
 		}
 	}
+	s.cancel(timedOut)
+}
+
+// unrequestedSlack is what any peer may send unasked before it counts as an
+// offence, beyond what our cancels and chokes allow: a few blocks of
+// requests a stop or restart dropped.
+const unrequestedSlack = 4 * blockSize
+
+// maxUnrequested caps the allowance at the deepest pipeline we keep with a
+// peer (picker.CapDepth blocks): more can never be in flight.
+const maxUnrequested = picker.CapDepth * blockSize
+
+// cancel sends CANCEL for requests the picker has already forgotten. The
+// blocks may still be on their way, so each adds to the peer's allowance
+// for unasked data.
+func (s *Session) cancel(cs []picker.Cancel) {
+	for _, c := range cs {
+		if o := s.peers[picker.PeerID(c.Peer)]; o != nil {
+			o.unrequested = min(o.unrequested+int64(c.Length), maxUnrequested)
+			s.send(o, wire.AppendCancel(nil, uint32(c.Piece), uint32(c.Begin), uint32(c.Length)))
+		}
+	}
+}
+
+// unasked counts a block p sent that nobody asked it for: wasted, taken
+// from its allowance, and an offence once that is spent.
+func (s *Session) unasked(p *peer, n int64) {
+	s.stats.wasted += n
+	if p.unrequested >= n {
+		p.unrequested -= n
+		return
+	}
+	p.unrequested = 0
+	s.offence(p, "sent a block nobody asked for")
+}
+
+// failPiece puts a started or verified piece back among the missing ones,
+// cancelling what other peers still owe of it first, and returns its
+// contributors.
+func (s *Session) failPiece(piece int) []picker.PeerID {
+	s.cancel(s.pick.PieceRequests(piece))
+	who, _ := s.pick.PieceFailed(piece)
+	return who
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/bits-and-blooms/bitset"
 
 	"gotorrentserver/engine/picker"
 	"gotorrentserver/engine/storage"
 	"gotorrentserver/engine/tracker"
+	"gotorrentserver/metainfo"
 )
 
 // startEvent opens storage, rechecks whatever data already exists and then
@@ -35,13 +35,8 @@ func (e startEvent) handle(s *Session) {
 		s.startMetadata()
 		return
 	}
-	if s.store == nil {
-		st, err := storage.OpenWith(s.dir, s.mi, storage.Options{Files: s.c.files, Cache: s.c.cache})
-		if err != nil {
-			s.setError(err)
-			return
-		}
-		s.store = st
+	if !s.openStore() {
+		return
 	}
 	s.started = s.now
 	if e.have != nil || !s.dataExists() {
@@ -52,7 +47,30 @@ func (e startEvent) handle(s *Session) {
 		s.begin(have)
 		return
 	}
+	s.startCheck(false)
+}
+
+// openStore opens the torrent's storage if it is not open yet; false (and
+// state error) when that fails.
+func (s *Session) openStore() bool {
+	if s.store != nil {
+		return true
+	}
+	st, err := storage.OpenWith(s.dir, s.mi, storage.Options{Root: s.c.cfg.DownloadRoot, Files: s.c.files, Cache: s.c.cache})
+	if err != nil {
+		s.setError(err)
+		return false
+	}
+	s.store = st
+	return true
+}
+
+// startCheck hashes every piece on disk, off the session thread; the result
+// comes back to recheckDone. thenStop keeps the torrent stopped afterwards
+// (a recheck the user asked for while it was stopped).
+func (s *Session) startCheck(thenStop bool) {
 	s.state = StateChecking
+	s.checkThenStop = thenStop
 	s.rechecks++
 	s.dirty = true
 	s.publish()
@@ -63,11 +81,72 @@ func (e startEvent) handle(s *Session) {
 	}()
 }
 
-// dataExists is a cheap stat of the torrent's files: a fresh download skips
-// the recheck entirely.
+// recheckEvent hashes the torrent's data again on the user's request: a
+// running or failed torrent then transfers from what the disk really
+// holds; a stopped one stays stopped with the new count.
+type recheckEvent struct{ done chan error }
+
+func (e recheckEvent) handle(s *Session) {
+	e.done <- s.recheck()
+}
+
+func (s *Session) recheck() error {
+	switch s.state {
+	case StateChecking:
+		return nil // already under way
+	case StateMetadata:
+		return ErrNoMetadata
+	}
+	stopped := s.state == StateStopped
+	if !stopped {
+		s.closeAllPeers()
+		s.dropTransfers()
+	}
+	s.err = nil
+	s.stopHave = nil
+	s.resumeDirty = true
+	if !s.openStore() {
+		return nil // the error state says why
+	}
+	if s.started.IsZero() || !stopped {
+		s.started = s.now
+	}
+	s.startCheck(stopped)
+	return nil
+}
+
+// dropTransfers forgets the pieces in progress and the picker: what is
+// verified stays in stopHave.
+func (s *Session) dropTransfers() {
+	for k, pb := range s.pieces {
+		s.recycle(pb.data)
+		delete(s.pieces, k)
+	}
+	if s.pick != nil {
+		s.stopHave = s.pick.Have()
+		s.pick = nil
+	}
+}
+
+// Recheck hashes a torrent's data again (see recheckEvent). It fails with
+// ErrNotFound, or ErrNoMetadata for a magnet still fetching its info dict.
+// Safe for concurrent use.
+func (c *Client) Recheck(ih metainfo.Hash) error {
+	s := c.Session(ih)
+	if s == nil {
+		return ErrNotFound
+	}
+	done := make(chan error, 1)
+	s.post(recheckEvent{done: done})
+	return <-done
+}
+
+// dataExists is a cheap stat of the torrent's files (beneath the download
+// root, never through a symlink out of it): a fresh download skips the
+// recheck entirely.
 func (s *Session) dataExists() bool {
-	for i := range s.mi.Files {
-		if fi, err := os.Stat(s.store.Path(i)); err == nil && fi.Size() > 0 {
+	for _, st := range s.store.FileStats() {
+		if st.Size > 0 {
 			return true
 		}
 	}
@@ -86,6 +165,15 @@ func (s *Session) recheckDone(have *bitset.BitSet, err error) {
 		return
 	}
 	s.resumeDirty = true // what the disk holds may differ from the record
+	if s.checkThenStop {
+		s.checkThenStop = false
+		s.stopHave = have
+		s.state = StateStopped
+		s.dirty = true
+		s.publish()
+		s.saveResume(true)
+		return
+	}
 	s.begin(have)
 }
 
@@ -100,6 +188,7 @@ func (s *Session) begin(have *bitset.BitSet) {
 	p.SetMaxActive(maxActivePieces(s.mi.PieceLength))
 	s.pick = p
 	for _, peer := range s.peers {
+		s.announceHaves(peer)
 		s.registerPieces(peer)
 	}
 	if s.complete() {
@@ -157,14 +246,7 @@ func (e stopEvent) handle(s *Session) {
 	if wasRunning {
 		s.announceStopped()
 	}
-	for k, pb := range s.pieces {
-		s.recycle(pb.data)
-		delete(s.pieces, k)
-	}
-	if s.pick != nil {
-		s.stopHave = s.pick.Have()
-		s.pick = nil
-	}
+	s.dropTransfers()
 	s.dirty = true
 	s.publish()
 	// Unchanged restored torrents keep their record: a daemon with 10,000

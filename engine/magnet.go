@@ -19,6 +19,19 @@ const (
 	extMetadata = 2
 )
 
+// maxMetaUnsent: a metadata request is not answered while this much to the
+// peer is still unsent (it asks but does not read).
+const maxMetaUnsent = 256 << 10
+
+// metaPieces is the number of BEP 9 pieces of the info dict we serve, or
+// 0 while we do not have it.
+func (s *Session) metaPieces() int {
+	if s.metaSrv == nil {
+		return 0
+	}
+	return ext.NumMetadataPieces(s.metaSrv.Size())
+}
+
 // maxPendingHaves bounds what a peer may announce before we know the
 // torrent's size (a magnet still fetching metadata).
 const maxPendingHaves = 1 << 16
@@ -33,12 +46,14 @@ func (c *Client) AddMagnet(m *metainfo.Magnet, opt AddOptions) (*Session, error)
 	if s := c.Session(m.InfoHash); s != nil {
 		return s, fmt.Errorf("%w: %s", ErrExists, m.InfoHash)
 	}
+	s := newMagnetSession(c, m, opt.Dir, c.cfg.Now())
+	s.configure(opt)
 	if p, ok := c.cfg.Persister.(MagnetPersister); ok && !opt.Restored {
-		if err := p.AddMagnet(m); err != nil {
+		r := s.resumeRecord()
+		if err := p.AddMagnet(m, r); err != nil {
 			return nil, err
 		}
 	}
-	s := newMagnetSession(c, m, opt.Dir, c.cfg.Now())
 	c.register(s, opt)
 	var peers []netip.AddrPort
 	for _, p := range m.Peers {
@@ -53,9 +68,10 @@ func (c *Client) AddMagnet(m *metainfo.Magnet, opt AddOptions) (*Session, error)
 }
 
 // MagnetPersister is implemented by persisters that can keep a magnet link
-// until its metadata is known.
+// until its metadata is known. AddMagnet stores the link and the first
+// resume record durably, or nothing.
 type MagnetPersister interface {
-	AddMagnet(m *metainfo.Magnet) error
+	AddMagnet(m *metainfo.Magnet, r Resume) error
 }
 
 func newMagnetSession(c *Client, m *metainfo.Magnet, dir string, now time.Time) *Session {
@@ -133,7 +149,7 @@ func (s *Session) metadataHashed(sum metainfo.Hash) {
 	s.setMetaInfo(mi)
 	if p := s.c.cfg.Persister; p != nil {
 		go func() {
-			if err := p.AddTorrent(mi); err != nil {
+			if err := p.AddTorrent(mi, nil); err != nil {
 				s.c.logf("engine: %s: saving metadata: %v", s.ih, err)
 			}
 		}()
@@ -191,6 +207,13 @@ func (s *Session) onMetadataMsg(p *peer, payload []byte) error {
 	case ext.MetadataRequest:
 		id := p.extM["ut_metadata"]
 		if id <= 0 {
+			return nil
+		}
+		// A peer needs each piece once, and one more try each; answers
+		// past that, or while it is not reading, are not sent.
+		p.metaRequests++
+		if p.metaRequests > 2*max(s.metaPieces(), 1)+2 || p.conn.Buffered() > maxMetaUnsent {
+			s.offence(p, "metadata requests beyond what it needs")
 			return nil
 		}
 		var reply []byte

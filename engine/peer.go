@@ -3,8 +3,8 @@ package engine
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/bits-and-blooms/bitset"
@@ -23,6 +23,10 @@ import (
 type Peer struct {
 	s *Session
 	p *peer
+	// undelivered counts messages handed to Deliver that the session has
+	// not handled yet; bounded by maxUndelivered.
+	undelivered atomic.Int64
+	maxUndeliv  int64
 }
 
 // peer is one connection as the session sees it. Session-owned.
@@ -49,11 +53,13 @@ type peer struct {
 	client       string
 	listenPort   uint16 // from the extension handshake's p, for PEX
 	metaSize     int64  // the peer's metadata_size, for magnets
+	metaRequests int    // ut_metadata requests it sent us
 
 	// What the peer announced before the torrent's size was known.
 	pendingBits  []byte
 	pendingHaves []uint32
 	pendingAll   bool
+	owedHaves    bool // greeted before our pieces were known
 	pex          *ext.PexState
 
 	pipe        *picker.Pipeline
@@ -67,6 +73,11 @@ type peer struct {
 	unchokedAt  time.Time
 	snubbed     bool
 	failures    int // pieces that failed their hash with our data from this peer
+	offences    int // requests dropped for asking more than a peer needs (guard.go)
+	// unrequested is what the peer may still send us without our asking
+	// (blocks in flight when we cancelled or it choked us); past it,
+	// unrequested blocks are offences.
+	unrequested int64
 
 	uploads  []picker.Request // requests from the peer waiting for a disk read
 	reading  int              // reads handed to the disk pool
@@ -79,15 +90,35 @@ type peer struct {
 func (s *Session) Attach(conn PeerConn, hs wire.Handshake, outbound bool) *Peer {
 	p := &peer{conn: conn, addr: conn.RemoteAddr(), peerID: hs.PeerID, reserved: hs.Reserved, outbound: outbound}
 	s.post(attachEvent{p})
-	return &Peer{s: s, p: p}
+	h := &Peer{s: s, p: p, maxUndeliv: maxUndeliveredBase}
+	if mi := s.MetaInfo(); mi != nil {
+		// A peer may announce its pieces as one HAVE each.
+		h.maxUndeliv += int64(mi.NumPieces())
+	}
+	return h
 }
+
+// maxUndeliveredBase bounds the messages a peer may have waiting for its
+// session beyond one HAVE per piece: pipelines (500 blocks each way) fit
+// well inside it, a flood of keep-alives or HAVEs from a peer faster than
+// its session does not.
+const maxUndeliveredBase = 4096
 
 // DialFailed reports that an outbound dial to addr did not produce a
 // connection. Safe for concurrent use.
 func (s *Session) DialFailed(addr netip.AddrPort, err error) {
 	s.post(evFunc(func(s *Session) {
+		k := s.known[addr]
+		if errors.Is(err, ErrDialBusy) {
+			// Our own queue, not the peer's fault: try again soon.
+			if k != nil {
+				k.dialing = false
+				k.nextDial = s.now.Add(time.Second + time.Duration(s.rng.Int63n(int64(4*time.Second))))
+			}
+			return
+		}
 		s.c.logf("engine: %s: dial %s failed: %v", s.ih, addr, err)
-		if k := s.known[addr]; k != nil {
+		if k != nil {
 			k.dialing = false
 			k.failures++
 			k.nextDial = s.now.Add(redialBackoff(k.failures))
@@ -96,8 +127,21 @@ func (s *Session) DialFailed(addr netip.AddrPort, err error) {
 }
 
 // Deliver hands decoded messages to the session, which takes ownership of
-// msgs and of every Block in it (see BlockBuffer).
-func (h *Peer) Deliver(msgs []wire.Message) { h.s.post(msgsEvent{h.p, msgs}) }
+// msgs and of every Block in it (see BlockBuffer). It refuses them, and
+// counts an offence, when the session is that far behind on this peer: the
+// network layer then closes the connection.
+func (h *Peer) Deliver(msgs []wire.Message) error {
+	if h.undelivered.Add(int64(len(msgs))) > h.maxUndeliv {
+		h.undelivered.Add(-int64(len(msgs)))
+		for i := range msgs {
+			releaseBlock(msgs[i].Block)
+		}
+		h.s.post(evFunc(func(s *Session) { s.dropAbuser(h.p, errFlooding) }))
+		return errFlooding
+	}
+	h.s.post(msgsEvent{h, msgs})
+	return nil
+}
 
 // Writable reports that the outbound buffer drained after NotifyWritable.
 func (h *Peer) Writable() {
@@ -140,6 +184,7 @@ func (e attachEvent) handle(s *Session) {
 		p.has = bitsetFor(s.mi)
 	}
 	p.pex = ext.NewPexState(p.addr)
+	p.unrequested = unrequestedSlack
 	p.pipe = picker.NewPipeline()
 	p.connectedAt, p.lastRecv, p.lastSend = s.now, s.now, s.now
 	s.peers[p.id] = p
@@ -222,6 +267,9 @@ func (s *Session) sendGreeting(p *peer) {
 	}
 	switch have := s.have(); {
 	case s.pick == nil:
+		// Checking or fetching metadata: we claim nothing yet, and tell
+		// the peer piece by piece once the check ends (announceHaves).
+		p.owedHaves = true
 		if p.fast {
 			buf = wire.AppendSimple(buf, wire.HaveNone)
 		}
@@ -289,38 +337,23 @@ func (s *Session) forget(p *peer) {
 	s.dirty = true
 }
 
-// ban closes p, refuses its address from now on, and throws away every
-// partial piece it contributed to, since its blocks there are suspect too.
-func (s *Session) ban(p *peer, why string) {
-	s.banned[banKey(p.addr)] = true
-	s.c.logf("engine: %s: banned %s: %s", s.ih, p.addr, why)
-	if s.pick != nil {
-		for piece, pb := range s.pieces {
-			for _, id := range s.pick.Contributors(piece) {
-				if id == picker.PeerID(p.id) {
-					s.pick.PieceFailed(piece)
-					s.stats.wasted += int64(len(pb.data))
-					s.recycle(pb.data)
-					delete(s.pieces, piece)
-					break
-				}
+// discardContributions throws away every partial piece p contributed to.
+func (s *Session) discardContributions(p *peer) {
+	if s.pick == nil {
+		return
+	}
+	for piece, pb := range s.pieces {
+		for _, id := range s.pick.Contributors(piece) {
+			if id == picker.PeerID(p.id) {
+				s.failPiece(piece)
+				s.stats.wasted += int64(len(pb.data))
+				s.recycle(pb.data)
+				delete(s.pieces, piece)
+				break
 			}
 		}
 	}
-	s.dropPeer(p, fmt.Errorf("engine: banned: %s", why))
 }
-
-// banKey is what a ban applies to: the IP address, except on loopback,
-// where many peers share one address (test swarms, local clients) and only
-// the port tells them apart.
-func banKey(a netip.AddrPort) netip.AddrPort {
-	if a.Addr().IsLoopback() {
-		return a
-	}
-	return netip.AddrPortFrom(a.Addr(), 0)
-}
-
-func (s *Session) isBanned(a netip.AddrPort) bool { return s.banned[banKey(a)] }
 
 func bitfieldBytes(bs *bitset.BitSet, n int) []byte {
 	out := make([]byte, (n+7)/8)
@@ -336,6 +369,23 @@ func setBits(bs interface{ Set(uint) *bitset.BitSet }, bf []byte, n int) {
 		if bf[i/8]&(0x80>>(i%8)) != 0 {
 			bs.Set(uint(i))
 		}
+	}
+}
+
+// announceHaves tells a peer greeted while we were checking what we have,
+// one HAVE per piece: a bitfield may only be the first message.
+func (s *Session) announceHaves(p *peer) {
+	if !p.owedHaves || s.pick == nil {
+		return
+	}
+	p.owedHaves = false
+	have := s.pick.Have()
+	buf := make([]byte, 0, 9*have.Count())
+	for i, ok := have.NextSet(0); ok; i, ok = have.NextSet(i + 1) {
+		buf = wire.AppendHave(buf, uint32(i))
+	}
+	if len(buf) > 0 {
+		s.send(p, buf)
 	}
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"net/netip"
 
 	"gotorrentserver/engine/ext"
@@ -22,12 +23,22 @@ func (s *Session) onPexMsg(p *peer, payload []byte) {
 	if err != nil {
 		return
 	}
-	addrs := make([]netip.AddrPort, 0, len(px.Added))
-	for _, a := range px.Added {
+	added := px.Added
+	if len(added) > maxPexAdded {
+		// BEP 11 caps a message at 50 added peers: the rest is not
+		// read, and the sender is told off.
+		added = added[:maxPexAdded]
+		s.offence(p, fmt.Sprintf("PEX message with %d added peers", len(px.Added)))
+	}
+	addrs := make([]netip.AddrPort, 0, len(added))
+	for _, a := range added {
 		addrs = append(addrs, a.Addr)
 	}
 	s.learn(addrs, "pex")
 }
+
+// maxPexAdded is BEP 11's limit on the peers one message adds.
+const maxPexAdded = 50
 
 // sendPex tells each peer that speaks ut_pex what changed in our swarm, at
 // most once a minute per peer (PexState enforces it).

@@ -18,12 +18,13 @@ const ClientVersion = "GoTorrentServer 0.1"
 const maxPeerRequests = 500
 
 type msgsEvent struct {
-	p    *peer
+	h    *Peer
 	msgs []wire.Message
 }
 
 func (e msgsEvent) handle(s *Session) {
-	p := e.p
+	p := e.h.p
+	e.h.undelivered.Add(-int64(len(e.msgs)))
 	for i := range e.msgs {
 		m := &e.msgs[i]
 		if p.closed {
@@ -35,8 +36,10 @@ func (e msgsEvent) handle(s *Session) {
 		if h == nil {
 			continue // unknown or unsupported: ignored, as BEP 3 asks
 		}
-		if err := h(s, p, m); err != nil {
+		if err := h(s, p, m); errors.Is(err, errBothSeeds) {
 			s.dropPeer(p, err)
+		} else if err != nil {
+			s.dropAbuser(p, err) // a protocol violation
 		}
 	}
 }
@@ -73,7 +76,9 @@ var errNoFast = errors.New("engine: fast-extension message from a peer without i
 func onChoke(s *Session, p *peer, _ *wire.Message) error {
 	p.peerChoking = true
 	if s.pick != nil && !p.fast {
-		// Without the Fast extension a choke silently discards our requests.
+		// Without the Fast extension a choke silently discards our
+		// requests; blocks already sent may still arrive.
+		p.unrequested = min(p.unrequested+int64(s.pick.Outstanding(picker.PeerID(p.id)))*blockSize, maxUnrequested)
 		s.pick.PeerChoked(picker.PeerID(p.id), nil)
 	}
 	return nil
@@ -163,7 +168,7 @@ func onHaveAll(s *Session, p *peer, m *wire.Message) error {
 	s.updateInterest(p)
 	if s.complete() {
 		// Two seeds have nothing to trade.
-		return errors.New("engine: both sides are seeds")
+		return errBothSeeds
 	}
 	return nil
 }

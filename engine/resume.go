@@ -28,13 +28,17 @@ type Resume struct {
 	Storage *storage.Storage `json:"-"`
 }
 
-// Persister keeps torrents across restarts. AddTorrent stores the metainfo
-// and runs in Client.Add, before the torrent exists (so it may block briefly
-// on disk). Save must not block: the session calls it on its own thread.
-// Remove forgets a torrent. Safe for concurrent use.
+// Persister keeps torrents across restarts. Safe for concurrent use.
 type Persister interface {
-	AddTorrent(mi *metainfo.MetaInfo) error
+	// AddTorrent stores the metainfo and, when r is set, the first resume
+	// record, durably (synced) or not at all. Client.Add calls it before
+	// the torrent exists, so it may block briefly on disk. r is nil when a
+	// magnet's metadata arrives for a torrent already on record.
+	AddTorrent(mi *metainfo.MetaInfo, r *Resume) error
+	// Save queues a newer record; it must not block (sessions call it on
+	// their own thread).
 	Save(r Resume)
+	// Remove forgets a torrent.
 	Remove(ih metainfo.Hash)
 }
 
@@ -53,10 +57,12 @@ func (s *Session) saveResume(force bool) {
 	}
 	s.resumeDirty = false
 	s.lastResume = s.now
+	p.Save(s.resumeRecord())
+}
+
+// resumeRecord is what the session would come back from now.
+func (s *Session) resumeRecord() Resume {
 	have := s.have()
-	if s.pick == nil && s.stopHave != nil {
-		have = s.stopHave
-	}
 	r := Resume{
 		InfoHash: s.ih, Dir: s.dir, Stopped: s.userStopped,
 		MaxDown: s.limits.down.rate, MaxUp: s.limits.up.rate, Sequential: s.sequential,
@@ -67,5 +73,5 @@ func (s *Session) saveResume(force bool) {
 	if s.mi == nil && s.magnet != nil {
 		r.Magnet = s.magnet.String()
 	}
-	p.Save(r)
+	return r
 }

@@ -70,7 +70,6 @@ type Session struct {
 	peers      map[picker.PeerID]*peer
 	nextID     picker.PeerID
 	known      map[netip.AddrPort]*knownPeer
-	banned     map[netip.AddrPort]bool
 	pieces     map[int]*pieceBuf
 	uploaders  map[picker.PeerID]*peer // peers with requests queued for upload
 	verifying  int64                   // bytes of complete pieces out for hashing and writing
@@ -83,7 +82,9 @@ type Session struct {
 	dirty      bool
 	stopHave   *bitset.BitSet // verified pieces kept across stop/start
 	checkDone  func()         // test hook: called when a recheck finishes
-	onComplete []func()
+	// checkThenStop: the running check was asked for while stopped.
+	checkThenStop bool
+	onComplete    []func()
 
 	fetch       *ext.MetadataFetcher // metadata phase only
 	metaSrv     *ext.MetadataServer  // once the info dict is known
@@ -139,7 +140,6 @@ func newSessionCommon(c *Client, ih metainfo.Hash, dir string, now time.Time, ti
 		rng:       smallRand(seed, 1),
 		peers:     map[picker.PeerID]*peer{},
 		known:     map[netip.AddrPort]*knownPeer{},
-		banned:    map[netip.AddrPort]bool{},
 		pieces:    map[int]*pieceBuf{},
 		uploaders: map[picker.PeerID]*peer{},
 	}
@@ -190,11 +190,17 @@ func (s *Session) afterBatch() {
 	}
 }
 
+// have is the set of verified pieces: the picker's while transferring, the
+// one kept across a stop (or from the resume record) otherwise, so a
+// stopped torrent still shows what it has.
 func (s *Session) have() *bitset.BitSet {
-	if s.pick == nil {
-		return bitsetFor(s.mi)
+	switch {
+	case s.pick != nil:
+		return s.pick.Have()
+	case s.stopHave != nil && s.mi != nil:
+		return s.stopHave
 	}
-	return s.pick.Have()
+	return bitsetFor(s.mi)
 }
 
 // bitsetFor is an empty piece set sized for mi (empty when mi is unknown).
@@ -227,14 +233,10 @@ func (s *Session) left() int64 {
 	if s.mi == nil {
 		return 0
 	}
-	if s.pick == nil {
-		return s.mi.TotalLength
-	}
-	var left int64
-	for i := range s.mi.NumPieces() {
-		if !s.pick.HasPiece(i) {
-			left += s.mi.PieceSize(i)
-		}
+	have := s.have()
+	left := s.mi.TotalLength
+	for i, ok := have.NextSet(0); ok && int(i) < s.mi.NumPieces(); i, ok = have.NextSet(i + 1) {
+		left -= s.mi.PieceSize(int(i))
 	}
 	return left
 }

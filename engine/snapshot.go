@@ -74,12 +74,17 @@ type FileSnapshot struct {
 	Progress float64
 }
 
+// rateIdle: a shown rate is 0 once nothing moved for this long. With the
+// session ticking every second while a rate is shown, a stopped transfer
+// reads 0 within two seconds.
+const rateIdle = time.Second
+
 // Snapshot returns the latest published snapshot. Safe for concurrent use.
 func (s *Session) Snapshot() *Snapshot { return s.snap.Load() }
 
 // publish builds a new snapshot when something changed or peers are active.
 func (s *Session) publish() {
-	if !s.dirty && len(s.peers) == 0 && s.snap.Load() != nil {
+	if old := s.snap.Load(); !s.dirty && len(s.peers) == 0 && old != nil && old.DownRate == 0 && old.UpRate == 0 {
 		return
 	}
 	s.dirty = false
@@ -90,7 +95,7 @@ func (s *Session) publish() {
 		Bitfield: bitfieldBytes(have, n), Have: int(have.Count()),
 		Added: s.added, Started: s.started, Size: s.size(), Left: s.left(), Path: s.dir, At: s.now,
 		Downloaded: s.stats.downloaded, Uploaded: s.stats.uploaded, Wasted: s.stats.wasted,
-		DownRate: s.stats.down.Rate(s.now), UpRate: s.stats.up.Rate(s.now),
+		DownRate: s.stats.down.Shown(s.now, rateIdle), UpRate: s.stats.up.Shown(s.now, rateIdle),
 		MaxDown: s.limits.down.rate, MaxUp: s.limits.up.rate, Sequential: s.sequential, Rechecks: s.rechecks,
 		Trackers: s.trackers.Statuses(),
 	}
@@ -143,7 +148,7 @@ func (s *Session) peerSnapshot(p *peer) PeerSnapshot {
 	n := s.numPieces()
 	ps := PeerSnapshot{
 		PeerID: p.peerID, Addr: p.addr, Client: p.client,
-		DownRate: p.down.Rate(s.now), UpRate: p.up.Rate(s.now),
+		DownRate: p.down.Shown(s.now, rateIdle), UpRate: p.up.Shown(s.now, rateIdle),
 		Downloaded: p.downloaded, Uploaded: p.uploaded, Connected: !p.closed,
 		Outbound: p.outbound, NumPieces: n,
 	}

@@ -54,7 +54,9 @@ const idleTick = 30 * time.Second
 // only for its next announce or saved record: 10,000 idle torrents then cost
 // the ticker a map walk, not 10,000 wake-ups a second.
 func (s *Session) updateWake() {
-	if len(s.peers) > 0 || s.fetch != nil || s.state == StateChecking {
+	if sn := s.snap.Load(); len(s.peers) > 0 || s.fetch != nil || s.state == StateChecking ||
+		(sn != nil && (sn.DownRate != 0 || sn.UpRate != 0)) {
+		// Rates still shown must be brought down to zero tick by tick.
 		s.wakeAt.Store(0)
 		return
 	}
@@ -148,15 +150,34 @@ const maxKnownPeers = 2000
 func (s *Session) learn(addrs []netip.AddrPort, source string) {
 	for _, a := range addrs {
 		a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-		if !a.IsValid() || a.Port() == 0 || s.known[a] != nil || len(s.known) >= maxKnownPeers {
+		if s.known[a] != nil || len(s.known) >= maxKnownPeers || !s.c.dialable(a) {
 			continue
-		}
-		if a.Port() == s.c.cfg.ListenPort && s.c.isLocalAddr(a.Addr()) {
-			continue // ourselves, as the tracker sees us
 		}
 		s.known[a] = &knownPeer{addr: a, source: source}
 	}
 	s.dirty = true
+}
+
+var (
+	reserved4 = netip.MustParsePrefix("240.0.0.0/4") // includes 255.255.255.255, the broadcast
+	thisNet4  = netip.MustParsePrefix("0.0.0.0/8")
+)
+
+// dialable reports whether an address someone told us about (a tracker, a
+// PEX message, the DHT) may be dialed: a unicast address with a port that
+// is not our own listener. Whoever sends the list must not make us dial
+// broadcast or multicast addresses, nor ourselves.
+func (c *Client) dialable(a netip.AddrPort) bool {
+	ip := a.Addr()
+	switch {
+	case !a.IsValid() || a.Port() == 0 || ip.Zone() != "":
+		return false
+	case ip.IsUnspecified() || ip.IsMulticast() || reserved4.Contains(ip) || thisNet4.Contains(ip):
+		return false
+	case a.Port() == c.cfg.ListenPort && c.isLocalAddr(ip):
+		return false // ourselves, as the tracker or a peer sees us
+	}
+	return true
 }
 
 func latest(a, b time.Time) time.Time {

@@ -117,6 +117,7 @@ func (e readDone) handle(s *Session) {
 	if !e.ok {
 		if e.err != nil && s.store != nil {
 			s.c.logf("engine: %s: read for %s: %v", s.ih, e.p.addr, e.err)
+			s.diskTrouble(e.err)
 		}
 		return
 	}

@@ -1,6 +1,7 @@
 package netio
 
 import (
+	"container/list"
 	"errors"
 	"net"
 	"net/netip"
@@ -20,6 +21,22 @@ var (
 	errWrongTorrent   = errors.New("netio: peer answered for another torrent")
 )
 
+// Per-connection buffer bounds. A peer that does not read, or that sends
+// faster than its session takes messages, is closed at these instead of
+// growing our memory; honest peers never come near them.
+const (
+	// maxUnsent bounds bytes queued for a peer and not yet written. Uploads
+	// stop being read from disk at 1 MiB unsent (engine backpressure); the
+	// rest is control messages and metadata answers. A peer that sent
+	// 50,000 metadata requests without reading once grew RSS by 1.3 GiB.
+	maxUnsent = 8 << 20
+	// maxInbound bounds bytes received and not yet decoded. A download
+	// pipeline holds at most picker.CapDepth (500) blocks, 8 MiB; frames
+	// are decoded FramesPerWake at a time, so only a peer flooding small
+	// frames faster than the loop decodes them gets here.
+	maxInbound = 8<<20 + 2*(16<<10+13)
+)
+
 // peerConn is one connection. Fields without atomics belong to the
 // connection's event loop; the session reaches it only through the
 // engine.PeerConn methods, which are safe from any goroutine.
@@ -34,11 +51,16 @@ type peerConn struct {
 	maxFrame int
 	hsDone   atomic.Bool
 	closed   atomic.Bool
-	queued   atomic.Int64 // bytes passed to Send and not yet written
-	outbuf   atomic.Int64 // gnet's outbound buffer, sampled on the loop
-	timer    *time.Timer
-	out      outQueue
-	flushFn  gnet.AsyncCallback // pc.flush, made once rather than per send
+	mu       sync.Mutex // orders Close before the loop has the connection against open
+	// pending and pendingAt belong to the server's pendingSet (its mutex):
+	// the connection has not finished its handshake.
+	pending   bool
+	pendingAt *list.Element
+	queued    atomic.Int64 // bytes passed to Send and not yet written
+	outbuf    atomic.Int64 // gnet's outbound buffer, sampled on the loop
+	timer     *time.Timer
+	out       outQueue
+	flushFn   gnet.AsyncCallback // pc.flush, made once rather than per send
 }
 
 func newPeerConn(s *Server, addr netip.AddrPort, outbound bool) *peerConn {
@@ -47,14 +69,21 @@ func newPeerConn(s *Server, addr netip.AddrPort, outbound bool) *peerConn {
 	return pc
 }
 
-// opened runs on the event loop once gnet has the connection.
-func (pc *peerConn) open(c gnet.Conn) {
+// open runs on the event loop once gnet has the connection; false when it
+// was closed (evicted from the pending set) before the loop had it.
+func (pc *peerConn) open(c gnet.Conn) bool {
+	pc.mu.Lock()
 	pc.c = c
+	pc.mu.Unlock()
+	if pc.closed.Load() {
+		return false
+	}
 	pc.timer = time.AfterFunc(pc.srv.cfg.HandshakeTimeout, func() {
 		if !pc.hsDone.Load() {
-			c.Close()
+			pc.Close()
 		}
 	})
+	return true
 }
 
 func (pc *peerConn) handshakeBytes(ih metainfo.Hash) []byte {
@@ -67,6 +96,9 @@ func (pc *peerConn) handshakeBytes(ih metainfo.Hash) []byte {
 // FramesPerWake frames, decoded into messages the session will own.
 func (pc *peerConn) onTraffic() gnet.Action {
 	c := pc.c
+	if c.InboundBuffered() > maxInbound {
+		return gnet.Close
+	}
 	if !pc.hsDone.Load() {
 		buf, _ := c.Peek(wire.HandshakeLen)
 		if len(buf) < wire.HandshakeLen {
@@ -119,8 +151,8 @@ func (pc *peerConn) onTraffic() gnet.Action {
 		// other connections. A partial frame waits for the socket instead.
 		c.Wake(nil)
 	}
-	if len(msgs) > 0 {
-		pc.peer.Deliver(msgs)
+	if len(msgs) > 0 && pc.peer.Deliver(msgs) != nil {
+		return gnet.Close // its session is that far behind on this peer
 	}
 	return gnet.None
 }
@@ -146,13 +178,17 @@ func (pc *peerConn) handshake(hs wire.Handshake) error {
 	pc.maxFrame = wire.MaxFrame(wire.DefaultBlockLen, pieces)
 	pc.hsDone.Store(true)
 	pc.timer.Stop()
+	pc.srv.pending.remove(pc)
 	pc.peer = pc.sess.Attach(pc, hs, pc.outbound)
 	return nil
 }
 
 func (pc *peerConn) onClose(err error) {
 	pc.closed.Store(true)
-	pc.timer.Stop()
+	if pc.timer != nil {
+		pc.timer.Stop()
+	}
+	pc.srv.pending.remove(pc)
 	if pc.peer != nil {
 		pc.peer.Closed(err)
 	} else if pc.outbound && pc.sess != nil {
@@ -206,7 +242,16 @@ func (pc *peerConn) enqueue(release func(), bufs ...[]byte) {
 	for _, b := range bufs {
 		n += int64(len(b))
 	}
-	pc.queued.Add(n)
+	if pc.queued.Add(n)+pc.outbuf.Load() > maxUnsent {
+		// The peer does not read what it asks for: it loses the
+		// connection, we keep our memory.
+		pc.queued.Add(-n)
+		if release != nil {
+			release()
+		}
+		pc.Close()
+		return
+	}
 	q := &pc.out
 	q.mu.Lock()
 	q.cur.bufs = append(q.cur.bufs, bufs...)
@@ -287,10 +332,16 @@ func (pc *peerConn) pollDrain(bound int, wait time.Duration) {
 	})
 }
 
-// Close closes the connection; implements engine.PeerConn.
+// Close closes the connection; implements engine.PeerConn. Safe from any
+// goroutine, also before the loop has the connection (open then refuses it).
 func (pc *peerConn) Close() {
 	if pc.closed.CompareAndSwap(false, true) {
-		pc.c.Close()
+		pc.mu.Lock()
+		c := pc.c
+		pc.mu.Unlock()
+		if c != nil {
+			c.Close()
+		}
 	}
 }
 

@@ -1,20 +1,26 @@
 // Package netio owns every peer socket, multiplexed on gnet event loops. It
-// frames and decodes peer-wire messages and hands them to the engine's
-// sessions; it never blocks an event loop and never touches session state.
+// accepts and dials connections itself, frames and decodes peer-wire
+// messages and hands them to the engine's sessions; it never blocks an event
+// loop and never touches session state.
+//
+// Concurrency: gnet's loops own each connection's buffers; the accept loop
+// and the dial goroutines only admit connections and enroll them on a loop.
+// Server's exported methods are safe from any goroutine.
 package netio
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"github.com/panjf2000/gnet/v2/pkg/logging"
 
 	"gotorrentserver/engine"
 	"gotorrentserver/metainfo"
@@ -25,15 +31,29 @@ type Config struct {
 	ListenAddr  string        // host:port for peers; default "0.0.0.0:6881"
 	DialTimeout time.Duration // default 10 s
 	MaxHalfOpen int           // outbound dials in progress at once; default 64
-	Loops       int           // event loops; default one per core
+	// MaxQueuedDials bounds dials waiting for a half-open slot (each is a
+	// goroutine); past it a dial fails at once with engine.ErrDialBusy and
+	// the session retries later. Default 1024.
+	MaxQueuedDials int
+	Loops          int // event loops; default one per core
 	// FramesPerWake bounds the frames decoded per connection per wake-up, so
 	// one fast peer cannot starve the others on its loop; default 128.
 	FramesPerWake int
 	// HandshakeTimeout closes connections that have not completed the
-	// handshake in time; default 20 s.
+	// handshake in time; default 10 s (libtorrent's handshake_timeout).
 	HandshakeTimeout time.Duration
+	// MaxPending bounds connections that have not finished the handshake,
+	// inbound and outbound together; they also count against the engine's
+	// MaxPeers. Default 512.
+	MaxPending int
+	// MaxPendingPerIP bounds one source address's inbound connections that
+	// have not finished the handshake; default 32.
+	MaxPendingPerIP int
 	// DHT sets the BEP 5 reserved bit in our handshakes (we run a node).
 	DHT bool
+	// Logf receives the network layer's own notices (listener trouble,
+	// gnet's errors); default log.Printf.
+	Logf func(format string, args ...any)
 }
 
 func (c *Config) defaults() {
@@ -46,6 +66,9 @@ func (c *Config) defaults() {
 	if c.MaxHalfOpen <= 0 {
 		c.MaxHalfOpen = 64
 	}
+	if c.MaxQueuedDials <= 0 {
+		c.MaxQueuedDials = 1024
+	}
 	if c.Loops <= 0 {
 		c.Loops = runtime.NumCPU()
 	}
@@ -53,111 +76,95 @@ func (c *Config) defaults() {
 		c.FramesPerWake = 128
 	}
 	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = 20 * time.Second
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 512
+	}
+	if c.MaxPendingPerIP <= 0 {
+		c.MaxPendingPerIP = 32
+	}
+	if c.Logf == nil {
+		c.Logf = log.Printf
 	}
 }
 
-// Server is the gnet engine for all peer connections. Start and Stop may be
-// called from any goroutine; Dial is safe for concurrent use.
+// Server is the network layer for all peer connections. Start and Stop may
+// be called from any goroutine; Dial is safe for concurrent use.
 type Server struct {
 	gnet.BuiltinEventEngine
 	cfg      Config
 	client   *engine.Client
-	eng      gnet.Engine
+	loops    *gnet.Client
 	halfOpen chan struct{}
-	booted   chan struct{}
-	bootOnce sync.Once
-	done     chan error
-	addr     net.Addr
+	queued   atomic.Int64 // dials waiting for or holding a half-open slot
+	pending  pendingSet
+	ln       listener
 	ctx      context.Context
 	cancel   context.CancelFunc
 	dials    sync.WaitGroup
+	accepts  sync.WaitGroup
 }
 
 // New creates a server for client and installs itself as its dialer.
 func New(client *engine.Client, cfg Config) *Server {
 	cfg.defaults()
-	s := &Server{cfg: cfg, client: client, halfOpen: make(chan struct{}, cfg.MaxHalfOpen),
-		booted: make(chan struct{}), done: make(chan error, 1)}
+	s := &Server{cfg: cfg, client: client, halfOpen: make(chan struct{}, cfg.MaxHalfOpen)}
+	s.pending.init(cfg.MaxPending, cfg.MaxPendingPerIP)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	client.SetDialer(s)
 	return s
 }
 
-// Start listens and runs the event loops; it returns once they are ready.
+// Start listens and runs the event loops; it returns once both are ready.
 func (s *Server) Start() error {
-	// Bind first so a busy port is reported here, then hand the port to gnet
-	// (which would otherwise fail only inside its own goroutine).
-	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err := s.ln.open(s.cfg.ListenAddr); err != nil {
+		return err
+	}
+	// gnet runs only the loops: accepting is ours (see listen.go), so that
+	// running out of descriptors pauses accepting instead of ending gnet's
+	// main reactor, and dialed and accepted connections enroll the same way.
+	cli, err := gnet.NewClient(s,
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(s.cfg.Loops),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithReadBufferCap(256<<10),
+		gnet.WithLogger(gnetLogger{s.cfg.Logf}),
+	)
+	if err == nil {
+		err = cli.Start()
+	}
 	if err != nil {
-		return fmt.Errorf("netio: listen: %w", err)
+		s.ln.close()
+		return fmt.Errorf("netio: event loops: %w", err)
 	}
-	s.addr = ln.Addr()
-	ln.Close()
-	go func() {
-		s.done <- gnet.Run(s, "tcp://"+s.addr.String(),
-			gnet.WithMulticore(true),
-			gnet.WithNumEventLoop(s.cfg.Loops),
-			// Register (used to enroll our own dials) needs a balancer other
-			// than round robin.
-			gnet.WithLoadBalancing(gnet.LeastConnections),
-			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-			gnet.WithTicker(true),
-			gnet.WithReadBufferCap(256<<10),
-			gnet.WithLogLevel(logging.WarnLevel), // its per-start banner is noise in our logs
-		)
-	}()
-	select {
-	case <-s.booted:
-		return nil
-	case err := <-s.done:
-		return fmt.Errorf("netio: %w", err)
-	case <-time.After(10 * time.Second):
-		return errors.New("netio: event loops did not start")
-	}
+	s.loops = cli
+	s.accepts.Add(1)
+	go s.acceptLoop()
+	return nil
 }
 
 // Addr is the address the server listens on.
-func (s *Server) Addr() net.Addr { return s.addr }
+func (s *Server) Addr() net.Addr { return s.ln.addr }
 
 // Port is the listening port.
 func (s *Server) Port() uint16 {
-	if ap, err := netip.ParseAddrPort(s.addr.String()); err == nil {
+	if ap, err := netip.ParseAddrPort(s.ln.addr.String()); err == nil {
 		return ap.Port()
 	}
 	return 0
 }
 
-// Stop closes every connection and stops the event loops.
+// Stop closes the listener and every connection and stops the event loops.
 func (s *Server) Stop() error {
 	s.cancel()
+	s.ln.close()
+	s.accepts.Wait()
 	s.dials.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	// gnet's Engine.Stop looks for the end only every 500 ms, which was
-	// half of every `get` run's exit. gnet.Run returning is the end itself.
-	stopped := make(chan error, 1)
-	go func() { stopped <- s.eng.Stop(ctx) }()
-	select {
-	case <-s.done:
+	if s.loops == nil {
 		return nil
-	case err := <-stopped:
-		return err
 	}
-}
-
-// OnBoot is gnet's start callback. It runs before the event loops are
-// registered, so readiness is signalled by the first OnTick instead.
-func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
-	s.eng = eng
-	return gnet.None
-}
-
-// OnTick first fires once every event loop is running: only then may dials
-// be enrolled (gnet's Register reads the loop table without a lock).
-func (s *Server) OnTick() (time.Duration, gnet.Action) {
-	s.bootOnce.Do(func() { close(s.booted) })
-	return time.Hour, gnet.None
+	return s.loops.Stop()
 }
 
 // Dial connects to addr for the torrent ih in the background: a dial with a
@@ -165,9 +172,15 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 // event loop, which sends our handshake. Failures go to s.DialFailed.
 // Implements engine.Dialer; safe for concurrent use.
 func (s *Server) Dial(addr netip.AddrPort, ih metainfo.Hash, sess *engine.Session) {
+	if s.queued.Add(1) > int64(s.cfg.MaxQueuedDials) {
+		s.queued.Add(-1)
+		sess.DialFailed(addr, engine.ErrDialBusy)
+		return
+	}
 	s.dials.Add(1)
 	go func() {
 		defer s.dials.Done()
+		defer s.queued.Add(-1)
 		if err := s.dial(addr, ih, sess); err != nil {
 			sess.DialFailed(addr, err)
 		}
@@ -188,33 +201,34 @@ func (s *Server) dial(addr netip.AddrPort, ih metainfo.Hash, sess *engine.Sessio
 	}
 	pc := newPeerConn(s, addr, true)
 	pc.ih, pc.sess = ih, sess
-	ctx := gnet.NewNetConnContext(gnet.NewContext(context.Background(), pc), nc)
-	res, err := s.eng.Register(ctx)
-	if err != nil {
+	if !s.pending.add(pc, false) {
 		nc.Close()
-		return fmt.Errorf("netio: enroll %s: %w", addr, err)
+		return errors.New("netio: too many connections still handshaking")
 	}
-	select {
-	case r := <-res:
-		if r.Err != nil {
-			return fmt.Errorf("netio: enroll %s: %w", addr, r.Err)
-		}
-	case <-s.ctx.Done():
-		return s.ctx.Err()
+	if err := s.enroll(nc, pc); err != nil {
+		return fmt.Errorf("netio: enroll %s: %w", addr, err)
 	}
 	return nil
 }
 
-// OnOpen runs on the connection's event loop for accepted and enrolled
-// connections alike; an outbound one already carries its peerConn.
+// enroll hands nc to an event loop, which then owns it; pc is already in
+// the pending set and leaves it when the handshake ends or the loop closes
+// the connection.
+func (s *Server) enroll(nc net.Conn, pc *peerConn) error {
+	// gnet duplicates the descriptor and closes nc.
+	if _, err := s.loops.EnrollContext(nc, pc); err != nil {
+		s.pending.remove(pc)
+		return err
+	}
+	return nil
+}
+
+// OnOpen runs on the connection's event loop once gnet has it.
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	pc, ok := c.Context().(*peerConn)
-	if !ok {
-		ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-		pc = newPeerConn(s, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), false)
-		c.SetContext(pc)
+	if !ok || !pc.open(c) {
+		return nil, gnet.Close
 	}
-	pc.open(c)
 	if pc.outbound {
 		return pc.handshakeBytes(pc.ih), gnet.None
 	}
@@ -236,4 +250,20 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		pc.onClose(err)
 	}
 	return gnet.None
+}
+
+// gnetLogger routes gnet's log lines to Config.Logf, dropping its debug and
+// info lines (a start-up banner on stdout broke `info -json`).
+type gnetLogger struct{ logf func(string, ...any) }
+
+func (gnetLogger) Debugf(string, ...any) {}
+func (gnetLogger) Infof(string, ...any)  {}
+func (l gnetLogger) Warnf(format string, args ...any) {
+	l.logf("netio: gnet: "+format, args...)
+}
+func (l gnetLogger) Errorf(format string, args ...any) {
+	l.logf("netio: gnet: "+format, args...)
+}
+func (l gnetLogger) Fatalf(format string, args ...any) {
+	l.logf("netio: gnet: "+format, args...)
 }

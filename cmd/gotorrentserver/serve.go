@@ -118,6 +118,7 @@ func runServe(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer takeTerminal()()
 	stopProfile := cfg.Profile.start()
 	defer stopProfile()
 	logger := log.New(stdout, "", log.LstdFlags)
@@ -131,7 +132,9 @@ func runServe(args []string, stdout io.Writer) error {
 	logger.Printf("gotorrentserver: peers on %s, API on http://%s, %d torrents, state in %s",
 		d.peers.Addr(), d.api.Addr(), len(d.client.Sessions()), cfg.State)
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	// SIGHUP (a closed terminal, or a service manager) stops cleanly too:
+	// by default it would kill the daemon without flushing or announcing.
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	s := <-sig
 	logger.Printf("gotorrentserver: %v: stopping", s)
 	cfg.Profile.writeHeap()
@@ -150,11 +153,12 @@ func runServe(args []string, stdout io.Writer) error {
 
 // daemon is a running serve: engine, peer network, API and state.
 type daemon struct {
-	client  *engine.Client
-	peers   *netio.Server
-	api     *httpapi.Server
-	store   *state.Store
-	stopDHT func()
+	downloads string // the download root, absolute
+	client    *engine.Client
+	peers     *netio.Server
+	api       *httpapi.Server
+	store     *state.Store
+	stopDHT   func()
 }
 
 func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
@@ -163,32 +167,35 @@ func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
 		return nil, err
 	}
 	token, err := cfg.apiToken(logf)
-	if err == nil && token == "" && !loopback(cfg.APIAddr) {
+	if err != nil {
+		err = fmt.Errorf("API token: %w", err)
+	} else if token == "" && !loopback(cfg.APIAddr) {
 		err = fmt.Errorf("refusing to serve the API on %s without a token", cfg.APIAddr)
 	}
-	downloads, aerr := filepath.Abs(cfg.Downloads)
+	downloads, aerr := downloadRoot(cfg.Downloads)
 	if err == nil {
 		err = aerr
 	}
 	if err != nil {
 		store.Close()
-		return nil, fmt.Errorf("API token: %w", err)
+		return nil, err
 	}
 	node, stopDHT, err := cfg.DHT.start(cfg.State, logf)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("DHT: %w", err)
 	}
+	maxPeers := fitPeersToDescriptors(cfg.MaxPeers, logf)
 	ecfg := engine.Config{
-		PeerID: wire.NewPeerID(rand.Reader), MaxPeers: cfg.MaxPeers, MaxPeersPerTorrent: cfg.MaxPeersPerTorrent,
-		UnchokeSlots: cfg.UnchokeSlots, Persister: store, Logf: logf,
+		PeerID: wire.NewPeerID(rand.Reader), MaxPeers: maxPeers, MaxPeersPerTorrent: cfg.MaxPeersPerTorrent,
+		UnchokeSlots: cfg.UnchokeSlots, Persister: store, Logf: logf, DownloadRoot: downloads,
 	}
 	if node != nil {
 		ecfg.DHT = node
 	}
 	client := engine.New(ecfg)
 	client.SetGlobalRates(cfg.MaxDown<<10, cfg.MaxUp<<10)
-	peers := netio.New(client, netio.Config{ListenAddr: cfg.PeerAddr, DHT: node != nil})
+	peers := netio.New(client, netio.Config{ListenAddr: cfg.PeerAddr, DHT: node != nil, Logf: logf})
 	if err := peers.Start(); err != nil {
 		client.Close()
 		stopDHT()
@@ -196,7 +203,7 @@ func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
 		return nil, err
 	}
 	client.SetListenPort(peers.Port())
-	d := &daemon{client: client, peers: peers, store: store, stopDHT: stopDHT}
+	d := &daemon{downloads: downloads, client: client, peers: peers, store: store, stopDHT: stopDHT}
 	d.restore(logf)
 	apiRate := cfg.APIRate << 10
 	if apiRate == 0 {
@@ -227,11 +234,14 @@ func (d *daemon) restore(logf func(string, ...any)) {
 			r := e.Resume
 			opt.Stopped, opt.MaxDown, opt.MaxUp, opt.Sequential = r.Stopped, r.MaxDown, r.MaxUp, r.Sequential
 			opt.Added, opt.Downloaded, opt.Uploaded = r.Added, r.Downloaded, r.Uploaded
-			opt.Have = state.TrustedHave(e)
-		}
-		if opt.Dir == "" {
-			logf("gotorrentserver: %s has no download folder on record; skipped", e.InfoHash())
-			continue
+			opt.Have = state.TrustedHave(e, d.downloads)
+		} else {
+			// Never dropped in silence: the torrent stays listed, in
+			// error, saying what is known and what the user can do.
+			opt.Dir, opt.Stopped = d.downloads, true
+			opt.Error = fmt.Errorf("state: %v: its folder, settings and progress are unknown; "+
+				"starting it rechecks its data in the download root (%s), or remove it and add it again with its folder", e.ResumeErr, d.downloads)
+			logf("gotorrentserver: %s: %v", e.InfoHash(), opt.Error)
 		}
 		var err error
 		if e.MetaInfo != nil {
@@ -269,4 +279,53 @@ func loopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Descriptors the daemon keeps besides peer connections: the file cache
+// (engine.Config.MaxOpenFiles), the API's connections, DHT, trackers,
+// listeners and state files.
+const reservedDescriptors = 512 + 1100 + 64
+
+// fitPeersToDescriptors raises the soft RLIMIT_NOFILE to the hard limit and
+// lowers the peer limit to what the descriptors allow, saying so: running
+// out mid-flight would refuse connections and files at random instead.
+func fitPeersToDescriptors(maxPeers int, logf func(string, ...any)) int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return maxPeers
+	}
+	if lim.Cur < lim.Max {
+		raised := lim
+		raised.Cur = lim.Max
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
+			lim = raised
+		}
+	}
+	// Half-open handshakes count against the peer limit too (netio). A
+	// tiny limit keeps a quarter for the rest rather than nothing.
+	n := int(min(lim.Cur, 1<<30))
+	room := n - min(reservedDescriptors, n/4)
+	if room < maxPeers {
+		fit := max(room, 16)
+		logf("gotorrentserver: %d file descriptors allowed (ulimit -n): at most %d peers instead of %d", lim.Cur, fit, maxPeers)
+		return fit
+	}
+	return maxPeers
+}
+
+// downloadRoot creates the download root if needed and returns it absolute
+// with its symlinks resolved: the API resolves folders to real paths, and
+// the engine checks every torrent folder against this one.
+func downloadRoot(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		err = os.MkdirAll(abs, 0o755)
+	}
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return "", fmt.Errorf("download root: %w", err)
+	}
+	return abs, nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"gotorrentserver/engine"
 	"gotorrentserver/metainfo"
 )
 
@@ -13,10 +14,14 @@ func (st *Store) magnetPath(ih metainfo.Hash) string {
 	return filepath.Join(st.dir, ih.String()+".magnet")
 }
 
-// AddMagnet keeps a magnet link until its metadata is known; implements
-// engine.MagnetPersister. AddTorrent later replaces it with the .torrent.
-func (st *Store) AddMagnet(m *metainfo.Magnet) error {
-	return WriteFileAtomic(st.magnetPath(m.InfoHash), []byte(m.String()+"\n"), 0o600)
+// AddMagnet keeps a magnet link until its metadata is known, with its first
+// resume record, both synced or neither; implements engine.MagnetPersister.
+// AddTorrent later replaces the link with the .torrent.
+func (st *Store) AddMagnet(m *metainfo.Magnet, r engine.Resume) error {
+	path := st.magnetPath(m.InfoHash)
+	return st.addDurably(m.InfoHash, func() error {
+		return WriteFileAtomic(path, []byte(m.String()+"\n"), 0o600)
+	}, r, path)
 }
 
 // loadMagnets returns the saved magnets whose metadata never arrived.
@@ -38,9 +43,8 @@ func (st *Store) loadMagnets(have map[metainfo.Hash]bool) (entries []Entry, errs
 			continue
 		}
 		e := Entry{Magnet: m}
-		if r, files, ok := st.loadResume(ih); ok {
-			e.Resume, e.Files, e.HasResume = r, files, true
-		}
+		e.Resume, e.Files, e.ResumeErr = st.loadResume(ih)
+		e.HasResume = e.ResumeErr == nil
 		entries = append(entries, e)
 	}
 	return entries, errs

@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"gotorrentserver/engine"
@@ -27,7 +29,11 @@ var ErrCorrupt = errors.New("state: unusable state file")
 // one writer goroutine, the latest record per torrent winning); the other
 // methods do disk I/O. All methods are safe for concurrent use.
 type Store struct {
-	dir     string
+	dir  string
+	lock *os.File // holds the folder's flock until Close
+	// applyMu orders the writer's batches against synchronous adds, so a
+	// record queued before an add cannot overwrite or delete its files.
+	applyMu sync.Mutex
 	mu      sync.Mutex
 	pending map[metainfo.Hash]*engine.Resume // nil value: remove
 	wake    chan struct{}
@@ -36,16 +42,46 @@ type Store struct {
 	logf    func(string, ...any)
 }
 
-// Open creates the folder if needed (mode 0700: it may hold a token) and
-// starts the writer.
+// Open creates the folder if needed (mode 0700: it may hold a token), locks
+// it against a second daemon and starts the writer.
 func Open(dir string, logf func(string, ...any)) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	st := &Store{dir: dir, pending: map[metainfo.Hash]*engine.Resume{}, wake: make(chan struct{}, 1),
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	st := &Store{dir: dir, lock: lock, pending: map[metainfo.Hash]*engine.Resume{}, wake: make(chan struct{}, 1),
 		done: make(chan struct{}), logf: logf}
 	go st.writer()
 	return st, nil
+}
+
+// ErrLocked: another process holds the state folder.
+var ErrLocked = errors.New("state: folder in use by another gotorrentserver")
+
+// lockDir takes an exclusive lock on dir/lock for the life of the process
+// (the kernel drops it when the process dies, kill -9 included): two
+// daemons writing the same resume files would undo each other.
+func lockDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, "lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s (held by pid %s)", ErrLocked, dir, strings.TrimSpace(string(holder)))
+		}
+		return nil, fmt.Errorf("state: locking %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
 }
 
 // Dir is the state folder.
@@ -101,6 +137,8 @@ func (st *Store) writer() {
 }
 
 func (st *Store) flush() {
+	st.applyMu.Lock()
+	defer st.applyMu.Unlock()
 	st.mu.Lock()
 	batch := st.pending
 	st.pending = map[metainfo.Hash]*engine.Resume{}
@@ -117,14 +155,17 @@ func (st *Store) apply(ih metainfo.Hash, r *engine.Resume) {
 		os.Remove(st.magnetPath(ih))
 		return
 	}
-	rec := toRecord(r)
-	b, err := json.MarshalIndent(rec, "", " ")
-	if err == nil {
-		err = WriteFileAtomic(st.resumePath(ih), b, 0o600)
-	}
-	if err != nil {
+	if err := st.writeResume(ih, r); err != nil {
 		st.logf("state: saving %s: %v", ih, err)
 	}
+}
+
+func (st *Store) writeResume(ih metainfo.Hash, r *engine.Resume) error {
+	b, err := json.MarshalIndent(toRecord(r), "", " ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(st.resumePath(ih), b, 0o600)
 }
 
 // Close writes what is queued and stops the writer.
@@ -138,6 +179,7 @@ func (st *Store) Close() {
 	st.mu.Unlock()
 	close(st.wake)
 	<-st.done
+	st.lock.Close()
 }
 
 // Entry is one saved torrent.
@@ -147,11 +189,15 @@ type Entry struct {
 	Resume    engine.Resume
 	Files     []FileRecord
 	HasResume bool
+	// ResumeErr says why HasResume is false: the record is missing or
+	// unusable, so the torrent's folder and progress are unknown.
+	ResumeErr error
 }
 
-// Load reads every saved torrent. Unusable ones are reported in errs (with
-// ErrCorrupt) and skipped; a torrent without a resume record comes back with
-// default settings and is rechecked.
+// Load reads every saved torrent. Unusable ones (a .torrent or .magnet that
+// does not parse) are reported in errs (with ErrCorrupt) and skipped; a
+// torrent whose resume record is missing or unusable comes back with
+// HasResume false and ResumeErr saying why.
 func (st *Store) Load() (entries []Entry, errs []error) {
 	names, err := os.ReadDir(st.dir)
 	if err != nil {
@@ -190,24 +236,29 @@ func (st *Store) load(hexHash string) (Entry, error) {
 		return e, fmt.Errorf("%w: %s.torrent: %v", ErrCorrupt, hexHash, err)
 	}
 	e.MetaInfo = mi
-	e.Resume, e.Files, e.HasResume = st.loadResume(ih)
+	e.Resume, e.Files, e.ResumeErr = st.loadResume(ih)
+	e.HasResume = e.ResumeErr == nil
 	return e, nil
 }
 
-func (st *Store) loadResume(ih metainfo.Hash) (engine.Resume, []FileRecord, bool) {
+// loadResume reads a torrent's record; err says why there is none usable
+// (missing, truncated, not JSON, no folder).
+func (st *Store) loadResume(ih metainfo.Hash) (engine.Resume, []FileRecord, error) {
 	b, err := os.ReadFile(st.resumePath(ih))
 	if errors.Is(err, os.ErrNotExist) {
-		return engine.Resume{}, nil, false
+		return engine.Resume{}, nil, errors.New("resume record missing")
 	}
 	var rec record
 	if err == nil {
 		err = json.Unmarshal(b, &rec)
 	}
-	if err != nil {
-		st.logf("state: %s.resume unusable, torrent will be rechecked: %v", ih, err)
-		return engine.Resume{}, nil, false
+	if err == nil && rec.Dir == "" {
+		err = errors.New("no download folder in it")
 	}
-	return rec.resume(ih), rec.Files, true
+	if err != nil {
+		return engine.Resume{}, nil, fmt.Errorf("resume record unusable: %v", err)
+	}
+	return rec.resume(ih), rec.Files, nil
 }
 
 // record is the on-disk form of a resume record.

@@ -74,18 +74,18 @@ func TestRoundTripAndTrust(t *testing.T) {
 		got.Downloaded != 123 || got.Uploaded != 456 || !got.Added.Equal(r.Added) {
 		t.Fatalf("resume %+v, want %+v", got, r)
 	}
-	if have := TrustedHave(e); have == nil || have.Count() != uint(mi.NumPieces()) {
+	if have := TrustedHave(e, ""); have == nil || have.Count() != uint(mi.NumPieces()) {
 		t.Fatal("intact complete data not trusted")
 	}
 	// Someone rewrites a complete file: its mtime changes, so recheck.
 	later := time.Now().Add(time.Hour)
 	os.Chtimes(filepath.Join(dl, "tree", "b.bin"), later, later)
-	if TrustedHave(e) != nil {
+	if TrustedHave(e, "") != nil {
 		t.Fatal("complete file with a new mtime still trusted")
 	}
 	// A truncated file: recheck.
 	os.Truncate(filepath.Join(dl, "tree", "a.bin"), 5)
-	if TrustedHave(e) != nil {
+	if TrustedHave(e, "") != nil {
 		t.Fatal("truncated file trusted")
 	}
 }
@@ -100,7 +100,7 @@ func TestPartialDownloadTrustedAfterCrash(t *testing.T) {
 	// a.bin's mtime moves on; its verified pieces stay trusted.
 	later := time.Now().Add(time.Minute)
 	os.Chtimes(filepath.Join(dl, "tree", "a.bin"), later, later)
-	got := TrustedHave(e)
+	got := TrustedHave(e, "")
 	if got == nil || got.Count() != 2 || !got.Test(0) || !got.Test(1) {
 		t.Fatalf("trusted %v, want pieces 0 and 1", got)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"gotorrentserver/engine"
 	"gotorrentserver/metainfo"
 )
 
@@ -74,16 +75,45 @@ func firstTracker(mi *metainfo.MetaInfo) string {
 	return ""
 }
 
-// AddTorrent writes the torrent's metainfo before it is added, so a crash
-// right after an add does not lose it; implements engine.Persister.
-func (st *Store) AddTorrent(mi *metainfo.MetaInfo) error {
+// AddTorrent writes the torrent's metainfo and, when r is set, its first
+// resume record, both synced, before the torrent is added: an add that
+// succeeds survives a crash right after it, and one that fails (disk full)
+// leaves nothing behind. Implements engine.Persister.
+func (st *Store) AddTorrent(mi *metainfo.MetaInfo, r *engine.Resume) error {
 	raw, err := EncodeTorrent(mi)
 	if err != nil {
 		return err
 	}
-	if err := st.SaveTorrent(mi, raw); err != nil {
-		return err
+	ih := mi.InfoHash
+	if r == nil {
+		// A magnet's metadata: its record exists already.
+		if err := st.SaveTorrent(mi, raw); err != nil {
+			return err
+		}
+		os.Remove(st.magnetPath(ih))
+		return nil
 	}
-	os.Remove(st.magnetPath(mi.InfoHash)) // the metadata is known now
+	return st.addDurably(ih, func() error { return st.SaveTorrent(mi, raw) }, *r, st.torrentPath(ih))
+}
+
+// addDurably writes a new torrent's first files: first (its .torrent or
+// .magnet) and then its resume record, in step with the writer so that a
+// queued older record or removal of the same torrent cannot land after
+// them. On failure it removes whatever it wrote.
+func (st *Store) addDurably(ih metainfo.Hash, first func() error, r engine.Resume, firstPath string) error {
+	st.applyMu.Lock()
+	defer st.applyMu.Unlock()
+	st.mu.Lock()
+	delete(st.pending, ih)
+	st.mu.Unlock()
+	err := first()
+	if err == nil {
+		err = st.writeResume(ih, &r)
+	}
+	if err != nil {
+		os.Remove(firstPath)
+		os.Remove(st.resumePath(ih))
+		return fmt.Errorf("state: storing %s: %w", ih, err)
+	}
 	return nil
 }

@@ -8,7 +8,8 @@ import (
 
 // TrustedHave returns the verified pieces of e that can be used without
 // rehashing, or nil when the torrent must be rechecked. It stats files, so
-// call it at start-up, not from a session.
+// call it at start-up, not from a session. Files are looked at beneath root
+// (the download root; "" means the torrent's own folder).
 //
 // Every file holding a verified piece must still have its full length (we
 // size files fully on first write). A file that was complete when the record
@@ -16,7 +17,7 @@ import (
 // means someone else wrote it. Files still downloading legitimately change
 // between records (a kill -9 loses at most the pieces written since the last
 // one, and never corrupts the ones before), so their time is not compared.
-func TrustedHave(e Entry) *bitset.BitSet {
+func TrustedHave(e Entry, root string) *bitset.BitSet {
 	mi := e.MetaInfo
 	if mi == nil || !e.HasResume || e.Resume.NumPieces != mi.NumPieces() || len(e.Resume.Have) != (mi.NumPieces()+7)/8 {
 		return nil
@@ -30,7 +31,7 @@ func TrustedHave(e Entry) *bitset.BitSet {
 	if have.None() {
 		return have
 	}
-	st, err := storage.Open(e.Resume.Dir, mi)
+	st, err := storage.OpenWith(e.Resume.Dir, mi, storage.Options{Root: root})
 	if err != nil {
 		return nil
 	}

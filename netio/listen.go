@@ -1,0 +1,187 @@
+package netio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// listener is the peer port. Accepting is ours rather than gnet's: gnet's
+// acceptor ends its main reactor on the first EMFILE, which closed the peer
+// port for good while the API still said seeding. Go's net.Listen also sets
+// SO_REUSEADDR, so a restart rebinds at once despite TIME_WAIT sockets.
+// Its fields are guarded by mu; accept runs on the accept loop only.
+type listener struct {
+	mu   sync.Mutex
+	ln   *net.TCPListener
+	addr net.Addr // fixed after open: a reopen binds the same address
+}
+
+func (l *listener) open(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("netio: listen: %w", err)
+	}
+	l.mu.Lock()
+	l.ln, l.addr = ln.(*net.TCPListener), ln.Addr()
+	l.mu.Unlock()
+	return nil
+}
+
+// reopen binds the address the listener had, after it failed.
+func (l *listener) reopen() error {
+	l.mu.Lock()
+	old, addr := l.ln, l.addr
+	l.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		return fmt.Errorf("netio: reopen %s: %w", addr, err)
+	}
+	l.mu.Lock()
+	l.ln = ln.(*net.TCPListener)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *listener) current() *net.TCPListener {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ln
+}
+
+func (l *listener) close() {
+	if ln := l.current(); ln != nil {
+		ln.Close()
+	}
+}
+
+// Accept back-off bounds: out of descriptors, the loop retries from 5 ms up
+// to 1 s, so it neither spins nor stays deaf long after descriptors free up.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+	reopenBackoffMax = 5 * time.Second
+)
+
+// acceptLoop accepts until Stop. Running out of descriptors pauses it (the
+// connection waits in the kernel's backlog); a failed listener is reported
+// and reopened on the same address.
+func (s *Server) acceptLoop() {
+	defer s.accepts.Done()
+	var delay time.Duration
+	var troubleSince time.Time
+	for {
+		ln := s.ln.current()
+		nc, err := ln.AcceptTCP()
+		if err == nil {
+			if !troubleSince.IsZero() {
+				s.cfg.Logf("netio: accepting peers again after %v", time.Since(troubleSince).Round(time.Millisecond))
+				s.client.SetListenError("")
+				troubleSince = time.Time{}
+			}
+			delay = 0
+			s.admit(nc)
+			continue
+		}
+		if s.ctx.Err() != nil {
+			return
+		}
+		if transientAccept(err) {
+			continue
+		}
+		delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
+		if troubleSince.IsZero() {
+			troubleSince = time.Now()
+		}
+		if outOfDescriptors(err) {
+			if delay == acceptBackoffMin {
+				msg := fmt.Sprintf("peer port %s: out of file descriptors (%v): new peers wait until some close", s.ln.addr, err)
+				s.cfg.Logf("netio: %s", msg)
+				s.client.SetListenError(msg)
+			}
+			if !s.sleep(delay) {
+				return
+			}
+			continue
+		}
+		msg := fmt.Sprintf("peer port %s failed (%v): reopening it", s.ln.addr, err)
+		s.cfg.Logf("netio: %s", msg)
+		s.client.SetListenError(msg)
+		for {
+			if !s.sleep(delay) {
+				return
+			}
+			rerr := s.ln.reopen()
+			if rerr == nil {
+				break
+			}
+			if s.ctx.Err() != nil {
+				return
+			}
+			s.client.SetListenError(fmt.Sprintf("peer port %s is closed: %v; retrying", s.ln.addr, rerr))
+			delay = min(2*delay, reopenBackoffMax)
+		}
+	}
+}
+
+// sleep waits d or until Stop; false means stop.
+func (s *Server) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+func outOfDescriptors(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+}
+
+// transientAccept: the connection died in the backlog; the listener is fine.
+func transientAccept(err error) bool {
+	return errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EINTR) || errors.Is(err, syscall.EPROTO) || errors.Is(err, context.Canceled)
+}
+
+// admit decides about a new inbound connection before it costs a loop
+// anything: banned addresses and connections past the peer limit are closed
+// at once; the rest wait for their handshake in the pending set.
+func (s *Server) admit(nc *net.TCPConn) {
+	ap, err := netip.ParseAddrPort(nc.RemoteAddr().String())
+	if err != nil {
+		nc.Close()
+		return
+	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if s.client.Banned(ap) {
+		nc.Close()
+		return
+	}
+	used, limit := s.client.PeerSlots()
+	if used+s.pending.len() >= limit {
+		nc.Close()
+		return
+	}
+	pc := newPeerConn(s, ap, false)
+	if !s.pending.add(pc, true) {
+		nc.Close()
+		return
+	}
+	// Out of descriptors, gnet's dup fails too: the accept loop's own
+	// notice already says so, once rather than per connection.
+	if err := s.enroll(nc, pc); err != nil && s.ctx.Err() == nil && !outOfDescriptors(err) {
+		s.cfg.Logf("netio: enroll inbound %s: %v", ap, err)
+	}
+}
