@@ -45,6 +45,8 @@ func engineError(err error) *apiError {
 		return newAPIError(http.StatusNotFound, "unknown torrent")
 	case errors.Is(err, engine.ErrExists):
 		return newAPIError(http.StatusConflict, "torrent already added")
+	case errors.Is(err, engine.ErrNoMetadata):
+		return newAPIError(http.StatusConflict, "the torrent's metadata is not fetched yet: nothing to check")
 	default:
 		return newAPIError(http.StatusInternalServerError, "%v", err)
 	}

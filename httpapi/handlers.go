@@ -37,6 +37,8 @@ var routes = map[string]route{
 	"/removetorrent":  {http.MethodGet, (*Server).removeTorrent},
 	"/setdownrate":    {http.MethodGet, (*Server).setDownRate},
 	"/setuprate":      {http.MethodGet, (*Server).setUpRate},
+	// Added beside the spec's calls.
+	"/recheck": {http.MethodGet, (*Server).recheck},
 }
 
 // serve is the fasthttp handler: authentication, routing, and a recover
@@ -173,6 +175,9 @@ func (s *Server) buildAllData() allData {
 		Time:     s.cfg.Now().UTC().Format(time.RFC3339),
 		Sessions: make([]sessionJSON, 0, len(snaps)),
 	}
+	if msg := s.cfg.Client.ListenError(); msg != "" {
+		out.ListenError = &msg
+	}
 	for _, sn := range snaps {
 		out.Sessions = append(out.Sessions, sessionFromSnapshot(sn))
 	}
@@ -285,6 +290,19 @@ func (s *Server) startTorrent(ctx *fasthttp.RequestCtx) (any, error) {
 		return nil, err
 	}
 	if err := s.cfg.Client.Start(ih); err != nil {
+		return nil, engineError(err)
+	}
+	return s.changed(ih), nil
+}
+
+// recheck hashes a torrent's data again: the way out of a data error, or a
+// check after moving files in by hand.
+func (s *Server) recheck(ctx *fasthttp.RequestCtx) (any, error) {
+	ih, err := infoHashParam(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Client.Recheck(ih); err != nil {
 		return nil, engineError(err)
 	}
 	return s.changed(ih), nil

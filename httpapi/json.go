@@ -19,6 +19,9 @@ import (
 type allData struct {
 	Time     string        `json:"time"`
 	Sessions []sessionJSON `json:"sessions"`
+	// ListenError is what is wrong with the peer port (out of file
+	// descriptors, failed and being reopened), null while it accepts.
+	ListenError *string `json:"listen_error"`
 }
 
 // sessionJSON is one torrent, in /alldata and as the /torrentdata answer.
