@@ -25,12 +25,28 @@ type node struct {
 
 func startNode(t testing.TB, cfg engine.Config) *node {
 	t.Helper()
+	return startNodeWith(t, cfg, Config{})
+}
+
+// startNodeWith is startNode with network settings; its listen address and
+// dial timeout default to the tests' own.
+func startNodeWith(t testing.TB, cfg engine.Config, ncfg Config) *node {
+	t.Helper()
 	cfg.PeerID = wire.NewPeerID(rand.Reader)
 	if cfg.Logf == nil {
 		cfg.Logf = t.Logf
 	}
+	if ncfg.ListenAddr == "" {
+		ncfg.ListenAddr = "127.0.0.1:0"
+	}
+	if ncfg.DialTimeout == 0 {
+		ncfg.DialTimeout = 3 * time.Second
+	}
+	if ncfg.Logf == nil {
+		ncfg.Logf = t.Logf
+	}
 	c := engine.New(cfg)
-	srv := New(c, Config{ListenAddr: "127.0.0.1:0", DialTimeout: 3 * time.Second})
+	srv := New(c, ncfg)
 	if err := srv.Start(); err != nil {
 		c.Close()
 		t.Fatal(err)

@@ -82,13 +82,17 @@ func (s *Server) acceptLoop() {
 		ln := s.ln.current()
 		nc, err := ln.AcceptTCP()
 		if err == nil {
+			// With the last descriptor taken by accept, gnet's dup of it
+			// fails instead: the same trouble, handled the same way.
+			err = s.admit(nc)
+		}
+		if err == nil {
 			if !troubleSince.IsZero() {
 				s.cfg.Logf("netio: accepting peers again after %v", time.Since(troubleSince).Round(time.Millisecond))
 				s.client.SetListenError("")
 				troubleSince = time.Time{}
 			}
 			delay = 0
-			s.admit(nc)
 			continue
 		}
 		if s.ctx.Err() != nil {
@@ -157,31 +161,36 @@ func transientAccept(err error) bool {
 
 // admit decides about a new inbound connection before it costs a loop
 // anything: banned addresses and connections past the peer limit are closed
-// at once; the rest wait for their handshake in the pending set.
-func (s *Server) admit(nc *net.TCPConn) {
+// at once; the rest wait for their handshake in the pending set. It
+// returns only the errors that say descriptors ran out.
+func (s *Server) admit(nc *net.TCPConn) error {
 	ap, err := netip.ParseAddrPort(nc.RemoteAddr().String())
 	if err != nil {
 		nc.Close()
-		return
+		return nil
 	}
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	if s.client.Banned(ap) {
 		nc.Close()
-		return
+		return nil
 	}
 	used, limit := s.client.PeerSlots()
 	if used+s.pending.len() >= limit {
 		nc.Close()
-		return
+		return nil
 	}
 	pc := newPeerConn(s, ap, false)
 	if !s.pending.add(pc, true) {
 		nc.Close()
-		return
+		return nil
 	}
-	// Out of descriptors, gnet's dup fails too: the accept loop's own
-	// notice already says so, once rather than per connection.
-	if err := s.enroll(nc, pc); err != nil && s.ctx.Err() == nil && !outOfDescriptors(err) {
-		s.cfg.Logf("netio: enroll inbound %s: %v", ap, err)
+	err = s.enroll(nc, pc)
+	switch {
+	case err == nil || s.ctx.Err() != nil:
+		return nil
+	case outOfDescriptors(err):
+		return err
 	}
+	s.cfg.Logf("netio: enroll inbound %s: %v", ap, err)
+	return nil
 }
