@@ -79,7 +79,7 @@ type Server struct {
 	srv       *fasthttp.Server
 
 	mu       sync.Mutex
-	ln       net.Listener
+	ln       *lingerListener
 	serveErr chan error
 	stopped  bool
 
@@ -185,13 +185,12 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("httpapi: listen: %w", err)
 	}
-	s.ln = ln
-	ll := lingerListener{Listener: ln, maxBytes: 4*int64(s.cfg.MaxBody) + 1<<20}
+	s.ln = &lingerListener{Listener: ln, maxBytes: 4*int64(s.cfg.MaxBody) + 1<<20}
 	s.addrMu.Lock()
 	s.addr = ln.Addr().String()
 	s.addrMu.Unlock()
 	s.serveErr = make(chan error, 1)
-	go func() { s.serveErr <- s.srv.Serve(ll) }()
+	go func() { s.serveErr <- s.srv.Serve(s.ln) }()
 	return nil
 }
 
@@ -217,7 +216,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.ln == nil {
 		return nil
 	}
-	err := s.srv.ShutdownWithContext(ctx)
+	// fasthttp closes only the listeners Serve has registered, and Serve,
+	// on its own goroutine, may not have started yet: closed here, its
+	// first Accept fails and it returns.
+	lnErr := s.ln.Close()
+	err := errors.Join(lnErr, s.srv.ShutdownWithContext(ctx))
 	select {
 	case serr := <-s.serveErr:
 		if serr != nil && !errors.Is(serr, net.ErrClosed) {
@@ -237,13 +240,15 @@ const lingerTime = 2 * time.Second
 // Expect: 100-continue) and closes at once, with the rest of the upload
 // still unread; the kernel then resets the connection, which can destroy
 // the answer before the client reads it. Draining first keeps the 413
-// readable.
+// readable. Close may be called more than once (Shutdown and fasthttp
+// both call it).
 type lingerListener struct {
 	net.Listener
 	maxBytes int64
+	once     sync.Once
 }
 
-func (l lingerListener) Accept() (net.Conn, error) {
+func (l *lingerListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
@@ -259,6 +264,13 @@ type lingerConn struct {
 	net.Conn
 	maxBytes int64
 	linger   atomic.Bool
+}
+
+// Close closes the socket the first time; later calls do nothing.
+func (l *lingerListener) Close() error {
+	var err error
+	l.once.Do(func() { err = l.Listener.Close() })
+	return err
 }
 
 // markLinger asks for a draining close of ctx's connection.
