@@ -43,12 +43,13 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 // anyway, so a refusal drains before closing.
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	if !s.authorized(ctx) {
-		markLinger(ctx)
+		s.markLingerUpload(ctx)
 		writeAPIError(ctx, errUnauthorized)
 		return http.StatusUnauthorized
 	}
+	proveConn(ctx)
 	if n := ctx.Request.Header.ContentLength(); n > s.cfg.MaxBody {
-		markLinger(ctx)
+		s.markLingerUpload(ctx)
 		writeAPIError(ctx, tooLarge(s.cfg.MaxBody))
 		return http.StatusRequestEntityTooLarge
 	}

@@ -54,6 +54,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		writeAPIError(ctx, errUnauthorized)
 		return
 	}
+	proveConn(ctx)
 	rt, ok := routes[string(ctx.Path())]
 	if !ok {
 		writeError(ctx, http.StatusNotFound, "unknown path")
@@ -89,7 +90,7 @@ func (s *Server) readError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		markLinger(ctx)
+		s.markLingerUpload(ctx)
 		writeAPIError(ctx, tooLarge(s.cfg.MaxBody))
 	case errors.As(err, &small):
 		writeError(ctx, http.StatusRequestHeaderFieldsTooLarge, "request header too large")
