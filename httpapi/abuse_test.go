@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -223,6 +224,227 @@ func TestHalfOpenFlood(t *testing.T) {
 	e.must(e.do("GET", "/alldata", nil), http.StatusOK)
 }
 
+// Connections that made one request with a wrong token and then idled
+// used to stay as keep-alive connections for 120 s, 1,024 of them taking
+// every slot.
+func TestIdleAfter401Flood(t *testing.T) {
+	const n = 1030
+	e := newEnv(t, func(c *Config) { c.Token = floodToken })
+	before := readMem(t)
+	conns := make([]net.Conn, n)
+	defer closeAll(conns)
+	var wg sync.WaitGroup
+	var next atomic.Int32
+	var mu sync.Mutex
+	var bad []string
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(bad) < 10 {
+			bad = append(bad, fmt.Sprintf(format, args...))
+		}
+	}
+	// Ten failures tell the story; the rest would only take time.
+	failing := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(bad) >= 10
+	}
+	t0 := time.Now()
+	// Each worker connects and asks at once, fewer at a time than
+	// MaxUnprovenConnsPerIP, so that each connection gets its answer:
+	// this flood is about what the server keeps afterwards.
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || failing() {
+					return
+				}
+				c, err := net.DialTimeout("tcp", e.srv.Addr(), 5*time.Second)
+				if err != nil {
+					fail("conn %d: %v", i, err)
+					return
+				}
+				conns[i] = c
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.WriteString(c, "GET /alldata HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n\r\n"); err != nil {
+					fail("conn %d: write: %v", i, err)
+					continue
+				}
+				br := bufio.NewReader(c)
+				res, err := http.ReadResponse(br, nil)
+				if err != nil {
+					fail("conn %d: %v", i, err)
+					continue
+				}
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				var eb errorBody
+				if res.StatusCode != http.StatusUnauthorized || res.Header.Get("Content-Type") != "application/json" ||
+					json.Unmarshal(body, &eb) != nil || eb.Error == "" || res.Header.Get("WWW-Authenticate") == "" {
+					fail("conn %d: %d %q %q", i, res.StatusCode, res.Header, body)
+				}
+				if !res.Close { // HTTP/1.1: set by "Connection: close" only
+					fail("conn %d: 401 without Connection: close", i)
+				}
+				// We idle; the server must close, at once.
+				c.SetReadDeadline(time.Now().Add(time.Second))
+				if _, err := br.ReadByte(); err != io.EOF {
+					fail("conn %d: after the 401, read gave %v, want EOF", i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, b := range bad {
+		t.Error(b)
+	}
+	flooded := time.Since(t0)
+	status, lat := goodRequest(t, e)
+	if status != http.StatusOK || lat > goodLatency {
+		t.Errorf("good client after %d idle 401 connections: status %d after %v", n, status, lat)
+	}
+	live, unproven, st := e.srv.conns.snapshot()
+	after := readMem(t)
+	t.Logf("401 flood: %d connections, each one wrong-token request then idle, in %v; good client: %d in %v; server connections left: %d (%d unproven), %d evicted",
+		n, flooded.Round(time.Millisecond), status, lat.Round(time.Microsecond), live, unproven, st.evicted)
+	t.Logf("401 flood memory: before %v; after %v", before, after)
+}
+
+// Uploads without the token used to be read whole before the token was
+// checked: 100 of 10 MiB took RSS from 32 MiB to 1.6 GiB.
+func TestUnauthenticatedUploads(t *testing.T) {
+	const n = 100
+	const size = DefaultMaxBody
+	// Caps above n: this test is about the bodies, not about eviction.
+	e := newEnv(t, func(c *Config) {
+		c.Token = floodToken
+		c.MaxUnprovenConns = 2 * n
+		c.MaxUnprovenConnsPerIP = 2 * n
+	})
+	chunk := make([]byte, 64<<10)
+	before := readMem(t)
+
+	var peakHeap atomic.Uint64
+	stopSampling := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Go(func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peakHeap.Load() {
+				peakHeap.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-stopSampling:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+
+	var uploading, started sync.WaitGroup
+	var inFlight atomic.Int32
+	var mu sync.Mutex
+	var bad []string
+	var sentTotal atomic.Int64
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(bad) < 10 {
+			bad = append(bad, fmt.Sprintf(format, args...))
+		}
+	}
+	t0 := time.Now()
+	started.Add(n)
+	for i := range n {
+		uploading.Go(func() {
+			startedOnce := sync.OnceFunc(started.Done)
+			defer startedOnce()
+			c, err := net.DialTimeout("tcp", e.srv.Addr(), 5*time.Second)
+			if err != nil {
+				fail("upload %d: %v", i, err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			inFlight.Add(1)
+			defer inFlight.Add(-1)
+			hdr := fmt.Sprintf("POST /addtorrentfile HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: %d\r\n\r\n", size)
+			if _, err := io.WriteString(c, hdr); err != nil {
+				fail("upload %d: %v", i, err)
+				return
+			}
+			startedOnce()
+			wrote := make(chan struct{})
+			go func() {
+				defer close(wrote)
+				for sent := 0; sent < size; {
+					k, err := c.Write(chunk[:min(len(chunk), size-sent)])
+					sent += k
+					sentTotal.Add(int64(k))
+					if err != nil {
+						return // the server may close once it has drained enough
+					}
+				}
+			}()
+			res, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				fail("upload %d: %v", i, err)
+			} else {
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				var eb errorBody
+				if res.StatusCode != http.StatusUnauthorized || res.Header.Get("Content-Type") != "application/json" ||
+					json.Unmarshal(body, &eb) != nil || eb.Error == "" || res.Header.Get("WWW-Authenticate") == "" || !res.Close {
+					fail("upload %d: %d %q %q", i, res.StatusCode, res.Header, body)
+				}
+			}
+			<-wrote
+		})
+	}
+	started.Wait()
+	active := inFlight.Load()
+	status, lat := goodRequest(t, e)
+	uploading.Wait()
+	took := time.Since(t0)
+	close(stopSampling)
+	sampler.Wait()
+	for _, b := range bad {
+		t.Error(b)
+	}
+	after := readMem(t)
+	if status != http.StatusOK || lat > goodLatency {
+		t.Errorf("good client during the uploads: status %d after %v", status, lat)
+	}
+	allocated := int64(after.totalAlloc - before.totalAlloc)
+	peak := int64(peakHeap.Load()) - int64(before.heap)
+	// 100 bodies of 10 MiB would be 1,000 MiB.
+	const limit = 64 << 20
+	if allocated > limit || peak > limit {
+		t.Errorf("uploads without the token: %s allocated, heap peak +%s; want both under %s", mib(allocated), mib(peak), mib(limit))
+	}
+	if took > 20*time.Second {
+		t.Errorf("%d refused uploads took %v", n, took)
+	}
+	t.Logf("unauthenticated uploads: %d x %s announced, %s sent, in %v; good client: %d in %v with %d uploads in flight",
+		n, mib(size), mib(sentTotal.Load()), took.Round(time.Millisecond), status, lat.Round(time.Microsecond), active)
+	t.Logf("unauthenticated uploads memory: before %v; after %v; allocated during %s; heap peak +%s", before, after, mib(allocated), mib(peak))
+
+	// With the token the 10 MiB limit is still the real one: a body of
+	// exactly the limit is read (and refused as no torrent), one byte more
+	// is 413.
+	body := bytes.Repeat([]byte("x"), size)
+	r := e.must(e.do("POST", "/addtorrentfile", body), http.StatusBadRequest)
+	if strings.Contains(r.errMsg(), "larger than") {
+		t.Errorf("a body of exactly the limit: %s", r.raw)
+	}
+	e.must(e.do("POST", "/addtorrentfile", append(body, 'x')), http.StatusRequestEntityTooLarge)
+}
+
 // rawClient is one keep-alive connection speaking HTTP/1.1 by hand.
 type rawClient struct {
 	c  net.Conn
@@ -339,6 +561,36 @@ func TestHeaderTimeoutSparesBodies(t *testing.T) {
 	res, msg := rawResponse(t, slowBody.br, "slow body")
 	if res.StatusCode != http.StatusBadRequest {
 		t.Errorf("body sent %v after its headers: %d %q, want 400 for a body that is no torrent", time.Since(t0), res.StatusCode, msg)
+	}
+}
+
+// fasthttp answers malformed requests itself; every such answer must be
+// JSON, like the API's own.
+func TestMalformedRequestsGetJSON(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Token = floodToken })
+	auth := "Authorization: Bearer " + floodToken + "\r\n"
+	for _, tc := range []struct {
+		name, req string
+		status    int
+	}{
+		{"garbage", "garbage\r\n\r\n", http.StatusBadRequest},
+		{"no version", "GET /alldata\r\n\r\n", http.StatusBadRequest},
+		{"bad method", "G\x01T /alldata HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusBadRequest},
+		{"huge header", "GET /alldata HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 9000) + "\r\n\r\n", http.StatusRequestHeaderFieldsTooLarge},
+		{"bad length", "POST /addmagnet HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Length: abc\r\n\r\n", http.StatusBadRequest},
+		{"bad chunk", "POST /addmagnet HTTP/1.1\r\nHost: x\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\nzz\r\n", http.StatusBadRequest},
+		{"chunked, no token", "POST /addmagnet HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", http.StatusUnauthorized},
+		{"expect, no token", "POST /addmagnet HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", http.StatusUnauthorized},
+		{"HTTP/1.0, no token", "POST /addmagnet HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello", http.StatusUnauthorized},
+	} {
+		c := dialRaw(t, e.srv.Addr())
+		c.c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c.c, tc.req)
+		res, msg := rawResponse(t, c.br, tc.name)
+		if res.StatusCode != tc.status || !res.Close {
+			t.Errorf("%s: %d %q (close %v), want %d closing", tc.name, res.StatusCode, msg, res.Close, tc.status)
+		}
+		c.c.Close()
 	}
 }
 

@@ -49,12 +49,15 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 			writeError(ctx, http.StatusInternalServerError, "internal error")
 		}
 	}()
-	defer s.pace(ctx)
 	if !s.authorized(ctx) {
-		writeAPIError(ctx, errUnauthorized)
+		// Not paced: charging refusals to the budget would let anyone
+		// without the token make the owner's requests wait or fail, and a
+		// refusal is a small answer that closes its connection.
+		unauthorized(ctx)
 		return
 	}
 	proveConn(ctx)
+	defer s.pace(ctx)
 	rt, ok := routes[string(ctx.Path())]
 	if !ok {
 		writeError(ctx, http.StatusNotFound, "unknown path")

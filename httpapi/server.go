@@ -69,7 +69,8 @@ type Config struct {
 	Busy func() bool
 
 	// Connection limits. A connection is unproven until one of its
-	// requests carries the token.
+	// requests carries the token; requests without it get a 401 that
+	// closes the connection.
 
 	// MaxConns bounds the API's open connections, proven or not. Zero
 	// means DefaultMaxConns (896): fasthttp serves at most 1,024 and
@@ -171,6 +172,7 @@ func New(cfg Config) (*Server, error) {
 		Handler:            s.serve,
 		ErrorHandler:       s.readError,
 		ExpectHandler:      s.expect,
+		HeaderReceived:     s.headerReceived,
 		Name:               serverName,
 		ReadTimeout:        readTimeout,
 		WriteTimeout:       writeTimeout,
