@@ -11,14 +11,20 @@ import (
 // errUnauthorized is answered with 401 and a WWW-Authenticate challenge.
 var errUnauthorized = newAPIError(http.StatusUnauthorized, "missing or wrong bearer token")
 
-// authorized checks "Authorization: Bearer <token>". Both sides are hashed
-// first so the constant-time compare does not leak the token's length
-// either. Called on the connection's goroutine; keeps no header bytes.
+// authorized checks the request's token; see authorizedHeader.
 func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
+	return s.authorizedHeader(&ctx.Request.Header)
+}
+
+// authorizedHeader checks "Authorization: Bearer <token>". Both sides are
+// hashed first so the constant-time compare does not leak the token's
+// length either. Called on the connection's goroutine; keeps no header
+// bytes.
+func (s *Server) authorizedHeader(hdr *fasthttp.RequestHeader) bool {
 	if s.tokenHash == nil {
 		return true
 	}
-	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+	h := hdr.Peek(fasthttp.HeaderAuthorization)
 	const scheme = "bearer "
 	if len(h) <= len(scheme) {
 		return false
@@ -36,6 +42,31 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 	return subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) == 1
 }
 
+// headerReceived runs as soon as a request's headers are read, before
+// fasthttp reads its body. A request without the token has its body
+// declared empty, so it is never buffered: fasthttp would otherwise read up
+// to MaxBody before the handler could refuse it, and 100 such uploads held
+// a gigabyte. The handler then answers 401 and closes the connection (the
+// body would be read as the next request otherwise), draining what the
+// client still sends so the answer is not lost to a reset.
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if !s.authorizedHeader(h) {
+		if n := h.ContentLength(); n > 0 || n == -1 { // -1: chunked
+			h.SetContentLength(0)
+		}
+	}
+	return fasthttp.RequestConfig{}
+}
+
+// unauthorized answers 401 and closes the connection after it: a client
+// without the token gets one answer per connection, so it cannot park
+// idle keep-alive connections on the server's slots.
+func unauthorized(ctx *fasthttp.RequestCtx) {
+	markLinger(ctx, unauthLinger)
+	writeAPIError(ctx, errUnauthorized)
+	ctx.SetConnectionClose()
+}
+
 // expect answers "Expect: 100-continue" requests before their body is sent:
 // a client without the token, or announcing a body over the limit, gets its
 // JSON error at once instead of uploading first. Runs on the connection's
@@ -43,12 +74,12 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 // anyway, so a refusal drains before closing.
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	if !s.authorized(ctx) {
-		markLinger(ctx)
-		writeAPIError(ctx, errUnauthorized)
+		unauthorized(ctx)
 		return http.StatusUnauthorized
 	}
+	proveConn(ctx)
 	if n := ctx.Request.Header.ContentLength(); n > s.cfg.MaxBody {
-		markLinger(ctx)
+		s.markLingerUpload(ctx)
 		writeAPIError(ctx, tooLarge(s.cfg.MaxBody))
 		return http.StatusRequestEntityTooLarge
 	}

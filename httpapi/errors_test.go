@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -324,5 +325,25 @@ func TestShutdown(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
 		t.Error("still accepting after Shutdown")
+	}
+}
+
+// Shutdown right after Start used to wait for its whole context, leaving
+// the server running: fasthttp's Serve had not registered the listener
+// yet, so its Shutdown closed nothing.
+func TestShutdownRightAfterStart(t *testing.T) {
+	for range 5 {
+		e := newEnv(t, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		t0 := time.Now()
+		err := e.srv.Shutdown(ctx)
+		cancel()
+		if err != nil || time.Since(t0) > time.Second {
+			t.Fatalf("shutdown right after start: %v after %v", err, time.Since(t0))
+		}
+		if c, err := net.DialTimeout("tcp", e.srv.Addr(), time.Second); err == nil {
+			c.Close()
+			t.Fatal("still accepting after Shutdown")
+		}
 	}
 }

@@ -51,11 +51,15 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 			writeError(ctx, http.StatusInternalServerError, "internal error")
 		}
 	}()
-	defer s.pace(ctx)
 	if !s.authorized(ctx) {
-		writeAPIError(ctx, errUnauthorized)
+		// Not paced: charging refusals to the budget would let anyone
+		// without the token make the owner's requests wait or fail, and a
+		// refusal is a small answer that closes its connection.
+		unauthorized(ctx)
 		return
 	}
+	proveConn(ctx)
+	defer s.pace(ctx)
 	rt, ok := routes[string(ctx.Path())]
 	if !ok {
 		writeError(ctx, http.StatusNotFound, "unknown path")
@@ -91,7 +95,7 @@ func (s *Server) readError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		markLinger(ctx)
+		s.markLingerUpload(ctx)
 		writeAPIError(ctx, tooLarge(s.cfg.MaxBody))
 	case errors.As(err, &small):
 		writeError(ctx, http.StatusRequestHeaderFieldsTooLarge, "request header too large")

@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"net"
 	"net/netip"
@@ -68,6 +67,39 @@ type Config struct {
 	// Busy reports whether peers are transferring; default: the client's
 	// payload rates add up to at least 1 MiB/s.
 	Busy func() bool
+
+	// Connection limits. A connection is unproven until one of its
+	// requests carries the token; requests without it get a 401 that
+	// closes the connection.
+
+	// MaxConns bounds the API's open connections, proven or not. Zero
+	// means DefaultMaxConns (896): fasthttp serves at most 1,024 and
+	// answers past that in text/plain, so the cap stays below with room
+	// for connections being closed. At the cap, the oldest unproven
+	// connection is closed for the new one; when every connection is
+	// proven, the new one gets a JSON 503 with Retry-After instead. At
+	// most DefaultMaxConns.
+	MaxConns int
+	// MaxUnprovenConns bounds unproven connections over all sources, so
+	// clients without the token can hold at most this share of MaxConns.
+	// Past it the oldest unproven connection is closed for the new one,
+	// preferring one already answered (draining after its answer), then
+	// one still silent, to one in the middle of a request. Zero means
+	// MaxConns/8 (112 by default): room for many clients connecting at
+	// once, each proving itself with its first request, while a flood
+	// leaves 7/8 of the slots to token holders.
+	MaxUnprovenConns int
+	// MaxUnprovenConnsPerIP is the same cap per source address (IPv6:
+	// per /64), evicting that source's oldest. Zero means
+	// MaxUnprovenConns/8 (14 by default), a browser's worth of
+	// simultaneous connections; one source cannot then take the whole
+	// unproven share from the others.
+	MaxUnprovenConnsPerIP int
+	// HeaderTimeout is how long an unproven connection may take to send
+	// its first request's headers before it is closed; the body then has
+	// the usual 60 s. Zero means DefaultHeaderTimeout (5 s): headers are
+	// one packet for any real client.
+	HeaderTimeout time.Duration
 }
 
 // Server is the management API. Start, Addr and Shutdown may be called from
@@ -79,7 +111,7 @@ type Server struct {
 	srv       *fasthttp.Server
 
 	mu       sync.Mutex
-	ln       net.Listener
+	ln       *trackingListener
 	serveErr chan error
 	stopped  bool
 
@@ -91,6 +123,8 @@ type Server struct {
 
 	pacer *pacer
 	stop  chan struct{} // closed by Shutdown: paced answers go at once
+
+	conns *connTracker
 }
 
 // New checks cfg and builds a Server; nothing listens until Start.
@@ -120,11 +154,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.APIRate == 0 {
 		cfg.APIRate = DefaultAPIRate
 	}
+	lim, err := resolveLimits(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Busy == nil {
 		client := cfg.Client
 		cfg.Busy = func() bool { d, u := client.PayloadRates(); return d+u >= busyRate }
 	}
-	s := &Server{cfg: cfg, root: root, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, root: root, stop: make(chan struct{}), conns: newConnTracker(lim, cfg.Logf)}
 	s.pacer = &pacer{rate: cfg.APIRate, busy: cfg.Busy, now: time.Now, stop: s.stop}
 	if cfg.Token != "" {
 		h := sha256.Sum256([]byte(cfg.Token))
@@ -134,6 +172,7 @@ func New(cfg Config) (*Server, error) {
 		Handler:            s.serve,
 		ErrorHandler:       s.readError,
 		ExpectHandler:      s.expect,
+		HeaderReceived:     s.headerReceived,
 		Name:               serverName,
 		ReadTimeout:        readTimeout,
 		WriteTimeout:       writeTimeout,
@@ -185,13 +224,13 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("httpapi: listen: %w", err)
 	}
-	s.ln = ln
-	ll := lingerListener{Listener: ln, maxBytes: 4*int64(s.cfg.MaxBody) + 1<<20}
+	s.ln = &trackingListener{Listener: ln, t: s.conns}
 	s.addrMu.Lock()
 	s.addr = ln.Addr().String()
 	s.addrMu.Unlock()
 	s.serveErr = make(chan error, 1)
-	go func() { s.serveErr <- s.srv.Serve(ll) }()
+	go s.conns.run()
+	go func() { s.serveErr <- s.srv.Serve(s.ln) }()
 	return nil
 }
 
@@ -217,7 +256,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.ln == nil {
 		return nil
 	}
-	err := s.srv.ShutdownWithContext(ctx)
+	// fasthttp closes only the listeners Serve has registered, and Serve,
+	// on its own goroutine, may not have started yet: closed here, its
+	// first Accept fails and it returns.
+	lnErr := s.ln.Close()
+	err := errors.Join(lnErr, s.srv.ShutdownWithContext(ctx))
 	select {
 	case serr := <-s.serveErr:
 		if serr != nil && !errors.Is(serr, net.ErrClosed) {
@@ -229,57 +272,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// lingerTime bounds how long a refused upload is drained before closing.
-const lingerTime = 2 * time.Second
-
-// lingerListener wraps accepted connections so a refused upload can be
-// closed gracefully. fasthttp answers an oversized body (or a refused
-// Expect: 100-continue) and closes at once, with the rest of the upload
-// still unread; the kernel then resets the connection, which can destroy
-// the answer before the client reads it. Draining first keeps the 413
-// readable.
-type lingerListener struct {
-	net.Listener
-	maxBytes int64
-}
-
-func (l lingerListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &lingerConn{Conn: c, maxBytes: l.maxBytes}, nil
-}
-
-// lingerConn drains on Close when marked: half-close (the answer is
-// already flushed and a FIN follows it), then discard what the client
-// still sends, bounded in bytes and time. Close runs on the connection's
-// own goroutine, so the drain counts against the server's concurrency.
-type lingerConn struct {
-	net.Conn
-	maxBytes int64
-	linger   atomic.Bool
-}
-
-// markLinger asks for a draining close of ctx's connection.
-func markLinger(ctx *fasthttp.RequestCtx) {
-	if lc, ok := ctx.Conn().(*lingerConn); ok {
-		lc.linger.Store(true)
-	}
-}
-
-func (c *lingerConn) Close() error {
-	if c.linger.Swap(false) {
-		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-			if c.Conn.SetReadDeadline(time.Now().Add(lingerTime)) == nil {
-				_, _ = io.CopyN(io.Discard, c.Conn, c.maxBytes)
-			}
-		}
-	}
-	return c.Conn.Close()
-}
-
 // fasthttpLogger routes fasthttp's own messages to Config.Logf.
 type fasthttpLogger struct{ logf func(string, ...any) }
 
-func (l fasthttpLogger) Printf(format string, args ...any) { l.logf("httpapi: "+format, args...) }
+// Printf drops failures of connections whose socket was closed under
+// fasthttp: only the tracker (evicting or reaping) and Shutdown do that,
+// and a flood would otherwise log a line per evicted connection.
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	for _, a := range args {
+		if err, ok := a.(error); ok && errors.Is(err, net.ErrClosed) {
+			return
+		}
+	}
+	l.logf("httpapi: "+format, args...)
+}
