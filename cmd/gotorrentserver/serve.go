@@ -284,7 +284,7 @@ func loopback(addr string) bool {
 // Descriptors the daemon keeps besides peer connections: the file cache
 // (engine.Config.MaxOpenFiles), the API's connections, DHT, trackers,
 // listeners and state files.
-const reservedDescriptors = 512 + 1100 + 64
+const reservedDescriptors = 512 + httpapi.DefaultMaxConns + 64
 
 // fitPeersToDescriptors raises the soft RLIMIT_NOFILE to the hard limit and
 // lowers the peer limit to what the descriptors allow, saying so: running
