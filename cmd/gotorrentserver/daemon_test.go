@@ -4,13 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,113 +13,6 @@ import (
 	"gotorrentserver/metainfo"
 	"gotorrentserver/netio/peertest"
 )
-
-// The daemon tests run the real binary, as an operator would.
-var binary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "gts-bin")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "gotorrentserver")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if bin, err := binary(); err == nil {
-		os.RemoveAll(filepath.Dir(bin))
-	}
-	os.Exit(code)
-}
-
-// daemonProc is a `gotorrentserver serve` we started.
-type daemonProc struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	api   string
-	token string
-	state string
-	out   *bytes.Buffer
-}
-
-func startServe(t *testing.T, stateDir, downloads string, apiPort int, extra ...string) *daemonProc {
-	t.Helper()
-	bin, err := binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"serve", "-state", stateDir, "-downloads", downloads, "-peer-addr", "127.0.0.1:0",
-		"-api-addr", fmt.Sprintf("127.0.0.1:%d", apiPort)}, extra...)
-	cmd := exec.Command(bin, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &daemonProc{t: t, cmd: cmd, api: fmt.Sprintf("http://127.0.0.1:%d", apiPort), state: stateDir, out: &out}
-	t.Cleanup(func() { d.kill() })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		tok, err := os.ReadFile(filepath.Join(stateDir, "api-token"))
-		if err == nil {
-			d.token = strings.TrimSpace(string(tok))
-			if _, code := d.get("/alldata"); code == 200 {
-				return d
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon did not come up: %s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (d *daemonProc) kill() {
-	if d.cmd.ProcessState == nil {
-		d.cmd.Process.Kill()
-		d.cmd.Wait()
-	}
-}
-
-func (d *daemonProc) do(method, path string, body []byte) ([]byte, int) {
-	d.t.Helper()
-	req, _ := http.NewRequest(method, d.api+path, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+d.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, 0
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return b, resp.StatusCode
-}
-
-func (d *daemonProc) get(path string) ([]byte, int) { return d.do("GET", path, nil) }
-
-type torrentData struct {
-	State    string  `json:"state"`
-	Progress float64 `json:"progress"`
-	MaxDown  int64   `json:"maxdown"`
-	MaxUp    int64   `json:"maxup"`
-	Error    *string `json:"error"`
-	Rechecks int     `json:"rechecks"`
-}
-
-func (d *daemonProc) torrent(ih metainfo.Hash) (torrentData, bool) {
-	var td torrentData
-	b, code := d.get("/torrentdata?infohash=" + ih.String())
-	if code != 200 {
-		return td, false
-	}
-	json.Unmarshal(b, &td)
-	return td, true
-}
-
-func freePort(t *testing.T) int { return peertest.FreePort(t) }
 
 // swarmFixture: data, a torrent announcing to opentracker, and a
 // rate-limited seeder (our own `get -seed`), so a download takes a while.
@@ -181,21 +69,20 @@ func TestKillAndRestart(t *testing.T) {
 	var before float64
 	deadline := time.Now().Add(60 * time.Second)
 	for before < 0.3 {
-		td, _ := d.torrent(mi.InfoHash)
+		td, _ := d.info(mi.InfoHash)
 		before = td.Progress
 		if time.Now().After(deadline) {
-			t.Fatalf("no progress: %+v\n%s", td, d.out.String())
+			t.Fatalf("no progress: %+v\n%s", td, d.log.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(3500 * time.Millisecond) // let a resume record cover the progress seen
-	d.cmd.Process.Signal(syscall.SIGKILL)
-	d.cmd.Wait()
+	d.kill()
 
 	d2 := startServe(t, stateDir, downloads, port)
-	first, ok := d2.torrent(mi.InfoHash)
-	if !ok {
-		t.Fatalf("torrent lost across kill -9:\n%s", d2.out.String())
+	first, code := d2.info(mi.InfoHash)
+	if code != 200 {
+		t.Fatalf("torrent lost across kill -9:\n%s", d2.log.String())
 	}
 	if first.State == "checking" || first.Rechecks != 0 || first.Progress < before {
 		t.Fatalf("after restart: state %s progress %.2f, before the kill %.2f: intact pieces were not trusted",
@@ -206,7 +93,7 @@ func TestKillAndRestart(t *testing.T) {
 	}
 	deadline = time.Now().Add(90 * time.Second)
 	for {
-		td, _ := d2.torrent(mi.InfoHash)
+		td, _ := d2.info(mi.InfoHash)
 		if td.State == "checking" || td.Rechecks != 0 {
 			t.Fatal("restarted torrent went through a recheck")
 		}
@@ -241,22 +128,16 @@ func TestGracefulStopKeepsState(t *testing.T) {
 		t.Fatal("add failed")
 	}
 	start := time.Now()
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- d.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, d.out.String())
-		}
-	case <-time.After(6 * time.Second):
-		t.Fatal("daemon did not exit within 5 s of SIGTERM")
+	d.signal(syscall.SIGTERM)
+	code, ok := d.exitWithin(6 * time.Second)
+	if !ok || code != 0 {
+		t.Fatalf("SIGTERM: exited %v with status %d (want 0 within 5 s)\n%s", ok, code, d.log.String())
 	}
 	t.Logf("stopped in %v", time.Since(start))
 	d2 := startServe(t, stateDir, downloads, port)
-	td, ok := d2.torrent(mi.InfoHash)
-	if !ok || td.State != "stopped" || td.MaxDown != 12 || td.MaxUp != 34 {
-		t.Fatalf("after restart: %+v (found %v)", td, ok)
+	td, code := d2.info(mi.InfoHash)
+	if code != 200 || td.State != "stopped" || td.MaxDown != 12 || td.MaxUp != 34 {
+		t.Fatalf("after restart: %+v (status %d)", td, code)
 	}
 }
 
@@ -270,41 +151,23 @@ func TestChangedFileIsRechecked(t *testing.T) {
 	raw, _ := metainfo.Create(src, metainfo.CreateOptions{})
 	mi, _ := metainfo.Parse(raw)
 	port := freePort(t)
-	waitSeeding := func(d *daemonProc) torrentData {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			td, _ := d.torrent(mi.InfoHash)
-			if td.State == "seeding" {
-				return td
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("not seeding: %+v", td)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	stop := func(d *daemonProc) {
-		d.cmd.Process.Signal(syscall.SIGTERM)
-		d.cmd.Wait()
-	}
 	d := startServe(t, stateDir, downloads, port)
 	if _, code := d.do("POST", "/addtorrentfile?path=keep", raw); code != 200 {
 		t.Fatal("add failed")
 	}
-	if td := waitSeeding(d); td.Rechecks != 1 {
+	if td := d.waitSeeding(t, mi.InfoHash); td.Rechecks != 1 {
 		t.Fatalf("existing data: %d rechecks, want 1", td.Rechecks)
 	}
-	stop(d)
+	d.stop(t)
 	d = startServe(t, stateDir, downloads, port)
-	if td := waitSeeding(d); td.Rechecks != 0 {
+	if td := d.waitSeeding(t, mi.InfoHash); td.Rechecks != 0 {
 		t.Fatalf("unchanged data rechecked on restart (%d)", td.Rechecks)
 	}
-	stop(d)
+	d.stop(t)
 	later := time.Now().Add(time.Hour)
 	os.Chtimes(src, later, later)
 	d = startServe(t, stateDir, downloads, port)
-	if td := waitSeeding(d); td.Rechecks != 1 {
+	if td := d.waitSeeding(t, mi.InfoHash); td.Rechecks != 1 {
 		t.Fatalf("changed file: %d rechecks, want 1", td.Rechecks)
 	}
 }
@@ -342,7 +205,7 @@ func TestMagnetMetadataSurvivesRestart(t *testing.T) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		td, _ := d.torrent(mi.InfoHash)
+		td, _ := d.info(mi.InfoHash)
 		if td.State == "seeding" {
 			break
 		}
@@ -351,8 +214,7 @@ func TestMagnetMetadataSurvivesRestart(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	d.cmd.Process.Signal(syscall.SIGKILL)
-	d.cmd.Wait()
+	d.kill()
 	seed.Stop() // nobody left to fetch metadata from
 	d2 := startServe(t, stateDir, downloads, port)
 	b, _ := d2.get("/torrentdata?infohash=" + mi.InfoHash.String())
