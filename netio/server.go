@@ -103,7 +103,10 @@ type Server struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	dials    sync.WaitGroup
-	accepts  sync.WaitGroup
+	accepts  sync.WaitGroup // the accept loop and its enrolling goroutines
+	// dupFailed is set when enrolling an accepted connection ran out of
+	// descriptors; the accept loop backs off as for its own EMFILE.
+	dupFailed atomic.Pointer[error]
 }
 
 // New creates a server for client and installs itself as its dialer.
@@ -193,7 +196,7 @@ func (s *Server) dial(addr netip.AddrPort, ih metainfo.Hash, sess *engine.Sessio
 	case <-s.ctx.Done():
 		return s.ctx.Err()
 	}
-	d := net.Dialer{Timeout: s.cfg.DialTimeout}
+	d := net.Dialer{Timeout: s.cfg.DialTimeout, KeepAlive: -1} // see listenConfig
 	nc, err := d.DialContext(s.ctx, "tcp", addr.String())
 	<-s.halfOpen
 	if err != nil {
