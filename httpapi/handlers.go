@@ -98,10 +98,15 @@ func (s *Server) readError(ctx *fasthttp.RequestCtx, err error) {
 		s.markLingerUpload(ctx)
 		writeAPIError(ctx, tooLarge(s.cfg.MaxBody))
 	case errors.As(err, &small):
+		// Most of the request is still unread: closing on it would
+		// reset the connection and could destroy the answer (seen once
+		// under load in TestMethodsAndPaths).
+		markLinger(ctx, unauthLinger)
 		writeError(ctx, http.StatusRequestHeaderFieldsTooLarge, "request header too large")
 	case isTimeout(err):
 		writeError(ctx, http.StatusRequestTimeout, "request timeout")
 	default:
+		markLinger(ctx, unauthLinger)
 		writeError(ctx, http.StatusBadRequest, "malformed request")
 	}
 }

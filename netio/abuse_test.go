@@ -1,11 +1,9 @@
 package netio
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"gotorrentserver/engine/ext"
 	"gotorrentserver/engine/wire"
 	"gotorrentserver/metainfo"
+	"gotorrentserver/netio/peertest"
 )
 
 // seedingNodeWith is seedingNode with network settings.
@@ -241,49 +240,15 @@ func TestPeerPortSurvivesFDExhaustion(t *testing.T) {
 	if os.Getenv("GTS_FD_CHILD") != "" {
 		t.Skip("the child runs TestFDChild")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestFDChild$", "-test.v")
-	cmd.Env = append(os.Environ(), "GTS_FD_CHILD=1")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	lines := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	t.Setenv("GTS_FD_CHILD", "1")
+	child := peertest.Start(t, os.Args[0], "-test.run", "^TestFDChild$", "-test.v")
 	expect := func(prefix string, timeout time.Duration) string {
 		t.Helper()
-		deadline := time.After(timeout)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("child exited waiting for %q", prefix)
-				}
-				if strings.HasPrefix(l, prefix) {
-					return strings.TrimSpace(strings.TrimPrefix(l, prefix))
-				}
-			case <-deadline:
-				t.Fatalf("child did not say %q within %v", prefix, timeout)
-			}
+		line, err := child.WaitLine(prefix, timeout)
+		if err != nil {
+			t.Fatal(err)
 		}
+		return strings.TrimSpace(strings.TrimPrefix(line, prefix))
 	}
 	var addr, ih string
 	fmt.Sscanf(expect("READY", 30*time.Second), "%s %s", &addr, &ih)
@@ -325,7 +290,8 @@ func TestPeerPortSurvivesFDExhaustion(t *testing.T) {
 }
 
 // TestFDChild is the node of TestPeerPortSurvivesFDExhaustion, in its own
-// process with 64 descriptors; it reports on stdout and ends with stdin.
+// process with 64 descriptors; it reports on stdout until the parent ends
+// it (or two minutes pass).
 func TestFDChild(t *testing.T) {
 	if os.Getenv("GTS_FD_CHILD") == "" {
 		t.Skip("only as TestPeerPortSurvivesFDExhaustion's child")
@@ -352,5 +318,5 @@ func TestFDChild(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	os.Stdin.Read(make([]byte, 1)) // until the parent closes stdin
+	time.Sleep(2 * time.Minute)
 }

@@ -1,5 +1,8 @@
 package main
 
+// The disk under a torrent: symlinks out of the download root and data
+// changing behind a seeding torrent (issue 11).
+
 import (
 	"bytes"
 	"encoding/base64"
@@ -14,9 +17,6 @@ import (
 
 	"gotorrentserver/netio/peertest"
 )
-
-// The disk under a torrent: symlinks out of the download root and data
-// changing behind a seeding torrent (issue 11).
 
 // TestSymlinkEscapeRefused: ROOT/payload is a symlink to a folder outside
 // the download root holding a precious a.bin; a torrent named payload added

@@ -1,5 +1,7 @@
 package main
 
+// Clean output: stdout of info -json is one JSON document (issue 11).
+
 import (
 	"bytes"
 	"encoding/json"
@@ -10,8 +12,6 @@ import (
 	"testing"
 	"time"
 )
-
-// Clean output: stdout of info -json is one JSON document (issue 11).
 
 // decodeOneJSON requires out to be exactly one JSON document (whitespace
 // around it allowed) and decodes it into v.

@@ -1,5 +1,8 @@
 package main
 
+// Restarts and the state folder: a second daemon, rebinding at once,
+// SIGHUP, lost resume records and a full disk (issue 11).
+
 import (
 	"bufio"
 	"encoding/hex"
@@ -19,14 +22,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"gotorrentserver/engine/wire"
 	"gotorrentserver/metainfo"
-
-	"golang.org/x/sys/unix"
 )
-
-// Restarts and the state folder: a second daemon, rebinding at once,
-// SIGHUP, lost resume records and a full disk (issue 11).
 
 // TestSecondDaemonSameStateRefused: a second serve on a state folder in use
 // exits non-zero within 5 s saying the folder is in use and by which pid,

@@ -1,5 +1,7 @@
 package main
 
+// What the API shows after a stop and after a transfer (issue 11).
+
 import (
 	"bytes"
 	"encoding/base64"
@@ -12,8 +14,6 @@ import (
 
 	"gotorrentserver/netio/peertest"
 )
-
-// What the API shows after a stop and after a transfer (issue 11).
 
 // TestStopKeepsProgress: a seeding torrent stopped over the API shows
 // state stopped, progress 1 and a full bitfield in /torrentdata and in
