@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"io/fs"
@@ -144,4 +145,38 @@ func TestUnits(t *testing.T) {
 	if v, err := parseRate("rate", "64"); err != nil || v != 64<<10 {
 		t.Errorf("parseRate(64) = %d, %v", v, err)
 	}
+}
+
+// FuzzHeaderEnd: the scanner that tells a client still sending its headers
+// from one uploading a body reads bytes from anyone. Fed in any chunks, it
+// must agree with a plain reading of the whole input: the headers end at
+// the first empty line ("\n" or "\r\n") after a line with content.
+func FuzzHeaderEnd(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\nbody"), uint8(3))
+	f.Add([]byte("\r\n\r\nGET / HTTP/1.1\n\n"), uint8(1))
+	f.Add([]byte("POST /a HTTP/1.1\r\r\n\r\n"), uint8(7))
+	f.Fuzz(func(t *testing.T, in []byte, step uint8) {
+		want := false
+		content := false
+		for _, line := range bytes.SplitAfter(in, []byte("\n")) {
+			if !bytes.HasSuffix(line, []byte("\n")) {
+				break // unterminated: not a line yet
+			}
+			body := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+			if len(body) == 0 && content {
+				want = true
+				break
+			}
+			content = content || len(body) > 0
+		}
+		var h headerEnd
+		got := false
+		n := int(step%16) + 1
+		for i := 0; i < len(in) && !got; i += n {
+			got = h.feed(in[i:min(i+n, len(in))])
+		}
+		if got != want {
+			t.Fatalf("%q in chunks of %d: headers ended %v, want %v", in, n, got, want)
+		}
+	})
 }
