@@ -192,7 +192,7 @@ func TestPexAddressesFiltered(t *testing.T) {
 	var offences int
 	f.s.post(evFunc(func(s *Session) {
 		for _, p := range s.peers {
-			offences = p.offences
+			offences = int(p.offences)
 		}
 	}))
 	f.sync()

@@ -212,7 +212,7 @@ func (s *Session) onMetadataMsg(p *peer, payload []byte) error {
 		// A peer needs each piece once, and one more try each; answers
 		// past that, or while it is not reading, are not sent.
 		p.metaRequests++
-		if p.metaRequests > 2*max(s.metaPieces(), 1)+2 || p.conn.Buffered() > maxMetaUnsent {
+		if int(p.metaRequests) > 2*max(s.metaPieces(), 1)+2 || p.conn.Buffered() > maxMetaUnsent {
 			s.offence(p, "metadata requests beyond what it needs")
 			return nil
 		}

@@ -25,8 +25,8 @@ type Peer struct {
 	p *peer
 	// undelivered counts messages handed to Deliver that the session has
 	// not handled yet; bounded by maxUndelivered.
-	undelivered atomic.Int64
-	maxUndeliv  int64
+	undelivered atomic.Int32
+	maxUndeliv  int32
 }
 
 // peer is one connection as the session sees it. Session-owned.
@@ -37,11 +37,11 @@ type peer struct {
 	peerID   [20]byte
 	reserved wire.Reserved
 	outbound bool
+	attached bool
+	closed   bool
+	hasAll   bool
 
-	attached     bool
-	closed       bool
 	has          *bitset.BitSet
-	hasAll       bool
 	gotBitfield  bool
 	amChoking    bool
 	amInterested bool
@@ -49,17 +49,17 @@ type peer struct {
 	peerInterest bool
 	fast         bool
 	ext          bool
+	snubbed      bool
 	extM         map[string]int
 	client       string
-	listenPort   uint16 // from the extension handshake's p, for PEX
 	metaSize     int64  // the peer's metadata_size, for magnets
-	metaRequests int    // ut_metadata requests it sent us
+	listenPort   uint16 // from the extension handshake's p, for PEX
 
 	// What the peer announced before the torrent's size was known.
-	pendingBits  []byte
-	pendingHaves []uint32
 	pendingAll   bool
 	owedHaves    bool // greeted before our pieces were known
+	pendingBits  []byte
+	pendingHaves []uint32
 	pex          *ext.PexState
 
 	pipe        *picker.Pipeline
@@ -71,17 +71,17 @@ type peer struct {
 	lastSend    time.Time
 	lastBlock   time.Time
 	unchokedAt  time.Time
-	snubbed     bool
-	failures    int // pieces that failed their hash with our data from this peer
-	offences    int // requests dropped for asking more than a peer needs (guard.go)
 	// unrequested is what the peer may still send us without our asking
 	// (blocks in flight when we cancelled or it choked us); past it,
 	// unrequested blocks are offences.
-	unrequested int64
+	unrequested  int64
+	failures     int32 // pieces that failed their hash with our data from this peer
+	offences     int32 // requests dropped for asking more than a peer needs (guard.go)
+	metaRequests int32 // ut_metadata requests it sent us
+	reading      int32 // reads handed to the disk pool
+	blocking     bool  // over the outbound bound; resumes on drain
 
-	uploads  []picker.Request // requests from the peer waiting for a disk read
-	reading  int              // reads handed to the disk pool
-	blocking bool             // over the outbound bound; resumes on drain
+	uploads []picker.Request // requests from the peer waiting for a disk read
 }
 
 // Attach hands a handshaken connection to the session: hs is what the peer
@@ -93,7 +93,7 @@ func (s *Session) Attach(conn PeerConn, hs wire.Handshake, outbound bool) *Peer 
 	h := &Peer{s: s, p: p, maxUndeliv: maxUndeliveredBase}
 	if mi := s.MetaInfo(); mi != nil {
 		// A peer may announce its pieces as one HAVE each.
-		h.maxUndeliv += int64(mi.NumPieces())
+		h.maxUndeliv += int32(min(mi.NumPieces(), 1<<30))
 	}
 	return h
 }
@@ -131,8 +131,8 @@ func (s *Session) DialFailed(addr netip.AddrPort, err error) {
 // counts an offence, when the session is that far behind on this peer: the
 // network layer then closes the connection.
 func (h *Peer) Deliver(msgs []wire.Message) error {
-	if h.undelivered.Add(int64(len(msgs))) > h.maxUndeliv {
-		h.undelivered.Add(-int64(len(msgs)))
+	if h.undelivered.Add(int32(len(msgs))) > h.maxUndeliv {
+		h.undelivered.Add(-int32(len(msgs)))
 		for i := range msgs {
 			releaseBlock(msgs[i].Block)
 		}

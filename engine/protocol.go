@@ -24,7 +24,7 @@ type msgsEvent struct {
 
 func (e msgsEvent) handle(s *Session) {
 	p := e.h.p
-	e.h.undelivered.Add(-int64(len(e.msgs)))
+	e.h.undelivered.Add(-int32(len(e.msgs)))
 	for i := range e.msgs {
 		m := &e.msgs[i]
 		if p.closed {

@@ -42,19 +42,17 @@ const (
 // engine.PeerConn methods, which are safe from any goroutine.
 type peerConn struct {
 	srv      *Server
-	c        gnet.Conn
+	c        gnet.Conn // set by open, under out.mu (see Close)
 	addr     netip.AddrPort
 	outbound bool
-	ih       metainfo.Hash   // outbound: the torrent we dialed for
-	sess     *engine.Session // outbound: known at dial; inbound: after handshake
-	peer     *engine.Peer
-	maxFrame int
-	hsDone   atomic.Bool
-	closed   atomic.Bool
-	mu       sync.Mutex // orders Close before the loop has the connection against open
-	// pending and pendingAt belong to the server's pendingSet (its mutex):
-	// the connection has not finished its handshake.
+	// pending (and pendingAt below) belong to the server's pendingSet,
+	// under its mutex: the connection has not finished its handshake.
 	pending   bool
+	hsDone    atomic.Bool
+	closed    atomic.Bool
+	sess      *engine.Session // outbound: the torrent we dialed for; inbound: after handshake
+	peer      *engine.Peer
+	maxFrame  int
 	pendingAt *list.Element
 	queued    atomic.Int64 // bytes passed to Send and not yet written
 	outbuf    atomic.Int64 // gnet's outbound buffer, sampled on the loop
@@ -72,9 +70,11 @@ func newPeerConn(s *Server, addr netip.AddrPort, outbound bool) *peerConn {
 // open runs on the event loop once gnet has the connection; false when it
 // was closed (evicted from the pending set) before the loop had it.
 func (pc *peerConn) open(c gnet.Conn) bool {
-	pc.mu.Lock()
+	// The queue's mutex also orders this against a Close from another
+	// goroutine (an eviction) before the loop had the connection.
+	pc.out.mu.Lock()
 	pc.c = c
-	pc.mu.Unlock()
+	pc.out.mu.Unlock()
 	if pc.closed.Load() {
 		return false
 	}
@@ -161,7 +161,7 @@ func (pc *peerConn) onTraffic() gnet.Action {
 // attaches the connection to its session.
 func (pc *peerConn) handshake(hs wire.Handshake) error {
 	if pc.outbound {
-		if hs.InfoHash != pc.ih {
+		if hs.InfoHash != pc.sess.InfoHash() {
 			return errWrongTorrent
 		}
 	} else {
@@ -336,9 +336,9 @@ func (pc *peerConn) pollDrain(bound int, wait time.Duration) {
 // goroutine, also before the loop has the connection (open then refuses it).
 func (pc *peerConn) Close() {
 	if pc.closed.CompareAndSwap(false, true) {
-		pc.mu.Lock()
+		pc.out.mu.Lock()
 		c := pc.c
-		pc.mu.Unlock()
+		pc.out.mu.Unlock()
 		if c != nil {
 			c.Close()
 		}

@@ -187,13 +187,13 @@ func (s *Server) Dial(addr netip.AddrPort, ih metainfo.Hash, sess *engine.Sessio
 	go func() {
 		defer s.dials.Done()
 		defer s.queued.Add(-1)
-		if err := s.dial(addr, ih, sess); err != nil {
+		if err := s.dial(addr, sess); err != nil {
 			sess.DialFailed(addr, err)
 		}
 	}()
 }
 
-func (s *Server) dial(addr netip.AddrPort, ih metainfo.Hash, sess *engine.Session) error {
+func (s *Server) dial(addr netip.AddrPort, sess *engine.Session) error {
 	select {
 	case s.halfOpen <- struct{}{}:
 	case <-s.ctx.Done():
@@ -206,7 +206,7 @@ func (s *Server) dial(addr netip.AddrPort, ih metainfo.Hash, sess *engine.Sessio
 		return fmt.Errorf("netio: dial %s: %w", addr, err)
 	}
 	pc := newPeerConn(s, addr, true)
-	pc.ih, pc.sess = ih, sess
+	pc.sess = sess
 	if !s.pending.add(pc, false) {
 		nc.Close()
 		return errors.New("netio: too many connections still handshaking")
@@ -236,7 +236,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	if pc.outbound {
-		return pc.handshakeBytes(pc.ih), gnet.None
+		return pc.handshakeBytes(pc.sess.InfoHash()), gnet.None
 	}
 	return nil, gnet.None
 }

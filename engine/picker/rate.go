@@ -15,7 +15,7 @@ type Rate struct {
 	buckets []int64 // bytes per unix second, indexed by second mod window
 	sec     int64   // unix second of the newest bucket
 	start   time.Time
-	last    time.Time // of the latest Add
+	last    int64 // unix ns of the latest Add (not a time.Time: a Rate lives in every peer)
 	total   int64
 }
 
@@ -62,7 +62,7 @@ func (r *Rate) Add(now time.Time, n int64) {
 	r.advance(now)
 	r.buckets[r.slot(r.sec)] += n
 	r.total += n
-	r.last = now
+	r.last = now.UnixNano()
 }
 
 // Shown is Rate as a user should read it: 0 once nothing was added for
@@ -70,7 +70,7 @@ func (r *Rate) Add(now time.Time, n int64) {
 // zero after a transfer stops, showing traffic that is no longer there.
 // Owner goroutine only.
 func (r *Rate) Shown(now time.Time, idle time.Duration) int64 {
-	if r.buckets == nil || now.Sub(r.last) >= idle {
+	if r.buckets == nil || now.UnixNano()-r.last >= int64(idle) {
 		return 0
 	}
 	return r.Rate(now)
