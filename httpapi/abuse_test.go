@@ -624,22 +624,26 @@ func TestConnLimits(t *testing.T) {
 }
 
 // Whom a full cap evicts: a connection whose exchange is over, then one
-// still waiting for its headers, oldest first; never one in the middle of a
-// request (it resolves within microseconds without the token, and is a
-// real client with it).
+// that has waited minSilentAge for its headers, oldest first; never one in
+// the middle of a request (it resolves within microseconds without the
+// token, and is a real client with it) nor one that just connected.
 func TestEvictionOrder(t *testing.T) {
 	tr := newConnTracker(connLimits{maxConns: 100, maxUnproven: 3, maxUnprovenPerIP: 3, headerTimeout: time.Hour}, t.Logf)
 	var mine []net.Conn
 	defer func() { closeAll(mine) }()
-	admit := func() *trackedConn {
+	admitAged := func(age time.Duration) *trackedConn {
 		a, b := net.Pipe()
 		mine = append(mine, a, b)
 		c := tr.admit(a)
 		if c == nil {
 			t.Fatal("refused")
 		}
+		tr.mu.Lock()
+		c.accepted = c.accepted.Add(-age)
+		tr.mu.Unlock()
 		return c
 	}
+	admit := func() *trackedConn { return admitAged(time.Second) }
 	order := func() (s []*trackedConn) {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
@@ -676,8 +680,14 @@ func TestEvictionOrder(t *testing.T) {
 	}
 	g := admit()
 	same("proven ones are not counted; the waiting one goes", order(), a, e, g)
-	if _, _, st := tr.snapshot(); st.evicted != 3 {
-		t.Errorf("%d evicted, want 3", st.evicted)
+	// One that connected a moment ago and has not sent its headers yet is
+	// a real client as likely as not: the cap gives way.
+	y := admitAged(0)
+	same("the old silent one goes", order(), a, e, y)
+	z := admitAged(0)
+	same("never one that connected within minSilentAge", order(), a, e, y, z)
+	if _, _, st := tr.snapshot(); st.evicted != 4 {
+		t.Errorf("%d evicted, want 4", st.evicted)
 	}
 	tr.stop()
 }

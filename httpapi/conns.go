@@ -42,6 +42,10 @@ const (
 	maxEvicting = 64
 	evictWait   = 100 * time.Millisecond
 
+	// minSilentAge is how long a connection must have waited without
+	// sending its headers before it may be evicted (see victim).
+	minSilentAge = 250 * time.Millisecond
+
 	// busyRetryAfter is the Retry-After, in seconds, of the 503 sent when
 	// every slot is taken by clients that showed the token.
 	busyRetryAfter = 5
@@ -273,7 +277,11 @@ func (t *connTracker) admit(c net.Conn) *trackedConn {
 
 // victim picks whom to evict from l (unproven connections, oldest first):
 // the oldest whose exchange is over (draining after its answer), else the
-// oldest still waiting for its headers, else nobody. A connection whose
+// oldest still waiting for its headers if it has waited minSilentAge, else
+// nobody. A real client sends its headers right after connecting, but 16
+// of them opening at once from one address outnumber the per-address cap
+// before any has: evicting the youngest silent ones lost one request in
+// 100,000 in bench e. A connection whose
 // headers have arrived is in the middle of a request: without the token
 // it is answered 401 and closed within microseconds, with it it is about
 // to be proven. Evicting it only ever hurt real clients (a dashboard with
@@ -282,12 +290,13 @@ func (t *connTracker) admit(c net.Conn) *trackedConn {
 // connections until they resolve; the total cap still holds.
 func victim(l *list.List) *trackedConn {
 	var waiting *trackedConn
+	young := time.Now().Add(-minSilentAge)
 	for e := l.Front(); e != nil; e = e.Next() {
 		c := e.Value.(*trackedConn)
 		if c.closing.Load() {
 			return c
 		}
-		if waiting == nil && !c.headerSeen.Load() {
+		if waiting == nil && !c.headerSeen.Load() && c.accepted.Before(young) {
 			waiting = c
 		}
 	}
@@ -426,7 +435,11 @@ func (t *connTracker) refuse(c net.Conn) {
 	}
 	go func() {
 		defer t.refusing.Add(-1)
+		// Answer the request, not the connect: an HTTP client that reads
+		// an answer on a connection it has not used yet takes it for a
+		// broken one ("unsolicited response") instead of a 503.
 		_ = c.SetDeadline(time.Now().Add(refuseLinger))
+		_, _ = c.Read(make([]byte, 4<<10))
 		if _, err := c.Write(busyAnswer); err == nil {
 			drain(c, 64<<10, refuseLinger)
 		}
