@@ -43,7 +43,8 @@ const (
 	evictWait   = 100 * time.Millisecond
 
 	// minSilentAge is how long a connection must have waited without
-	// sending its headers before it may be evicted (see victim).
+	// sending its headers before the unauthenticated caps evict it (see
+	// victim); the total cap does not wait.
 	minSilentAge = 250 * time.Millisecond
 
 	// busyRetryAfter is the Retry-After, in seconds, of the 503 sent when
@@ -225,19 +226,21 @@ func (t *connTracker) admit(c net.Conn) *trackedConn {
 	refuse := t.evicting >= maxEvicting
 	if !refuse {
 		if l := t.byIP[tc.ip]; l != nil && l.Len() >= t.lim.maxUnprovenPerIP {
-			if v := victim(l); v != nil {
+			if v := victim(l, minSilentAge); v != nil {
 				victims[n] = t.evictLocked(v)
 				n++
 			}
 		}
 		if t.unproven.Len() >= t.lim.maxUnproven {
-			if v := victim(&t.unproven); v != nil {
+			if v := victim(&t.unproven, minSilentAge); v != nil {
 				victims[n] = t.evictLocked(v)
 				n++
 			}
 		}
 		if t.live >= t.lim.maxConns {
-			if v := victim(&t.unproven); v != nil {
+			// Full: the oldest silent one goes whatever its age, or a
+			// flood opened faster than minSilentAge would lock the API.
+			if v := victim(&t.unproven, 0); v != nil {
 				victims[n] = t.evictLocked(v)
 				n++
 			} else {
@@ -277,20 +280,20 @@ func (t *connTracker) admit(c net.Conn) *trackedConn {
 
 // victim picks whom to evict from l (unproven connections, oldest first):
 // the oldest whose exchange is over (draining after its answer), else the
-// oldest still waiting for its headers if it has waited minSilentAge, else
+// oldest still waiting for its headers if it has waited minAge, else
 // nobody. A real client sends its headers right after connecting, but 16
 // of them opening at once from one address outnumber the per-address cap
-// before any has: evicting the youngest silent ones lost one request in
-// 100,000 in bench e. A connection whose
+// before any has: evicting the youngest silent ones for that cap lost one
+// request in 100,000 in bench e. A connection whose
 // headers have arrived is in the middle of a request: without the token
 // it is answered 401 and closed within microseconds, with it it is about
 // to be proven. Evicting it only ever hurt real clients (a dashboard with
 // 16 parallel requests lost one in 96,000 when its fresh connections
 // outnumbered the per-address cap), so the caps may be exceeded by such
 // connections until they resolve; the total cap still holds.
-func victim(l *list.List) *trackedConn {
+func victim(l *list.List, minAge time.Duration) *trackedConn {
 	var waiting *trackedConn
-	young := time.Now().Add(-minSilentAge)
+	young := time.Now().Add(-minAge)
 	for e := l.Front(); e != nil; e = e.Next() {
 		c := e.Value.(*trackedConn)
 		if c.closing.Load() {
