@@ -82,25 +82,12 @@ const (
 func (s *Server) acceptLoop() {
 	defer s.accepts.Done()
 	var delay time.Duration
-	var troubleSince time.Time
 	for {
 		ln := s.ln.current()
 		nc, err := ln.AcceptTCP()
 		if err == nil {
-			s.admit(nc)
-			// With the last descriptor taken by accept, gnet's dup of it
-			// fails instead: the same trouble, handled the same way.
-			if e := s.dupFailed.Swap(nil); e != nil {
-				err = *e
-			}
-		}
-		if err == nil {
-			if !troubleSince.IsZero() {
-				s.cfg.Logf("netio: accepting peers again after %v", time.Since(troubleSince).Round(time.Millisecond))
-				s.client.SetListenError("")
-				troubleSince = time.Time{}
-			}
 			delay = 0
+			s.admit(nc)
 			continue
 		}
 		if s.ctx.Err() != nil {
@@ -110,20 +97,14 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
-		if troubleSince.IsZero() {
-			troubleSince = time.Now()
-		}
 		if outOfDescriptors(err) {
-			if delay == acceptBackoffMin {
-				msg := fmt.Sprintf("peer port %s: out of file descriptors (%v): new peers wait until some close", s.ln.addr, err)
-				s.cfg.Logf("netio: %s", msg)
-				s.client.SetListenError(msg)
-			}
+			s.outOfDescriptors(err)
 			if !s.sleep(delay) {
 				return
 			}
 			continue
 		}
+		s.troubled.CompareAndSwap(0, time.Now().UnixNano())
 		msg := fmt.Sprintf("peer port %s failed (%v): reopening it", s.ln.addr, err)
 		s.cfg.Logf("netio: %s", msg)
 		s.client.SetListenError(msg)
@@ -141,6 +122,32 @@ func (s *Server) acceptLoop() {
 			s.client.SetListenError(fmt.Sprintf("peer port %s is closed: %v; retrying", s.ln.addr, rerr))
 			delay = min(2*delay, reopenBackoffMax)
 		}
+	}
+}
+
+// scarceFor is how long after descriptors last ran out enrolling keeps
+// spending the spare descriptor (see spareFD).
+const scarceFor = 10 * time.Second
+
+// outOfDescriptors records that accept, or gnet's dup of an accepted
+// socket, found no descriptor free: the listener's status says so (once
+// per episode) and enrolling spends the spare for a while.
+func (s *Server) outOfDescriptors(err error) {
+	now := time.Now()
+	s.scarceUntil.Store(now.Add(scarceFor).UnixNano())
+	if s.troubled.CompareAndSwap(0, now.UnixNano()) {
+		msg := fmt.Sprintf("peer port %s: out of file descriptors (%v): new peers wait until some close", s.ln.addr, err)
+		s.cfg.Logf("netio: %s", msg)
+		s.client.SetListenError(msg)
+	}
+}
+
+// accepting records that a connection was accepted and enrolled: whatever
+// the listener's trouble was, it is over.
+func (s *Server) accepting() {
+	if since := s.troubled.Swap(0); since != 0 {
+		s.cfg.Logf("netio: accepting peers again after %v", time.Since(time.Unix(0, since)).Round(time.Millisecond))
+		s.client.SetListenError("")
 	}
 }
 
@@ -197,13 +204,60 @@ func (s *Server) admit(nc *net.TCPConn) {
 	s.accepts.Add(1)
 	go func() {
 		defer s.accepts.Done()
-		err := s.enroll(nc, pc)
+		var err error
+		if time.Now().UnixNano() < s.scarceUntil.Load() {
+			err = s.spare.spend(func() error { return s.enroll(nc, pc) })
+		} else {
+			err = s.enroll(nc, pc)
+		}
 		switch {
-		case err == nil || s.ctx.Err() != nil:
+		case err == nil:
+			s.accepting()
+		case s.ctx.Err() != nil:
 		case outOfDescriptors(err):
-			s.dupFailed.Store(&err)
+			// Accept took the last descriptor and the dup found none.
+			s.outOfDescriptors(err)
 		default:
 			s.cfg.Logf("netio: enroll inbound %s: %v", ap, err)
 		}
 	}()
+}
+
+// spareFD is one descriptor held in reserve. While descriptors are scarce,
+// accept can take the last free one and gnet's dup then fails, closing a
+// connection we had already accepted (an honest peer, reset just as the
+// flood that exhausted us ended); giving the spare back for the dup keeps
+// it. Safe for concurrent use.
+type spareFD struct {
+	mu sync.Mutex
+	fd int // -1 while spent
+}
+
+func (r *spareFD) take() {
+	fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		fd = -1
+	}
+	r.fd = fd
+}
+
+// spend frees the spare for the length of f, then takes it back if it can.
+func (r *spareFD) spend(f func() error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fd >= 0 {
+		syscall.Close(r.fd)
+	}
+	err := f()
+	r.take()
+	return err
+}
+
+func (r *spareFD) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fd >= 0 {
+		syscall.Close(r.fd)
+		r.fd = -1
+	}
 }

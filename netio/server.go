@@ -107,9 +107,12 @@ type Server struct {
 	cancel   context.CancelFunc
 	dials    sync.WaitGroup
 	accepts  sync.WaitGroup // the accept loop and its enrolling goroutines
-	// dupFailed is set when enrolling an accepted connection ran out of
-	// descriptors; the accept loop backs off as for its own EMFILE.
-	dupFailed atomic.Pointer[error]
+	// troubled is when the listener's current trouble began (unix ns),
+	// 0 while it accepts; scarceUntil is until when enrolling spends the
+	// spare descriptor.
+	troubled    atomic.Int64
+	scarceUntil atomic.Int64
+	spare       spareFD
 }
 
 // New creates a server for client and installs itself as its dialer.
@@ -127,6 +130,7 @@ func (s *Server) Start() error {
 	if err := s.ln.open(s.cfg.ListenAddr); err != nil {
 		return err
 	}
+	s.spare.take()
 	// gnet runs only the loops: accepting is ours (see listen.go), so that
 	// running out of descriptors pauses accepting instead of ending gnet's
 	// main reactor, and dialed and accepted connections enroll the same way.
@@ -166,6 +170,7 @@ func (s *Server) Stop() error {
 	s.cancel()
 	s.ln.close()
 	s.accepts.Wait()
+	s.spare.close()
 	s.dials.Wait()
 	if s.loops == nil {
 		return nil
