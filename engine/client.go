@@ -81,8 +81,11 @@ type Client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	sched  *scheduler
+	// Lanes for work off the session threads (jobs.go).
 	disk   *storage.Pool
 	hash   *storage.Pool
+	wait   *storage.Pool
+	net    *storage.Pool
 	cache  *storage.Cache
 	files  *storage.FileCache
 	trk    *tracker.Client
@@ -95,7 +98,6 @@ type Client struct {
 	regMu    sync.Mutex
 
 	conns    atomic.Int64
-	hashSem  chan struct{} // bounds SHA-1 work done outside the storage pools
 	bufs     *bufPool
 	down, up globalBucket
 	local    map[netip.Addr]bool
@@ -108,11 +110,13 @@ type Client struct {
 // New starts a client with no torrents.
 func New(cfg Config) *Client {
 	cfg.defaults()
-	c := &Client{cfg: cfg, tickDone: make(chan struct{}), hashSem: make(chan struct{}, cfg.HashWorkers)}
+	c := &Client{cfg: cfg, tickDone: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.sched = newScheduler(runtime.GOMAXPROCS(0))
 	c.disk = storage.NewPool(cfg.DiskWorkers, 4096)
 	c.hash = storage.NewPool(cfg.HashWorkers, 256)
+	c.wait = storage.NewPool(waitWorkers, 1024)
+	c.net = storage.NewPool(netWorkers, 1024)
 	c.cache = storage.NewCache(cfg.CacheBytes)
 	c.files = storage.NewFileCache(cfg.MaxOpenFiles)
 	c.bufs = newBufPool(pieceBufBudget)
@@ -189,6 +193,11 @@ type AddOptions struct {
 	Error error
 }
 
+// settings is the torrent's settings as given.
+func (o AddOptions) settings() Settings {
+	return Settings{Dir: o.Dir, Stopped: o.Stopped, MaxDown: max(o.MaxDown, 0), MaxUp: max(o.MaxUp, 0), Sequential: o.Sequential}
+}
+
 // Add adds a torrent and, unless opt.Stopped, starts it. Adding one that is
 // already present fails with ErrExists and leaves it untouched. With a
 // persister, the torrent and its first resume record are durable before
@@ -216,15 +225,14 @@ func (s *Session) configure(opt AddOptions) {
 	if !opt.Added.IsZero() {
 		s.added = opt.Added
 	}
-	s.sequential = opt.Sequential
-	s.userStopped = opt.Stopped
+	s.settings = opt.settings()
 	s.base.downloaded, s.base.uploaded = opt.Downloaded, opt.Uploaded
 	// A restored torrent's record is already on disk, and a new one's was
 	// written by Add: rewriting 10,000 of them at every start-up would
 	// cost 10,000 fsyncs for nothing.
 	s.restored = opt.Restored
-	s.limits.down.set(opt.MaxDown)
-	s.limits.up.set(opt.MaxUp)
+	s.limits.down.set(s.settings.MaxDown)
+	s.limits.up.set(s.settings.MaxUp)
 	s.stopHave = opt.Have
 	if opt.Error != nil {
 		s.state, s.err = StateError, opt.Error
@@ -289,9 +297,11 @@ func (c *Client) SetRates(ih metainfo.Hash, down, up int64) error {
 	}
 	s.post(evFunc(func(s *Session) {
 		if down >= 0 {
+			s.settings.MaxDown = down
 			s.limits.down.set(down)
 		}
 		if up >= 0 {
+			s.settings.MaxUp = up
 			s.limits.up.set(up)
 		}
 		s.dirty, s.resumeDirty = true, true
@@ -319,6 +329,10 @@ func (c *Client) Close() {
 	c.cancel()
 	<-c.tickDone
 	c.trk.Close()
+	// Lanes before the scheduler, waiting lanes before the ones they wait
+	// on: every job taken runs and posts its outcome.
+	c.net.Close()
+	c.wait.Close()
 	c.sched.close()
 	c.hash.Close()
 	c.disk.Close()

@@ -41,15 +41,15 @@ func (s *Session) dhtAnnounce() {
 		every = dhtWhenShort
 	}
 	s.dhtNext = s.now.Add(every)
-	ih, port := s.ih, int(s.c.cfg.ListenPort)
-	go func() {
-		ctx, cancel := context.WithTimeout(s.c.ctx, dhtLookupTime)
+	ih, port, ctx := s.ih, int(s.c.cfg.ListenPort), s.c.ctx
+	s.submit(s.c.net, func() event {
+		ctx, cancel := context.WithTimeout(ctx, dhtLookupTime)
 		defer cancel()
 		d.Announce(ctx, ih, port, func(peers []netip.AddrPort) {
 			s.AddPeers(append([]netip.AddrPort(nil), peers...), "dht")
 		})
-		s.post(evFunc(func(s *Session) { s.dhtRunning = false }))
-	}()
+		return evFunc(func(s *Session) { s.dhtRunning = false })
+	})
 }
 
 // sendPort tells a DHT-capable peer where our node listens (BEP 5 port).

@@ -124,33 +124,25 @@ func (s *Session) verifyBacklogFull() bool {
 // a bad one never touches the disk.
 func (s *Session) verify(piece int, pb *pieceBuf) {
 	delete(s.pieces, piece)
-	data := pb.data
+	data, st := pb.data, s.store
 	s.verifying += int64(len(data))
-	done := func(r storage.Result) {
-		s.post(evFunc(func(s *Session) { s.pieceChecked(piece, data, r) }))
-	}
-	if !s.c.hash.SubmitHashAndWrite(s.store, piece, data, done) {
-		// Pool saturated: retry from a goroutine that may wait, never here.
-		st := s.store
-		go func() {
-			if err := s.c.hash.Submit(s.c.ctx, storage.Job{Kind: storage.KindHashAndWrite, Storage: st, Piece: piece, Data: data, Done: done}); err != nil {
-				done(storage.Result{Err: err})
-			}
-		}()
-	}
+	s.submit(s.c.hash, func() event {
+		ok, err := st.HashAndWritePiece(piece, data)
+		return evFunc(func(s *Session) { s.pieceChecked(piece, data, ok, err) })
+	})
 }
 
-func (s *Session) pieceChecked(piece int, data []byte, r storage.Result) {
+func (s *Session) pieceChecked(piece int, data []byte, ok bool, err error) {
 	s.verifying -= int64(len(data))
 	s.recycle(data)
 	if s.pick == nil {
 		return
 	}
 	switch {
-	case r.Err != nil:
+	case err != nil:
 		s.failPiece(piece)
-		s.setError(fmt.Errorf("engine: writing piece %d: %w%s", piece, r.Err, recheckHint(r.Err)))
-	case !r.OK:
+		s.setError(fmt.Errorf("engine: writing piece %d: %w%s", piece, err, recheckHint(err)))
+	case !ok:
 		s.pieceFailed(piece)
 	default:
 		s.pieceVerified(piece)
@@ -217,7 +209,7 @@ func (s *Session) pieceVerified(piece int) {
 		return
 	}
 	s.state = StateSeeding
-	s.store.EnsureEmptyFiles()
+	s.ensureEmptyFiles()
 	s.announce(tracker.Completed)
 	for _, p := range s.peers {
 		s.setInterest(p, false)

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -22,10 +21,10 @@ func (e startEvent) handle(s *Session) {
 	if s.state != StateStopped && s.state != StateError {
 		return
 	}
-	if s.userStopped {
+	if s.settings.Stopped {
 		s.restored = false // a user's start changes the record
 	}
-	s.userStopped = false
+	s.settings.Stopped = false
 	s.resumeDirty = !s.restored
 	s.err = nil
 	if e.have == nil {
@@ -39,15 +38,43 @@ func (e startEvent) handle(s *Session) {
 		return
 	}
 	s.started = s.now
-	if e.have != nil || !s.dataExists() {
-		have := e.have
-		if have == nil {
-			have = bitset.New(uint(s.mi.NumPieces()))
-		}
-		s.begin(have)
+	if e.have != nil {
+		s.begin(e.have)
 		return
 	}
-	s.startCheck(false)
+	s.findData()
+}
+
+// findData stats the torrent's files off the session thread (beneath the
+// download root, never through a symlink out of it): a fresh download
+// skips the recheck entirely. The torrent shows checking meanwhile.
+func (s *Session) findData() {
+	s.state = StateChecking
+	s.runGen++
+	gen, st := s.runGen, s.store
+	s.dirty = true
+	s.publish()
+	s.submit(s.c.disk, func() event {
+		exists := false
+		for _, f := range st.FileStats() {
+			if f.Size > 0 {
+				exists = true
+				break
+			}
+		}
+		return evFunc(func(s *Session) { s.dataFound(gen, exists) })
+	})
+}
+
+func (s *Session) dataFound(gen uint32, exists bool) {
+	if gen != s.runGen || s.state != StateChecking {
+		return // stopped or restarted meanwhile
+	}
+	if exists {
+		s.startCheck(false)
+		return
+	}
+	s.begin(bitset.New(uint(s.mi.NumPieces())))
 }
 
 // openStore opens the torrent's storage if it is not open yet; false (and
@@ -56,7 +83,7 @@ func (s *Session) openStore() bool {
 	if s.store != nil {
 		return true
 	}
-	st, err := storage.OpenWith(s.dir, s.mi, storage.Options{Root: s.c.cfg.DownloadRoot, Files: s.c.files, Cache: s.c.cache})
+	st, err := storage.OpenWith(s.settings.Dir, s.mi, storage.Options{Root: s.c.cfg.DownloadRoot, Files: s.c.files, Cache: s.c.cache})
 	if err != nil {
 		s.setError(err)
 		return false
@@ -74,11 +101,12 @@ func (s *Session) startCheck(thenStop bool) {
 	s.rechecks++
 	s.dirty = true
 	s.publish()
-	st, pool := s.store, s.c.hash
-	go func() {
-		have, err := storage.Recheck(context.Background(), st, pool, nil)
-		s.post(evFunc(func(s *Session) { s.recheckDone(have, err) }))
-	}()
+	s.runGen++
+	gen, st, pool, ctx := s.runGen, s.store, s.c.hash, s.c.ctx
+	s.submit(s.c.wait, func() event {
+		have, err := storage.Recheck(ctx, st, pool, nil)
+		return evFunc(func(s *Session) { s.recheckDone(gen, have, err) })
+	})
 }
 
 // recheckEvent hashes the torrent's data again on the user's request: a
@@ -141,23 +169,11 @@ func (c *Client) Recheck(ih metainfo.Hash) error {
 	return <-done
 }
 
-// dataExists is a cheap stat of the torrent's files (beneath the download
-// root, never through a symlink out of it): a fresh download skips the
-// recheck entirely.
-func (s *Session) dataExists() bool {
-	for _, st := range s.store.FileStats() {
-		if st.Size > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Session) recheckDone(have *bitset.BitSet, err error) {
+func (s *Session) recheckDone(gen uint32, have *bitset.BitSet, err error) {
 	if s.checkDone != nil {
 		defer s.checkDone()
 	}
-	if s.state != StateChecking {
+	if gen != s.runGen || s.state != StateChecking {
 		return
 	}
 	if err != nil {
@@ -184,7 +200,7 @@ func (s *Session) begin(have *bitset.BitSet) {
 		s.setError(err)
 		return
 	}
-	p.SetSequential(s.sequential)
+	p.SetSequential(s.settings.Sequential)
 	p.SetMaxActive(maxActivePieces(s.mi.PieceLength))
 	s.pick = p
 	for _, peer := range s.peers {
@@ -193,7 +209,7 @@ func (s *Session) begin(have *bitset.BitSet) {
 	}
 	if s.complete() {
 		s.state = StateSeeding
-		s.store.EnsureEmptyFiles()
+		s.ensureEmptyFiles()
 	} else {
 		s.state = StateDownloading
 	}
@@ -231,7 +247,7 @@ type stopEvent struct {
 func (e stopEvent) handle(s *Session) {
 	defer close(e.done)
 	if e.user {
-		s.userStopped = true
+		s.settings.Stopped = true
 		s.resumeDirty = true
 		s.restored = false
 	}
@@ -240,6 +256,7 @@ func (e stopEvent) handle(s *Session) {
 		return
 	}
 	wasRunning := s.running()
+	s.runGen++
 	s.closeAllPeers()
 	s.state = StateStopped
 	s.fetch, s.hashingMeta, s.joined = nil, false, false
@@ -266,19 +283,42 @@ type removeEvent struct {
 func (e removeEvent) handle(s *Session) {
 	stopped := make(chan struct{})
 	stopEvent{done: stopped}.handle(s)
-	var err error
-	if s.store != nil {
-		if e.deleteData {
-			err = s.store.Remove()
-		} else {
-			err = s.store.Close()
-		}
-		s.store = nil
-	}
 	if p := s.c.cfg.Persister; p != nil {
 		p.Remove(s.ih)
 	}
-	e.done <- err
+	st := s.store
+	s.store = nil
+	if st == nil {
+		e.done <- nil
+		return
+	}
+	// Closing waits for reads in flight, deleting walks the disk: a job.
+	s.submit(s.c.disk, func() event {
+		if e.deleteData {
+			e.done <- st.Remove()
+		} else {
+			e.done <- st.Close()
+		}
+		return nil
+	})
+}
+
+// ensureEmptyFiles creates a complete torrent's zero-length files, which no
+// write created, off the session thread; failing that is a disk error like
+// any other.
+func (s *Session) ensureEmptyFiles() {
+	st, gen := s.store, s.runGen
+	s.submit(s.c.disk, func() event {
+		err := st.EnsureEmptyFiles()
+		if err == nil {
+			return nil
+		}
+		return evFunc(func(s *Session) {
+			if gen == s.runGen && s.state == StateSeeding {
+				s.setError(fmt.Errorf("engine: %w", err))
+			}
+		})
+	})
 }
 
 func (s *Session) closeAllPeers() {

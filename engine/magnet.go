@@ -122,12 +122,10 @@ func (s *Session) fetchMetadata() {
 	// SHA-1 of up to 8 MiB: off the session thread, bounded like all hashing.
 	s.hashingMeta = true
 	info := s.fetch.Assembled()
-	go func() {
-		s.c.hashSem <- struct{}{}
+	s.submit(s.c.hash, func() event {
 		sum := sha1.Sum(info)
-		<-s.c.hashSem
-		s.post(evFunc(func(s *Session) { s.metadataHashed(sum) }))
-	}()
+		return evFunc(func(s *Session) { s.metadataHashed(sum) })
+	})
 }
 
 func (s *Session) metadataHashed(sum metainfo.Hash) {
@@ -148,11 +146,12 @@ func (s *Session) metadataHashed(sum metainfo.Hash) {
 	mi.WebSeeds = s.magnet.WebSeeds
 	s.setMetaInfo(mi)
 	if p := s.c.cfg.Persister; p != nil {
-		go func() {
+		s.submit(s.c.disk, func() event {
 			if err := p.AddTorrent(mi, nil); err != nil {
 				s.c.logf("engine: %s: saving metadata: %v", s.ih, err)
 			}
-		}()
+			return nil
+		})
 	}
 	s.fetch = nil
 	s.state = StateStopped

@@ -3,30 +3,16 @@ package engine
 import (
 	"time"
 
-	"gotorrentserver/engine/storage"
+	"gotorrentserver/engine/resume"
 	"gotorrentserver/metainfo"
 )
 
-// Resume is what a torrent needs to come back after a restart without
-// rehashing: its settings, its verified pieces and the totals. Sessions
-// produce it; a persister (engine/state) writes it off the session thread.
-type Resume struct {
-	InfoHash   metainfo.Hash
-	Dir        string
-	Stopped    bool
-	MaxDown    int64 // bytes/s
-	MaxUp      int64
-	Sequential bool
-	Have       []byte // bitfield, BEP 3 layout; only verified, written pieces
-	NumPieces  int
-	Downloaded int64 // totals over the torrent's life
-	Uploaded   int64
-	Added      time.Time
-	Magnet     string // set while a magnet's metadata is still unknown
-	// Storage is set while the torrent has storage; the persister stats its
-	// files when it writes (that is disk I/O, so never on the session).
-	Storage *storage.Storage `json:"-"`
-}
+// Resume is a torrent's resume record (see package resume); Settings its
+// own settings.
+type (
+	Resume   = resume.Record
+	Settings = resume.Settings
+)
 
 // Persister keeps torrents across restarts. Safe for concurrent use.
 type Persister interface {
@@ -64,11 +50,10 @@ func (s *Session) saveResume(force bool) {
 func (s *Session) resumeRecord() Resume {
 	have := s.have()
 	r := Resume{
-		InfoHash: s.ih, Dir: s.dir, Stopped: s.userStopped,
-		MaxDown: s.limits.down.rate, MaxUp: s.limits.up.rate, Sequential: s.sequential,
+		InfoHash: s.ih, Settings: s.settings,
 		Have: bitfieldBytes(have, s.numPieces()), NumPieces: s.numPieces(),
 		Downloaded: s.base.downloaded + s.stats.downloaded, Uploaded: s.base.uploaded + s.stats.uploaded,
-		Added: s.added, Storage: s.store,
+		Added: s.added, MetaInfo: s.mi, Root: s.c.cfg.DownloadRoot,
 	}
 	if s.mi == nil && s.magnet != nil {
 		r.Magnet = s.magnet.String()

@@ -50,7 +50,6 @@ type Session struct {
 	meta    atomic.Pointer[metainfo.MetaInfo]
 	magnet  *metainfo.Magnet
 	ih      metainfo.Hash
-	dir     string
 	added   time.Time
 	snap    atomic.Pointer[Snapshot]
 	removed atomic.Bool
@@ -77,11 +76,17 @@ type Session struct {
 	trkKey     uint32
 	pendingEv  tracker.Event // to send with the next announce
 	stats      counters
-	sequential bool
+	// settings are the user's choices for this torrent; limits holds the
+	// token buckets that enforce its rates.
+	settings   Settings
 	limits     rateLimits
 	dirty      bool
 	stopHave   *bitset.BitSet // verified pieces kept across stop/start
 	checkDone  func()         // test hook: called when a recheck finishes
+	parked     []parkedJob    // jobs waiting for room on their lane (jobs.go)
+	// runGen changes at every start, check and stop, so a job's outcome
+	// from an earlier run is recognised and dropped.
+	runGen uint32
 	// checkThenStop: the running check was asked for while stopped.
 	checkThenStop bool
 	onComplete    []func()
@@ -97,7 +102,6 @@ type Session struct {
 	resumeDirty bool
 	rechecks    int
 	lastResume  time.Time
-	userStopped bool                                 // stopped by the user, as opposed to by shutdown
 	restored    bool                                 // came back from the persister; its record is current
 	base        struct{ downloaded, uploaded int64 } // totals from earlier runs
 }
@@ -136,7 +140,7 @@ func newSession(c *Client, mi *metainfo.MetaInfo, dir string, now time.Time) *Se
 func newSessionCommon(c *Client, ih metainfo.Hash, dir string, now time.Time, tiers [][]string) *Session {
 	seed := now.UnixNano() ^ int64(ih[0])<<40 ^ int64(ih[1])<<48
 	s := &Session{
-		c: c, ih: ih, dir: dir, added: now, now: now,
+		c: c, ih: ih, added: now, now: now, settings: Settings{Dir: dir},
 		rng:       smallRand(seed, 1),
 		peers:     map[picker.PeerID]*peer{},
 		known:     map[netip.AddrPort]*knownPeer{},
@@ -171,6 +175,7 @@ func (f evFunc) handle(s *Session) { f(s) }
 // pipelines have room and publish a snapshot if anything changed.
 func (s *Session) afterBatch() {
 	defer s.updateWake()
+	s.retryParked()
 	if s.state == StateMetadata {
 		s.fetchMetadata()
 	}

@@ -37,9 +37,32 @@ type Snapshot struct {
 	At         time.Time // the session's clock when this snapshot was taken
 	// MetadataHave of MetadataPieces BEP 9 pieces fetched, for a magnet.
 	MetadataHave, MetadataPieces int
-	Trackers                     []tracker.TrackerStatus
+	Trackers                     []TrackerSnapshot
 	Peers                        []PeerSnapshot
 	Files                        []FileSnapshot
+}
+
+// TrackerSnapshot is one tracker of the torrent's announce list as last
+// heard. The engine's own type, so readers need not know engine/tracker.
+type TrackerSnapshot struct {
+	URL          string
+	Tier         int
+	Status       string // "pending", "working" or "error"
+	Seeders      int    // -1 unknown
+	Leechers     int    // -1 unknown
+	Peers        int    // peers in the last successful reply
+	LastAnnounce time.Time
+	LastError    string
+	NextAnnounce time.Time // set on the tracker announced to next
+	Interval     time.Duration
+}
+
+func trackerSnapshots(st []tracker.TrackerStatus) []TrackerSnapshot {
+	out := make([]TrackerSnapshot, len(st))
+	for i, t := range st {
+		out[i] = TrackerSnapshot(t)
+	}
+	return out
 }
 
 // Progress is the verified fraction, 0..1.
@@ -93,11 +116,11 @@ func (s *Session) publish() {
 	sn := &Snapshot{
 		Name: s.name(), InfoHash: s.ih, State: s.state, NumPieces: n,
 		Bitfield: bitfieldBytes(have, n), Have: int(have.Count()),
-		Added: s.added, Started: s.started, Size: s.size(), Left: s.left(), Path: s.dir, At: s.now,
+		Added: s.added, Started: s.started, Size: s.size(), Left: s.left(), Path: s.settings.Dir, At: s.now,
 		Downloaded: s.stats.downloaded, Uploaded: s.stats.uploaded, Wasted: s.stats.wasted,
 		DownRate: s.stats.down.Shown(s.now, rateIdle), UpRate: s.stats.up.Shown(s.now, rateIdle),
-		MaxDown: s.limits.down.rate, MaxUp: s.limits.up.rate, Sequential: s.sequential, Rechecks: s.rechecks,
-		Trackers: s.trackers.Statuses(),
+		MaxDown: s.settings.MaxDown, MaxUp: s.settings.MaxUp, Sequential: s.settings.Sequential, Rechecks: s.rechecks,
+		Trackers: trackerSnapshots(s.trackers.Statuses()),
 	}
 	if s.err != nil {
 		sn.Error = s.err.Error()

@@ -7,7 +7,6 @@ import (
 
 	"gotorrentserver/engine/choke"
 	"gotorrentserver/engine/picker"
-	"gotorrentserver/engine/storage"
 	"gotorrentserver/engine/wire"
 )
 
@@ -75,13 +74,12 @@ func (s *Session) serveUploads(p *peer) {
 		}
 		r := p.uploads[0]
 		buf := blockBuffer(r.Length)
-		conn, piece, begin := p.conn, r.Piece, r.Begin
-		done := func(res storage.Result) {
-			ok := res.Err == nil
-			if ok {
+		conn, st, piece, begin := p.conn, s.store, r.Piece, r.Begin
+		read := func() event {
+			block, release, err := st.ReadBlockShared(piece, int64(begin), buf)
+			if err == nil {
 				// Usually a view into the read cache, sent without a copy;
 				// else the bytes were read into buf.
-				block, release := res.Block, res.Release
 				if release == nil {
 					release = func() { releaseBlock(buf) }
 				} else {
@@ -92,11 +90,11 @@ func (s *Session) serveUploads(p *peer) {
 			} else {
 				releaseBlock(buf)
 			}
-			s.post(readDone{p: p, n: int64(len(buf)), ok: ok, err: res.Err})
+			return readDone{p: p, n: int64(len(buf)), ok: err == nil, err: err}
 		}
-		if !s.c.disk.SubmitReadShared(s.store, r.Piece, int64(r.Begin), buf, done) {
+		if !s.trySubmit(s.c.disk, read) {
 			releaseBlock(buf)
-			return // disk pool full: retried after the next event
+			return // disk lane full: retried after the next event
 		}
 		p.uploads = p.uploads[1:]
 		p.reading++

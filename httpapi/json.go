@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"gotorrentserver/engine"
-	"gotorrentserver/engine/tracker"
 )
 
 // The field names below are the seed API spec's, byte for byte, including
@@ -171,7 +170,7 @@ func sessionFromSnapshot(sn *engine.Snapshot) sessionJSON {
 	return out
 }
 
-func trackerFromStatus(t tracker.TrackerStatus) trackerJSON {
+func trackerFromStatus(t engine.TrackerSnapshot) trackerJSON {
 	return trackerJSON{
 		URL: t.URL, Status: t.Status, Leechers: t.Leechers, Seeders: t.Seeders, Peers: t.Peers,
 		LastAnnounce: timeJSON(t.LastAnnounce), Error: nullable(t.LastError),

@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"testing"
 
-	"gotorrentserver/engine"
+	"gotorrentserver/engine/resume"
 )
 
 // A second store on the same folder is refused while the first holds it,
@@ -47,7 +47,7 @@ func TestAddDurableOrNothing(t *testing.T) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
 		t.Fatal(err)
 	}
-	r := engine.Resume{InfoHash: mi.InfoHash, Dir: dl, NumPieces: mi.NumPieces(), Have: full(mi.NumPieces())}
+	r := resume.Record{InfoHash: mi.InfoHash, Settings: resume.Settings{Dir: dl}, NumPieces: mi.NumPieces(), Have: full(mi.NumPieces())}
 	torrent, _ := EncodeTorrent(mi)
 	record, _ := json.MarshalIndent(toRecord(&r), "", " ")
 	if len(record) <= len(torrent) {
@@ -91,7 +91,7 @@ func TestLostResumeReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := engine.Resume{InfoHash: mi.InfoHash, Dir: dl, NumPieces: mi.NumPieces()}
+	r := resume.Record{InfoHash: mi.InfoHash, Settings: resume.Settings{Dir: dl}, NumPieces: mi.NumPieces()}
 	if err := st.AddTorrent(mi, &r); err != nil {
 		t.Fatal(err)
 	}

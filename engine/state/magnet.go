@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"gotorrentserver/engine"
+	"gotorrentserver/engine/resume"
 	"gotorrentserver/metainfo"
 )
 
@@ -15,9 +15,9 @@ func (st *Store) magnetPath(ih metainfo.Hash) string {
 }
 
 // AddMagnet keeps a magnet link until its metadata is known, with its first
-// resume record, both synced or neither; implements engine.MagnetPersister.
+// resume record, both synced or neither; implements the engine's MagnetPersister.
 // AddTorrent later replaces the link with the .torrent.
-func (st *Store) AddMagnet(m *metainfo.Magnet, r engine.Resume) error {
+func (st *Store) AddMagnet(m *metainfo.Magnet, r resume.Record) error {
 	path := st.magnetPath(m.InfoHash)
 	return st.addDurably(m.InfoHash, func() error {
 		return WriteFileAtomic(path, []byte(m.String()+"\n"), 0o600)

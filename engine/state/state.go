@@ -17,7 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"gotorrentserver/engine"
+	"gotorrentserver/engine/resume"
+	"gotorrentserver/engine/storage"
 	"gotorrentserver/metainfo"
 )
 
@@ -35,7 +36,7 @@ type Store struct {
 	// record queued before an add cannot overwrite or delete its files.
 	applyMu sync.Mutex
 	mu      sync.Mutex
-	pending map[metainfo.Hash]*engine.Resume // nil value: remove
+	pending map[metainfo.Hash]*resume.Record // nil value: remove
 	wake    chan struct{}
 	done    chan struct{}
 	closed  bool
@@ -52,7 +53,7 @@ func Open(dir string, logf func(string, ...any)) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{dir: dir, lock: lock, pending: map[metainfo.Hash]*engine.Resume{}, wake: make(chan struct{}, 1),
+	st := &Store{dir: dir, lock: lock, pending: map[metainfo.Hash]*resume.Record{}, wake: make(chan struct{}, 1),
 		done: make(chan struct{}), logf: logf}
 	go st.writer()
 	return st, nil
@@ -100,15 +101,15 @@ func (st *Store) SaveTorrent(mi *metainfo.MetaInfo, raw []byte) error {
 	return WriteFileAtomic(st.torrentPath(mi.InfoHash), raw, 0o600)
 }
 
-// Save queues r; implements engine.Persister.
-func (st *Store) Save(r engine.Resume) {
+// Save queues r; implements the engine's Persister.
+func (st *Store) Save(r resume.Record) {
 	st.queue(r.InfoHash, &r)
 }
 
-// Remove forgets a torrent; implements engine.Persister.
+// Remove forgets a torrent; implements the engine's Persister.
 func (st *Store) Remove(ih metainfo.Hash) { st.queue(ih, nil) }
 
-func (st *Store) queue(ih metainfo.Hash, r *engine.Resume) {
+func (st *Store) queue(ih metainfo.Hash, r *resume.Record) {
 	st.mu.Lock()
 	if st.closed {
 		st.mu.Unlock()
@@ -141,14 +142,14 @@ func (st *Store) flush() {
 	defer st.applyMu.Unlock()
 	st.mu.Lock()
 	batch := st.pending
-	st.pending = map[metainfo.Hash]*engine.Resume{}
+	st.pending = map[metainfo.Hash]*resume.Record{}
 	st.mu.Unlock()
 	for ih, r := range batch {
 		st.apply(ih, r)
 	}
 }
 
-func (st *Store) apply(ih metainfo.Hash, r *engine.Resume) {
+func (st *Store) apply(ih metainfo.Hash, r *resume.Record) {
 	if r == nil {
 		os.Remove(st.resumePath(ih))
 		os.Remove(st.torrentPath(ih))
@@ -160,7 +161,7 @@ func (st *Store) apply(ih metainfo.Hash, r *engine.Resume) {
 	}
 }
 
-func (st *Store) writeResume(ih metainfo.Hash, r *engine.Resume) error {
+func (st *Store) writeResume(ih metainfo.Hash, r *resume.Record) error {
 	b, err := json.MarshalIndent(toRecord(r), "", " ")
 	if err != nil {
 		return err
@@ -186,7 +187,7 @@ func (st *Store) Close() {
 type Entry struct {
 	MetaInfo  *metainfo.MetaInfo // nil for a magnet whose metadata never arrived
 	Magnet    *metainfo.Magnet
-	Resume    engine.Resume
+	Resume    resume.Record
 	Files     []FileRecord
 	HasResume bool
 	// ResumeErr says why HasResume is false: the record is missing or
@@ -243,10 +244,10 @@ func (st *Store) load(hexHash string) (Entry, error) {
 
 // loadResume reads a torrent's record; err says why there is none usable
 // (missing, truncated, not JSON, no folder).
-func (st *Store) loadResume(ih metainfo.Hash) (engine.Resume, []FileRecord, error) {
+func (st *Store) loadResume(ih metainfo.Hash) (resume.Record, []FileRecord, error) {
 	b, err := os.ReadFile(st.resumePath(ih))
 	if errors.Is(err, os.ErrNotExist) {
-		return engine.Resume{}, nil, errors.New("resume record missing")
+		return resume.Record{}, nil, errors.New("resume record missing")
 	}
 	var rec record
 	if err == nil {
@@ -256,7 +257,7 @@ func (st *Store) loadResume(ih metainfo.Hash) (engine.Resume, []FileRecord, erro
 		err = errors.New("no download folder in it")
 	}
 	if err != nil {
-		return engine.Resume{}, nil, fmt.Errorf("resume record unusable: %v", err)
+		return resume.Record{}, nil, fmt.Errorf("resume record unusable: %v", err)
 	}
 	return rec.resume(ih), rec.Files, nil
 }
@@ -285,22 +286,26 @@ type FileRecord struct {
 	ModTime int64 `json:"mtime_ns"`
 }
 
-func toRecord(r *engine.Resume) record {
+func toRecord(r *resume.Record) record {
 	rec := record{InfoHash: r.InfoHash.String(), Dir: r.Dir, Stopped: r.Stopped, MaxDown: r.MaxDown,
 		MaxUp: r.MaxUp, Sequential: r.Sequential, Have: hex.EncodeToString(r.Have), NumPieces: r.NumPieces,
 		Downloaded: r.Downloaded, Uploaded: r.Uploaded, Added: r.Added.UTC(), Saved: time.Now().UTC()}
-	if r.Storage != nil {
-		for _, fs := range r.Storage.FileStats() {
+	if r.MetaInfo == nil || r.Dir == "" {
+		return rec
+	}
+	// Opening touches no disk; the stats are taken beneath the root.
+	if sto, err := storage.OpenWith(r.Dir, r.MetaInfo, storage.Options{Root: r.Root}); err == nil {
+		for _, fs := range sto.FileStats() {
 			rec.Files = append(rec.Files, FileRecord{Size: fs.Size, ModTime: fs.ModTime.UnixNano()})
 		}
 	}
 	return rec
 }
 
-func (rec record) resume(ih metainfo.Hash) engine.Resume {
+func (rec record) resume(ih metainfo.Hash) resume.Record {
 	have, _ := hex.DecodeString(rec.Have)
-	return engine.Resume{InfoHash: ih, Dir: rec.Dir, Stopped: rec.Stopped, MaxDown: rec.MaxDown, MaxUp: rec.MaxUp,
-		Sequential: rec.Sequential, Have: have, NumPieces: rec.NumPieces, Downloaded: rec.Downloaded,
+	return resume.Record{InfoHash: ih, Settings: resume.Settings{Dir: rec.Dir, Stopped: rec.Stopped, MaxDown: rec.MaxDown, MaxUp: rec.MaxUp,
+		Sequential: rec.Sequential}, Have: have, NumPieces: rec.NumPieces, Downloaded: rec.Downloaded,
 		Uploaded: rec.Uploaded, Added: rec.Added}
 }
 

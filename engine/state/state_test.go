@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"gotorrentserver/engine"
-	"gotorrentserver/engine/storage"
+	"gotorrentserver/engine/resume"
 	"gotorrentserver/metainfo"
 )
 
@@ -30,7 +29,7 @@ func fixture(t *testing.T) (*metainfo.MetaInfo, []byte, string) {
 	return mi, raw, dl
 }
 
-func saveAndLoad(t *testing.T, mi *metainfo.MetaInfo, raw []byte, r engine.Resume) Entry {
+func saveAndLoad(t *testing.T, mi *metainfo.MetaInfo, raw []byte, r resume.Record) Entry {
 	t.Helper()
 	st, err := Open(t.TempDir(), t.Logf)
 	if err != nil {
@@ -60,12 +59,11 @@ func full(n int) []byte {
 
 func TestRoundTripAndTrust(t *testing.T) {
 	mi, raw, dl := fixture(t)
-	sto, _ := storage.Open(dl, mi)
-	r := engine.Resume{InfoHash: mi.InfoHash, Dir: dl, Stopped: true, MaxDown: 5000, MaxUp: 7000, Sequential: true,
+	r := resume.Record{InfoHash: mi.InfoHash, Settings: resume.Settings{Dir: dl, Stopped: true, MaxDown: 5000, MaxUp: 7000, Sequential: true},
 		Have: full(mi.NumPieces()), NumPieces: mi.NumPieces(), Downloaded: 123, Uploaded: 456,
-		Added: time.Unix(1_700_000_000, 0).UTC(), Storage: sto}
+		Added: time.Unix(1_700_000_000, 0).UTC(), MetaInfo: mi}
 	e := saveAndLoad(t, mi, raw, r)
-	r.Storage = nil
+	r.MetaInfo = nil
 	if e.MetaInfo.InfoHash != mi.InfoHash || !e.HasResume {
 		t.Fatal("torrent or resume record lost")
 	}
@@ -92,10 +90,9 @@ func TestRoundTripAndTrust(t *testing.T) {
 
 func TestPartialDownloadTrustedAfterCrash(t *testing.T) {
 	mi, raw, dl := fixture(t)
-	sto, _ := storage.Open(dl, mi)
 	have := make([]byte, (mi.NumPieces()+7)/8)
 	have[0] = 0xC0 // pieces 0 and 1 only: a.bin is still downloading
-	e := saveAndLoad(t, mi, raw, engine.Resume{InfoHash: mi.InfoHash, Dir: dl, Have: have, NumPieces: mi.NumPieces(), Storage: sto})
+	e := saveAndLoad(t, mi, raw, resume.Record{InfoHash: mi.InfoHash, Settings: resume.Settings{Dir: dl}, Have: have, NumPieces: mi.NumPieces(), MetaInfo: mi})
 	// More pieces were written after the record (the crash lost them):
 	// a.bin's mtime moves on; its verified pieces stay trusted.
 	later := time.Now().Add(time.Minute)
@@ -110,7 +107,7 @@ func TestRemoveAndCorrupt(t *testing.T) {
 	mi, raw, _ := fixture(t)
 	st, _ := Open(t.TempDir(), t.Logf)
 	st.SaveTorrent(mi, raw)
-	st.Save(engine.Resume{InfoHash: mi.InfoHash, NumPieces: mi.NumPieces()})
+	st.Save(resume.Record{InfoHash: mi.InfoHash, NumPieces: mi.NumPieces()})
 	st.Remove(mi.InfoHash)
 	os.WriteFile(filepath.Join(st.Dir(), "0000000000000000000000000000000000000000.torrent"), []byte("garbage"), 0o600)
 	st.Close()

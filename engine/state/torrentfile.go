@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"gotorrentserver/engine"
+	"gotorrentserver/engine/resume"
 	"gotorrentserver/metainfo"
 )
 
@@ -78,8 +78,8 @@ func firstTracker(mi *metainfo.MetaInfo) string {
 // AddTorrent writes the torrent's metainfo and, when r is set, its first
 // resume record, both synced, before the torrent is added: an add that
 // succeeds survives a crash right after it, and one that fails (disk full)
-// leaves nothing behind. Implements engine.Persister.
-func (st *Store) AddTorrent(mi *metainfo.MetaInfo, r *engine.Resume) error {
+// leaves nothing behind. Implements the engine's Persister.
+func (st *Store) AddTorrent(mi *metainfo.MetaInfo, r *resume.Record) error {
 	raw, err := EncodeTorrent(mi)
 	if err != nil {
 		return err
@@ -100,7 +100,7 @@ func (st *Store) AddTorrent(mi *metainfo.MetaInfo, r *engine.Resume) error {
 // .magnet) and then its resume record, in step with the writer so that a
 // queued older record or removal of the same torrent cannot land after
 // them. On failure it removes whatever it wrote.
-func (st *Store) addDurably(ih metainfo.Hash, first func() error, r engine.Resume, firstPath string) error {
+func (st *Store) addDurably(ih metainfo.Hash, first func() error, r resume.Record, firstPath string) error {
 	st.applyMu.Lock()
 	defer st.applyMu.Unlock()
 	st.mu.Lock()

@@ -26,6 +26,10 @@ const (
 	// bytes are in Result.Block, which the receiver must give back with
 	// Result.Release when that is not nil.
 	KindReadShared
+	// KindFunc: Func(). The engine's jobs (stats, creating files, waiting
+	// on a recheck, DHT lookups) are functions on the same bounded pools as
+	// the block I/O, so every piece of blocking work goes one way.
+	KindFunc
 )
 
 // String names the kind for logs. Safe for concurrent use.
@@ -41,6 +45,8 @@ func (k Kind) String() string {
 		return "hash-and-write"
 	case KindReadShared:
 		return "read-shared"
+	case KindFunc:
+		return "func"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -53,6 +59,8 @@ type Job struct {
 	Piece   int
 	Begin   int64
 	Data    []byte
+	// Func is KindFunc's work; it reports its own outcome.
+	Func func()
 	// Done receives the outcome on a worker goroutine. It should only hand
 	// the Result over (post it to the session's inbox) and return: a slow
 	// Done stalls a worker. May be nil.
@@ -115,6 +123,11 @@ func (p *Pool) work() {
 
 func run(j Job) Result {
 	r := Result{Job: j}
+	if j.Kind == KindFunc && j.Func != nil {
+		j.Func()
+		r.OK = true
+		return r
+	}
 	s := j.Storage
 	if s == nil {
 		r.Err = fmt.Errorf("storage: %v job without a storage", j.Kind)

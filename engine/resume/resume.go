@@ -1,0 +1,43 @@
+// Package resume holds the plain values a torrent is described by outside
+// its session: its Settings, which adding, the resume record, a restore and
+// the API all carry as one value, and the Record a session hands its
+// persister. It imports nothing of the engine, so the persister
+// (engine/state) and the engine both depend on it rather than on each
+// other. Values only: safe to copy and to read from any goroutine.
+package resume
+
+import (
+	"time"
+
+	"gotorrentserver/metainfo"
+)
+
+// Settings are one torrent's own settings: what a user chose for it, kept
+// across restarts. A new setting is added here and nowhere else travels it
+// from the API to the session and into the record.
+type Settings struct {
+	Dir        string // download folder; the torrent's name is created below it
+	Stopped    bool   // stopped by the user: stays stopped across restarts
+	MaxDown    int64  // bytes/s, 0 = unlimited
+	MaxUp      int64  // bytes/s, 0 = unlimited
+	Sequential bool   // download pieces in order
+}
+
+// Record is what a torrent needs to come back after a restart without
+// rehashing: its settings, its verified pieces and its totals.
+type Record struct {
+	InfoHash metainfo.Hash
+	Settings
+	Have       []byte // bitfield, BEP 3 layout; only verified, written pieces
+	NumPieces  int
+	Downloaded int64 // totals over the torrent's life
+	Uploaded   int64
+	Added      time.Time
+	Magnet     string // set while a magnet's metadata is still unknown
+	// MetaInfo and Root let the persister stat the torrent's files beneath
+	// the download root when it writes (disk I/O, so never on the
+	// session); MetaInfo is nil while a magnet's metadata is unknown.
+	// Both are immutable.
+	MetaInfo *metainfo.MetaInfo `json:"-"`
+	Root     string             `json:"-"`
+}
