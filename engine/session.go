@@ -58,32 +58,32 @@ type Session struct {
 	wakeAt atomic.Int64
 
 	// Session-owned state.
-	state      State
-	err        error
-	now        time.Time
-	started    time.Time
-	store      *storage.Storage
-	pick       *picker.Picker
-	choker     *choke.Choker
-	rng        *rand.Rand
-	peers      map[picker.PeerID]*peer
-	nextID     picker.PeerID
-	known      map[netip.AddrPort]*knownPeer
-	pieces     map[int]*pieceBuf
-	uploaders  map[picker.PeerID]*peer // peers with requests queued for upload
-	verifying  int64                   // bytes of complete pieces out for hashing and writing
-	trackers   *tracker.Tiers
-	trkKey     uint32
-	pendingEv  tracker.Event // to send with the next announce
-	stats      counters
+	state     State
+	err       error
+	now       time.Time
+	started   time.Time
+	store     *storage.Storage
+	pick      *picker.Picker
+	choker    *choke.Choker
+	rng       *rand.Rand
+	peers     map[picker.PeerID]*peer
+	nextID    picker.PeerID
+	known     map[netip.AddrPort]*knownPeer
+	pieces    map[int]*pieceBuf
+	uploaders map[picker.PeerID]*peer // peers with requests queued for upload
+	verifying int64                   // bytes of complete pieces out for hashing and writing
+	trackers  *tracker.Tiers
+	trkKey    uint32
+	pendingEv tracker.Event // to send with the next announce
+	stats     counters
 	// settings are the user's choices for this torrent; limits holds the
 	// token buckets that enforce its rates.
-	settings   Settings
-	limits     rateLimits
-	dirty      bool
-	stopHave   *bitset.BitSet // verified pieces kept across stop/start
-	checkDone  func()         // test hook: called when a recheck finishes
-	parked     []parkedJob    // jobs waiting for room on their lane (jobs.go)
+	settings  Settings
+	limits    rateLimits
+	dirty     bool
+	stopHave  *bitset.BitSet // verified pieces kept across stop/start
+	checkDone func()         // test hook: called when a recheck finishes
+	parked    []parkedJob    // jobs waiting for room on their lane (jobs.go)
 	// runGen changes at every start, check and stop, so a job's outcome
 	// from an earlier run is recognised and dropped.
 	runGen uint32
