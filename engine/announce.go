@@ -7,26 +7,80 @@ import (
 	"gotorrentserver/engine/tracker"
 )
 
+// discovery finds peers: the torrent's trackers (BEP 12 tiers, and the
+// event the next announce carries) and its DHT lookups. Session-owned.
+type discovery struct {
+	trackers   *tracker.Tiers
+	key        uint32        // our announce key, stable for the session
+	pendingEv  tracker.Event // to send with the next announce
+	joined     bool          // trackers heard "started" for this run
+	dhtRunning bool
+	dhtNext    time.Time
+}
+
+// carry makes ev ride on the next announce.
+func (d *discovery) carry(ev tracker.Event) {
+	if ev != tracker.None {
+		d.pendingEv = ev
+		d.trackers.AnnounceNow()
+	}
+}
+
+// take hands the pending event to an announce.
+func (d *discovery) take() tracker.Event {
+	ev := d.pendingEv
+	d.pendingEv = tracker.None
+	return ev
+}
+
+// failed: an announce carrying ev failed, so the tracker still has to hear
+// it unless a newer event waits.
+func (d *discovery) failed(ev tracker.Event) {
+	if ev != tracker.None && d.pendingEv == tracker.None {
+		d.pendingEv = ev
+	}
+}
+
+// join reports whether the trackers must hear "started": once per run.
+func (d *discovery) join() bool {
+	if d.joined {
+		return false
+	}
+	d.joined = true
+	return true
+}
+
+// dhtDue reports whether a DHT lookup may start now, and if so marks it
+// running and schedules the next one (sooner while short of peers).
+func (d *discovery) dhtDue(now time.Time, short bool) bool {
+	if d.dhtRunning || now.Before(d.dhtNext) {
+		return false
+	}
+	d.dhtRunning = true
+	every := dhtEvery
+	if short {
+		every = dhtWhenShort
+	}
+	d.dhtNext = now.Add(every)
+	return true
+}
+
 // announce starts an announce round on the tiers' current tracker when one
 // is due. An event (started, completed) makes the round due now; if one is in
 // flight, the event rides on the next round. The announce runs on the
 // tracker client's goroutines and reports back as an event.
 func (s *Session) announce(ev tracker.Event) {
-	if ev != tracker.None {
-		s.pendingEv = ev
-		s.trackers.AnnounceNow()
-	}
-	if !s.trackers.Due(s.now) {
+	s.disc.carry(ev)
+	if !s.disc.trackers.Due(s.now) {
 		return
 	}
-	url, ok := s.trackers.Next()
+	url, ok := s.disc.trackers.Next()
 	if !ok {
 		return
 	}
-	s.trackers.Announcing(url)
-	req := s.announceRequest(s.pendingEv)
-	req.TrackerID = s.trackers.TrackerID(url)
-	s.pendingEv = tracker.None
+	s.disc.trackers.Announcing(url)
+	req := s.announceRequest(s.disc.take())
+	req.TrackerID = s.disc.trackers.TrackerID(url)
 	s.c.trk.AnnounceAsync(s.c.ctx, url, req, func(r tracker.Result) {
 		s.post(evFunc(func(s *Session) { s.announced(r) }))
 	})
@@ -35,7 +89,7 @@ func (s *Session) announce(ev tracker.Event) {
 func (s *Session) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
 	req := tracker.NewRequest(s.ih, s.c.cfg.PeerID, s.c.cfg.ListenPort)
 	req.Uploaded, req.Downloaded, req.Left = s.stats.uploaded, s.stats.downloaded, s.left()
-	req.Event, req.Key = ev, s.trkKey
+	req.Event, req.Key = ev, s.disc.key
 	req.NumWant = 200
 	if ev == tracker.Stopped {
 		req.NumWant = 0
@@ -45,13 +99,11 @@ func (s *Session) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
 
 func (s *Session) announced(r tracker.Result) {
 	if r.Err != nil {
-		s.trackers.Failure(r.URL, r.Err, s.now)
-		if r.Request.Event != tracker.None && s.pendingEv == tracker.None {
-			s.pendingEv = r.Request.Event // the tracker still has to hear it
-		}
+		s.disc.trackers.Failure(r.URL, r.Err, s.now)
+		s.disc.failed(r.Request.Event)
 	} else {
-		s.trackers.Success(r.URL, r.Response, s.now)
-		if s.state == StateDownloading || s.state == StateSeeding {
+		s.disc.trackers.Success(r.URL, r.Response, s.now)
+		if s.life.state == StateDownloading || s.life.state == StateSeeding {
 			s.learn(r.Response.Peers, "tracker")
 			s.connectPeers()
 		}
@@ -64,7 +116,7 @@ func (s *Session) announced(r tracker.Result) {
 // announceStopped tells every working tracker we left, best effort, bounded
 // so that shutdown does not wait on a dead tracker.
 func (s *Session) announceStopped() {
-	url, ok := s.trackers.Working()
+	url, ok := s.disc.trackers.Working()
 	if !ok {
 		return
 	}

@@ -226,16 +226,17 @@ func (s *Session) configure(opt AddOptions) {
 		s.added = opt.Added
 	}
 	s.settings = opt.settings()
-	s.base.downloaded, s.base.uploaded = opt.Downloaded, opt.Uploaded
+	s.persist.base.downloaded, s.persist.base.uploaded = opt.Downloaded, opt.Uploaded
 	// A restored torrent's record is already on disk, and a new one's was
 	// written by Add: rewriting 10,000 of them at every start-up would
 	// cost 10,000 fsyncs for nothing.
-	s.restored = opt.Restored
+	s.persist.restored = opt.Restored
 	s.limits.down.set(s.settings.MaxDown)
 	s.limits.up.set(s.settings.MaxUp)
-	s.stopHave = opt.Have
+	s.dl.stopHave = opt.Have
 	if opt.Error != nil {
-		s.state, s.err = StateError, opt.Error
+		s.life.err = opt.Error
+		s.to(onFail)
 	}
 	s.dirty = true
 	s.publish()
@@ -304,7 +305,7 @@ func (c *Client) SetRates(ih metainfo.Hash, down, up int64) error {
 			s.settings.MaxUp = up
 			s.limits.up.set(up)
 		}
-		s.dirty, s.resumeDirty = true, true
+		s.dirty, s.persist.dirty = true, true
 		s.publish()
 		s.saveResume(true)
 	}))

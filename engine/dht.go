@@ -32,15 +32,9 @@ const (
 // private torrent (BEP 27). Found peers come back as AddPeers events.
 func (s *Session) dhtAnnounce() {
 	d := s.c.cfg.DHT
-	if d == nil || s.private() || s.dhtRunning || s.now.Before(s.dhtNext) || !s.running() {
+	if d == nil || s.private() || !s.running() || !s.disc.dhtDue(s.now, len(s.swarm.peers) < s.c.cfg.MaxPeersPerTorrent/2) {
 		return
 	}
-	s.dhtRunning = true
-	every := dhtEvery
-	if len(s.peers) < s.c.cfg.MaxPeersPerTorrent/2 {
-		every = dhtWhenShort
-	}
-	s.dhtNext = s.now.Add(every)
 	ih, port, ctx := s.ih, int(s.c.cfg.ListenPort), s.c.ctx
 	s.submit(s.c.net, func() event {
 		ctx, cancel := context.WithTimeout(ctx, dhtLookupTime)
@@ -48,7 +42,7 @@ func (s *Session) dhtAnnounce() {
 		d.Announce(ctx, ih, port, func(peers []netip.AddrPort) {
 			s.AddPeers(append([]netip.AddrPort(nil), peers...), "dht")
 		})
-		return evFunc(func(s *Session) { s.dhtRunning = false })
+		return evFunc(func(s *Session) { s.disc.dhtRunning = false })
 	})
 }
 

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bits-and-blooms/bitset"
+
 	"gotorrentserver/engine/picker"
 	"gotorrentserver/engine/storage"
 	"gotorrentserver/engine/tracker"
 	"gotorrentserver/engine/wire"
+	"gotorrentserver/metainfo"
 )
 
 const (
@@ -19,13 +22,72 @@ const (
 	maxHashFailures = 3
 )
 
+// transfer is the download: the picker while the torrent transfers, the
+// pieces being assembled, the bytes out for hashing and writing, and the
+// verified set kept while it is stopped. Session-owned.
+type transfer struct {
+	pick      *picker.Picker
+	pieces    map[int]*pieceBuf
+	verifying int64          // bytes of complete pieces out for hashing and writing
+	stopHave  *bitset.BitSet // verified pieces kept across stop/start
+}
+
+func newTransfer() transfer { return transfer{pieces: map[int]*pieceBuf{}} }
+
+// have is the set of verified pieces: the picker's while transferring, the
+// one kept across a stop (or from the resume record) otherwise, so a
+// stopped torrent still shows what it has.
+func (t *transfer) have(mi *metainfo.MetaInfo) *bitset.BitSet {
+	switch {
+	case t.pick != nil:
+		return t.pick.Have()
+	case t.stopHave != nil && mi != nil:
+		return t.stopHave
+	}
+	return bitsetFor(mi)
+}
+
+func (t *transfer) complete() bool { return t.pick != nil && t.pick.Missing() == 0 }
+
+// left is the bytes of mi not verified yet.
+func (t *transfer) left(mi *metainfo.MetaInfo) int64 {
+	if mi == nil {
+		return 0
+	}
+	have := t.have(mi)
+	left := mi.TotalLength
+	for i, ok := have.NextSet(0); ok && int(i) < mi.NumPieces(); i, ok = have.NextSet(i + 1) {
+		left -= mi.PieceSize(int(i))
+	}
+	return left
+}
+
+// stop forgets the pieces in progress (their buffers go to recycle) and
+// the picker, keeping what is verified.
+func (t *transfer) stop(recycle func([]byte)) {
+	for k, pb := range t.pieces {
+		recycle(pb.data)
+		delete(t.pieces, k)
+	}
+	if t.pick != nil {
+		t.stopHave = t.pick.Have()
+		t.pick = nil
+	}
+}
+
+// backlogFull: enough complete pieces wait for the hash lane and the disk
+// that asking peers for more would only grow memory.
+func (t *transfer) backlogFull(pieceLength int64) bool {
+	return t.verifying >= max(maxVerifyBacklog, 2*pieceLength)
+}
+
 // fillRequests tops p's pipeline up to its depth.
 func (s *Session) fillRequests(p *peer) {
-	if p.closed || p.peerChoking || !p.amInterested || s.pick == nil || s.limits.downBlocked(s) || s.verifyBacklogFull() {
+	if p.closed || p.peerChoking || !p.amInterested || s.dl.pick == nil || s.limits.downBlocked(s) || s.verifyBacklogFull() {
 		return
 	}
 	id := picker.PeerID(p.id)
-	want := p.pipe.Depth() - s.pick.Outstanding(id)
+	want := p.pipe.Depth() - s.dl.pick.Outstanding(id)
 	if allowed, limited := s.limits.downAllowance(s); limited {
 		// Under a limit, never have more in flight than the tokens cover:
 		// a deep pipeline would otherwise overshoot by its own depth.
@@ -34,7 +96,7 @@ func (s *Session) fillRequests(p *peer) {
 	if want <= 0 {
 		return
 	}
-	reqs := s.pick.Pick(id, p.has, want, s.now)
+	reqs := s.dl.pick.Pick(id, p.has, want, s.now)
 	if len(reqs) == 0 {
 		return
 	}
@@ -53,12 +115,12 @@ func onPiece(s *Session, p *peer, m *wire.Message) error {
 	n := int64(len(m.Block))
 	p.down.Add(s.now, n)
 	s.stats.down.Add(s.now, n)
-	if s.pick == nil || s.state != StateDownloading {
+	if s.dl.pick == nil || s.life.state != StateDownloading {
 		s.unasked(p, n)
 		return nil
 	}
 	piece, begin := int(m.Index), int(m.Begin)
-	cancels, complete, dup, err := s.pick.BlockReceived(picker.PeerID(p.id), piece, begin, int(n))
+	cancels, complete, dup, err := s.dl.pick.BlockReceived(picker.PeerID(p.id), piece, begin, int(n))
 	if err != nil {
 		// Not asked of this peer (or malformed): it may have crossed our
 		// cancel or choke, which the allowance covers; past that it is
@@ -76,10 +138,10 @@ func onPiece(s *Session, p *peer, m *wire.Message) error {
 	p.lastBlock = s.now
 	p.snubbed = false
 	p.pipe.BlockReceived()
-	pb := s.pieces[piece]
+	pb := s.dl.pieces[piece]
 	if pb == nil {
 		pb = &pieceBuf{data: s.pieceBuffer(piece)}
-		s.pieces[piece] = pb
+		s.dl.pieces[piece] = pb
 	}
 	copy(pb.data[begin:], m.Block)
 	if complete {
@@ -114,18 +176,14 @@ func maxActivePieces(pieceLength int64) int {
 	return max(16, int(maxActiveBytes/max(pieceLength, 1)))
 }
 
-// verifyBacklogFull: enough complete pieces wait for the hash pool and the
-// disk that asking peers for more would only grow memory.
-func (s *Session) verifyBacklogFull() bool {
-	return s.verifying >= max(maxVerifyBacklog, 2*s.mi.PieceLength)
-}
+func (s *Session) verifyBacklogFull() bool { return s.dl.backlogFull(s.mi.PieceLength) }
 
 // verify hands a complete piece to the hash pool; a good piece is written,
 // a bad one never touches the disk.
 func (s *Session) verify(piece int, pb *pieceBuf) {
-	delete(s.pieces, piece)
+	delete(s.dl.pieces, piece)
 	data, st := pb.data, s.store
-	s.verifying += int64(len(data))
+	s.dl.verifying += int64(len(data))
 	s.submit(s.c.hash, func() event {
 		ok, err := st.HashAndWritePiece(piece, data)
 		return evFunc(func(s *Session) { s.pieceChecked(piece, data, ok, err) })
@@ -133,9 +191,9 @@ func (s *Session) verify(piece int, pb *pieceBuf) {
 }
 
 func (s *Session) pieceChecked(piece int, data []byte, ok bool, err error) {
-	s.verifying -= int64(len(data))
+	s.dl.verifying -= int64(len(data))
 	s.recycle(data)
-	if s.pick == nil {
+	if s.dl.pick == nil {
 		return
 	}
 	switch {
@@ -154,7 +212,7 @@ func (s *Session) pieceChecked(piece int, data []byte, ok bool, err error) {
 // served, and peers must not wait for it: the torrent goes to state error
 // naming the file, until the user rechecks it.
 func (s *Session) diskTrouble(err error) {
-	if s.state != StateSeeding && s.state != StateDownloading {
+	if s.life.state != StateSeeding && s.life.state != StateDownloading {
 		return
 	}
 	if dataGone(err) {
@@ -180,7 +238,7 @@ func (s *Session) pieceFailed(piece int) {
 	s.stats.wasted += size
 	contributors := s.failPiece(piece)
 	for _, id := range contributors {
-		p := s.peers[picker.PeerID(id)]
+		p := s.swarm.peers[picker.PeerID(id)]
 		if p == nil {
 			continue
 		}
@@ -196,22 +254,22 @@ func (s *Session) pieceFailed(piece int) {
 }
 
 func (s *Session) pieceVerified(piece int) {
-	if err := s.pick.PieceVerified(piece); err != nil {
+	if err := s.dl.pick.PieceVerified(piece); err != nil {
 		return
 	}
-	s.resumeDirty = true
+	s.persist.dirty = true
 	have := wire.AppendHave(nil, uint32(piece))
-	for _, p := range s.peers {
+	for _, p := range s.swarm.peers {
 		s.send(p, have)
 	}
 	s.dirty = true
 	if !s.complete() {
 		return
 	}
-	s.state = StateSeeding
+	s.to(onComplete)
 	s.ensureEmptyFiles()
 	s.announce(tracker.Completed)
-	for _, p := range s.peers {
+	for _, p := range s.swarm.peers {
 		s.setInterest(p, false)
 		if p.hasAll {
 			s.dropPeer(p, fmt.Errorf("engine: both sides are seeds"))
@@ -235,7 +293,7 @@ func (s *Session) notifyComplete() {
 // concurrent use.
 func (s *Session) WhenComplete(f func()) {
 	s.post(evFunc(func(s *Session) {
-		if s.state == StateSeeding {
+		if s.life.state == StateSeeding {
 			f()
 			return
 		}
@@ -246,12 +304,12 @@ func (s *Session) WhenComplete(f func()) {
 // requestTimeouts gives back blocks a peer sat on too long, and marks it
 // snubbed so the choker stops counting on it.
 func (s *Session) requestTimeouts() {
-	if s.pick == nil {
+	if s.dl.pick == nil {
 		return
 	}
-	timedOut := s.pick.Timeouts(s.now, requestTimeout)
+	timedOut := s.dl.pick.Timeouts(s.now, requestTimeout)
 	for _, c := range timedOut {
-		if p := s.peers[picker.PeerID(c.Peer)]; p != nil {
+		if p := s.swarm.peers[picker.PeerID(c.Peer)]; p != nil {
 			p.snubbed = true
 		}
 	}
@@ -272,7 +330,7 @@ const maxUnrequested = picker.CapDepth * blockSize
 // for unasked data.
 func (s *Session) cancel(cs []picker.Cancel) {
 	for _, c := range cs {
-		if o := s.peers[picker.PeerID(c.Peer)]; o != nil {
+		if o := s.swarm.peers[picker.PeerID(c.Peer)]; o != nil {
 			o.unrequested = min(o.unrequested+int64(c.Length), maxUnrequested)
 			s.send(o, wire.AppendCancel(nil, uint32(c.Piece), uint32(c.Begin), uint32(c.Length)))
 		}
@@ -295,7 +353,7 @@ func (s *Session) unasked(p *peer, n int64) {
 // cancelling what other peers still owe of it first, and returns its
 // contributors.
 func (s *Session) failPiece(piece int) []picker.PeerID {
-	s.cancel(s.pick.PieceRequests(piece))
-	who, _ := s.pick.PieceFailed(piece)
+	s.cancel(s.dl.pick.PieceRequests(piece))
+	who, _ := s.dl.pick.PieceFailed(piece)
 	return who
 }

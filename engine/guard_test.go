@@ -191,7 +191,7 @@ func TestPexAddressesFiltered(t *testing.T) {
 	}
 	var offences int
 	f.s.post(evFunc(func(s *Session) {
-		for _, p := range s.peers {
+		for _, p := range s.swarm.peers {
 			offences = int(p.offences)
 		}
 	}))
@@ -283,8 +283,8 @@ func TestPeerConnectedDuringCheckGetsHaves(t *testing.T) {
 		if err := s.recheck(); err != nil {
 			t.Error(err)
 		}
-		if s.state != StateChecking {
-			t.Errorf("recheck left state %v", s.state)
+		if s.life.state != StateChecking {
+			t.Errorf("recheck left state %v", s.life.state)
 		}
 		attachEvent{&peer{conn: fc, addr: fc.addr, peerID: hs.PeerID, reserved: hs.Reserved}}.handle(s)
 	}))

@@ -18,17 +18,17 @@ import (
 type startEvent struct{ have *bitset.BitSet }
 
 func (e startEvent) handle(s *Session) {
-	if s.state != StateStopped && s.state != StateError {
+	if s.life.state != StateStopped && s.life.state != StateError {
 		return
 	}
 	if s.settings.Stopped {
-		s.restored = false // a user's start changes the record
+		s.persist.restored = false // a user's start changes the record
 	}
 	s.settings.Stopped = false
-	s.resumeDirty = !s.restored
-	s.err = nil
+	s.persist.dirty = !s.persist.restored
+	s.life.err = nil
 	if e.have == nil {
-		e.have = s.stopHave
+		e.have = s.dl.stopHave
 	}
 	if s.mi == nil {
 		s.startMetadata()
@@ -37,7 +37,7 @@ func (e startEvent) handle(s *Session) {
 	if !s.openStore() {
 		return
 	}
-	s.started = s.now
+	s.life.started = s.now
 	if e.have != nil {
 		s.begin(e.have)
 		return
@@ -49,9 +49,9 @@ func (e startEvent) handle(s *Session) {
 // download root, never through a symlink out of it): a fresh download
 // skips the recheck entirely. The torrent shows checking meanwhile.
 func (s *Session) findData() {
-	s.state = StateChecking
-	s.runGen++
-	gen, st := s.runGen, s.store
+	s.to(onFindData)
+	s.life.gen++
+	gen, st := s.life.gen, s.store
 	s.dirty = true
 	s.publish()
 	s.submit(s.c.disk, func() event {
@@ -67,7 +67,7 @@ func (s *Session) findData() {
 }
 
 func (s *Session) dataFound(gen uint32, exists bool) {
-	if gen != s.runGen || s.state != StateChecking {
+	if gen != s.life.gen || s.life.state != StateChecking {
 		return // stopped or restarted meanwhile
 	}
 	if exists {
@@ -96,13 +96,13 @@ func (s *Session) openStore() bool {
 // comes back to recheckDone. thenStop keeps the torrent stopped afterwards
 // (a recheck the user asked for while it was stopped).
 func (s *Session) startCheck(thenStop bool) {
-	s.state = StateChecking
-	s.checkThenStop = thenStop
-	s.rechecks++
+	s.to(onCheck)
+	s.life.checkThenStop = thenStop
+	s.life.rechecks++
 	s.dirty = true
 	s.publish()
-	s.runGen++
-	gen, st, pool, ctx := s.runGen, s.store, s.c.hash, s.c.ctx
+	s.life.gen++
+	gen, st, pool, ctx := s.life.gen, s.store, s.c.hash, s.c.ctx
 	s.submit(s.c.wait, func() event {
 		have, err := storage.Recheck(ctx, st, pool, nil)
 		return evFunc(func(s *Session) { s.recheckDone(gen, have, err) })
@@ -119,42 +119,33 @@ func (e recheckEvent) handle(s *Session) {
 }
 
 func (s *Session) recheck() error {
-	switch s.state {
+	switch s.life.state {
 	case StateChecking:
 		return nil // already under way
 	case StateMetadata:
 		return ErrNoMetadata
 	}
-	stopped := s.state == StateStopped
+	stopped := s.life.state == StateStopped
 	if !stopped {
 		s.closeAllPeers()
 		s.dropTransfers()
 	}
-	s.err = nil
-	s.stopHave = nil
-	s.resumeDirty = true
+	s.life.err = nil
+	s.dl.stopHave = nil
+	s.persist.dirty = true
 	if !s.openStore() {
 		return nil // the error state says why
 	}
-	if s.started.IsZero() || !stopped {
-		s.started = s.now
+	if s.life.started.IsZero() || !stopped {
+		s.life.started = s.now
 	}
 	s.startCheck(stopped)
 	return nil
 }
 
 // dropTransfers forgets the pieces in progress and the picker: what is
-// verified stays in stopHave.
-func (s *Session) dropTransfers() {
-	for k, pb := range s.pieces {
-		s.recycle(pb.data)
-		delete(s.pieces, k)
-	}
-	if s.pick != nil {
-		s.stopHave = s.pick.Have()
-		s.pick = nil
-	}
-}
+// verified stays.
+func (s *Session) dropTransfers() { s.dl.stop(s.recycle) }
 
 // Recheck hashes a torrent's data again (see recheckEvent). It fails with
 // ErrNotFound, or ErrNoMetadata for a magnet still fetching its info dict.
@@ -173,18 +164,18 @@ func (s *Session) recheckDone(gen uint32, have *bitset.BitSet, err error) {
 	if s.checkDone != nil {
 		defer s.checkDone()
 	}
-	if gen != s.runGen || s.state != StateChecking {
+	if gen != s.life.gen || s.life.state != StateChecking {
 		return
 	}
 	if err != nil {
 		s.setError(fmt.Errorf("engine: recheck: %w", err))
 		return
 	}
-	s.resumeDirty = true // what the disk holds may differ from the record
-	if s.checkThenStop {
-		s.checkThenStop = false
-		s.stopHave = have
-		s.state = StateStopped
+	s.persist.dirty = true // what the disk holds may differ from the record
+	if s.life.checkThenStop {
+		s.life.checkThenStop = false
+		s.dl.stopHave = have
+		s.to(onStop)
 		s.dirty = true
 		s.publish()
 		s.saveResume(true)
@@ -202,19 +193,19 @@ func (s *Session) begin(have *bitset.BitSet) {
 	}
 	p.SetSequential(s.settings.Sequential)
 	p.SetMaxActive(maxActivePieces(s.mi.PieceLength))
-	s.pick = p
-	for _, peer := range s.peers {
+	s.dl.pick = p
+	for _, peer := range s.swarm.peers {
 		s.announceHaves(peer)
 		s.registerPieces(peer)
 	}
 	if s.complete() {
-		s.state = StateSeeding
+		s.to(onComplete)
 		s.ensureEmptyFiles()
 	} else {
-		s.state = StateDownloading
+		s.to(onBegin)
 	}
 	s.joinSwarm()
-	if s.state == StateSeeding {
+	if s.life.state == StateSeeding {
 		s.publish()
 		s.notifyComplete()
 	}
@@ -224,16 +215,15 @@ func (s *Session) begin(have *bitset.BitSet) {
 // just got its metadata is already known to them), asks the DHT, dials
 // known peers and records the new state.
 func (s *Session) joinSwarm() {
-	if !s.joined {
-		s.joined = true
-		s.trackers.AnnounceNow()
+	if s.disc.join() {
+		s.disc.trackers.AnnounceNow()
 		s.announce(tracker.Started)
 	}
 	s.connectPeers()
 	s.dhtAnnounce()
 	s.dirty = true
 	s.publish()
-	s.saveResume(!s.restored)
+	s.saveResume(!s.persist.restored)
 }
 
 // stopEvent closes every peer, tells the trackers and keeps what is
@@ -248,18 +238,19 @@ func (e stopEvent) handle(s *Session) {
 	defer close(e.done)
 	if e.user {
 		s.settings.Stopped = true
-		s.resumeDirty = true
-		s.restored = false
+		s.persist.dirty = true
+		s.persist.restored = false
 	}
-	if s.state == StateStopped {
+	if s.life.state == StateStopped {
 		s.saveResume(e.user)
 		return
 	}
 	wasRunning := s.running()
-	s.runGen++
+	s.life.gen++
 	s.closeAllPeers()
-	s.state = StateStopped
-	s.fetch, s.hashingMeta, s.joined = nil, false, false
+	s.to(onStop)
+	s.mag.stop()
+	s.disc.joined = false
 	if wasRunning {
 		s.announceStopped()
 	}
@@ -268,8 +259,8 @@ func (e stopEvent) handle(s *Session) {
 	s.publish()
 	// Unchanged restored torrents keep their record: a daemon with 10,000
 	// of them must still stop within 5 s.
-	if !s.restored || s.resumeDirty {
-		s.resumeDirty = true
+	if !s.persist.restored || s.persist.dirty {
+		s.persist.dirty = true
 		s.saveResume(true)
 	}
 }
@@ -307,14 +298,14 @@ func (e removeEvent) handle(s *Session) {
 // write created, off the session thread; failing that is a disk error like
 // any other.
 func (s *Session) ensureEmptyFiles() {
-	st, gen := s.store, s.runGen
+	st, gen := s.store, s.life.gen
 	s.submit(s.c.disk, func() event {
 		err := st.EnsureEmptyFiles()
 		if err == nil {
 			return nil
 		}
 		return evFunc(func(s *Session) {
-			if gen == s.runGen && s.state == StateSeeding {
+			if gen == s.life.gen && s.life.state == StateSeeding {
 				s.setError(fmt.Errorf("engine: %w", err))
 			}
 		})
@@ -322,7 +313,7 @@ func (s *Session) ensureEmptyFiles() {
 }
 
 func (s *Session) closeAllPeers() {
-	for _, p := range s.peers {
+	for _, p := range s.swarm.peers {
 		s.dropPeer(p, errors.New("engine: session stopped"))
 	}
 }

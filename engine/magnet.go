@@ -23,14 +23,30 @@ const (
 // peer is still unsent (it asks but does not read).
 const maxMetaUnsent = 256 << 10
 
-// metaPieces is the number of BEP 9 pieces of the info dict we serve, or
-// 0 while we do not have it.
-func (s *Session) metaPieces() int {
-	if s.metaSrv == nil {
+// metaPhase is the magnet side of a torrent: the link it was added from,
+// the fetcher while the info dict is unknown, and the server of it once
+// known (to peers that fetch it from us). Session-owned.
+type metaPhase struct {
+	link    *metainfo.Magnet
+	fetch   *ext.MetadataFetcher // metadata phase only
+	srv     *ext.MetadataServer  // once the info dict is known
+	hashing bool                 // the assembled info dict is out for SHA-1
+}
+
+// pieces is the number of BEP 9 pieces we serve, 0 while we have none.
+func (m *metaPhase) pieces() int {
+	if m.srv == nil {
 		return 0
 	}
-	return ext.NumMetadataPieces(s.metaSrv.Size())
+	return ext.NumMetadataPieces(m.srv.Size())
 }
+
+// stop ends a fetch; a hash in flight is then ignored.
+func (m *metaPhase) stop() { m.fetch, m.hashing = nil, false }
+
+// metaPieces is the number of BEP 9 pieces of the info dict we serve, or
+// 0 while we do not have it.
+func (s *Session) metaPieces() int { return s.mag.pieces() }
 
 // maxPendingHaves bounds what a peer may announce before we know the
 // torrent's size (a magnet still fetching metadata).
@@ -76,7 +92,7 @@ type MagnetPersister interface {
 
 func newMagnetSession(c *Client, m *metainfo.Magnet, dir string, now time.Time) *Session {
 	s := newSessionCommon(c, m.InfoHash, dir, now, magnetTiers(m.Trackers))
-	s.magnet = m
+	s.mag.link = m
 	s.publish()
 	return s
 }
@@ -91,12 +107,12 @@ func magnetTiers(trackers []string) [][]string {
 
 // startMetadata enters the metadata phase.
 func (s *Session) startMetadata() {
-	s.state = StateMetadata
-	s.started = s.now
-	s.fetch = ext.NewMetadataFetcher(s.ih, ext.FetcherConfig{})
-	for _, p := range s.peers {
+	s.to(onMagnet)
+	s.life.started = s.now
+	s.mag.fetch = ext.NewMetadataFetcher(s.ih, ext.FetcherConfig{})
+	for _, p := range s.swarm.peers {
 		if p.metaSize > 0 {
-			s.fetch.AddPeer(ext.PeerID(p.id), p.metaSize)
+			s.mag.fetch.AddPeer(ext.PeerID(p.id), p.metaSize)
 		}
 	}
 	s.joinSwarm()
@@ -105,23 +121,23 @@ func (s *Session) startMetadata() {
 // fetchMetadata sends the fetcher's requests; runs after every batch and
 // tick while in the metadata phase.
 func (s *Session) fetchMetadata() {
-	if s.fetch == nil || s.state != StateMetadata {
+	if s.mag.fetch == nil || s.life.state != StateMetadata {
 		return
 	}
-	for _, r := range s.fetch.Next(s.now) {
-		p := s.peers[picker.PeerID(r.Peer)]
+	for _, r := range s.mag.fetch.Next(s.now) {
+		p := s.swarm.peers[picker.PeerID(r.Peer)]
 		if p == nil || p.extM["ut_metadata"] <= 0 {
 			continue
 		}
 		msg := ext.AppendMetadataMsg(nil, ext.MetadataMsg{Type: ext.MetadataRequest, Piece: r.Piece})
 		s.send(p, wire.AppendExtended(nil, uint8(p.extM["ut_metadata"]), msg))
 	}
-	if s.hashingMeta || s.fetch.Assembled() == nil {
+	if s.mag.hashing || s.mag.fetch.Assembled() == nil {
 		return
 	}
 	// SHA-1 of up to 8 MiB: off the session thread, bounded like all hashing.
-	s.hashingMeta = true
-	info := s.fetch.Assembled()
+	s.mag.hashing = true
+	info := s.mag.fetch.Assembled()
 	s.submit(s.c.hash, func() event {
 		sum := sha1.Sum(info)
 		return evFunc(func(s *Session) { s.metadataHashed(sum) })
@@ -129,21 +145,21 @@ func (s *Session) fetchMetadata() {
 }
 
 func (s *Session) metadataHashed(sum metainfo.Hash) {
-	s.hashingMeta = false
-	if s.fetch == nil || s.state != StateMetadata {
+	s.mag.hashing = false
+	if s.mag.fetch == nil || s.life.state != StateMetadata {
 		return
 	}
-	if err := s.fetch.HashResult(sum); err != nil {
+	if err := s.mag.fetch.HashResult(sum); err != nil {
 		s.c.logf("engine: %s: metadata: %v", s.ih, err)
 		return
 	}
-	mi, err := metainfo.ParseInfoBytes(s.fetch.Info())
+	mi, err := metainfo.ParseInfoBytes(s.mag.fetch.Info())
 	if err != nil {
 		s.setError(fmt.Errorf("engine: metadata from peers: %w", err))
 		return
 	}
-	mi.Trackers = magnetTiers(s.magnet.Trackers)
-	mi.WebSeeds = s.magnet.WebSeeds
+	mi.Trackers = magnetTiers(s.mag.link.Trackers)
+	mi.WebSeeds = s.mag.link.WebSeeds
 	s.setMetaInfo(mi)
 	if p := s.c.cfg.Persister; p != nil {
 		s.submit(s.c.disk, func() event {
@@ -153,8 +169,8 @@ func (s *Session) metadataHashed(sum metainfo.Hash) {
 			return nil
 		})
 	}
-	s.fetch = nil
-	s.state = StateStopped
+	s.mag.fetch = nil
+	s.to(onMetadata)
 	startEvent{}.handle(s)
 }
 
@@ -162,9 +178,9 @@ func (s *Session) metadataHashed(sum metainfo.Hash) {
 // of MetaInfo, and gives every connected peer its piece set.
 func (s *Session) setMetaInfo(mi *metainfo.MetaInfo) {
 	s.mi = mi
-	s.meta.Store(mi)
-	s.metaSrv = ext.NewMetadataServer(mi.InfoBytes)
-	for _, p := range s.peers {
+	s.miPub.Store(mi)
+	s.mag.srv = ext.NewMetadataServer(mi.InfoBytes)
+	for _, p := range s.swarm.peers {
 		if err := s.applyPending(p); err != nil {
 			s.dropPeer(p, err)
 		}
@@ -216,15 +232,15 @@ func (s *Session) onMetadataMsg(p *peer, payload []byte) error {
 			return nil
 		}
 		var reply []byte
-		if s.metaSrv != nil {
-			reply = s.metaSrv.Answer(nil, m)
+		if s.mag.srv != nil {
+			reply = s.mag.srv.Answer(nil, m)
 		} else {
 			reply = ext.AppendMetadataMsg(nil, ext.MetadataMsg{Type: ext.MetadataReject, Piece: m.Piece})
 		}
 		s.send(p, wire.AppendExtended(nil, uint8(id), reply))
 	default:
-		if s.fetch != nil {
-			if err := s.fetch.OnMessage(ext.PeerID(p.id), m, s.now); err != nil {
+		if s.mag.fetch != nil {
+			if err := s.mag.fetch.OnMessage(ext.PeerID(p.id), m, s.now); err != nil {
 				s.c.logf("engine: %s: metadata from %s: %v", s.ih, p.addr, err)
 			}
 		}

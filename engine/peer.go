@@ -108,21 +108,11 @@ const maxUndeliveredBase = 4096
 // connection. Safe for concurrent use.
 func (s *Session) DialFailed(addr netip.AddrPort, err error) {
 	s.post(evFunc(func(s *Session) {
-		k := s.known[addr]
-		if errors.Is(err, ErrDialBusy) {
-			// Our own queue, not the peer's fault: try again soon.
-			if k != nil {
-				k.dialing = false
-				k.nextDial = s.now.Add(time.Second + time.Duration(s.rng.Int63n(int64(4*time.Second))))
-			}
-			return
+		busy := errors.Is(err, ErrDialBusy)
+		if !busy {
+			s.c.logf("engine: %s: dial %s failed: %v", s.ih, addr, err)
 		}
-		s.c.logf("engine: %s: dial %s failed: %v", s.ih, addr, err)
-		if k != nil {
-			k.dialing = false
-			k.failures++
-			k.nextDial = s.now.Add(redialBackoff(k.failures))
-		}
+		s.book.dialFailed(addr, busy, s.now, time.Duration(s.rng.Int63n(int64(4*time.Second))))
 	}))
 }
 
@@ -154,11 +144,6 @@ func (h *Peer) Closed(err error) { h.s.post(closedEvent{h.p, err}) }
 // Session returns the owning session.
 func (h *Peer) Session() *Session { return h.s }
 
-func redialBackoff(failures int) time.Duration {
-	d := 30 * time.Second << min(failures-1, 5)
-	return min(d, 15*time.Minute)
-}
-
 type attachEvent struct{ p *peer }
 
 func (e attachEvent) handle(s *Session) {
@@ -167,15 +152,12 @@ func (e attachEvent) handle(s *Session) {
 		s.c.logf("engine: %s: refused %s: %v", s.ih, p.addr, reason)
 		p.closed = true
 		p.conn.Close()
-		if k := s.known[p.addr]; k != nil && p.outbound {
-			// Refused (duplicate, limits, ban): not worth redialing soon.
-			k.dialing = false
-			k.nextDial = s.now.Add(redialBackoff(3))
+		if p.outbound {
+			s.book.refused(p.addr, s.now)
 		}
 		return
 	}
-	s.nextID++
-	p.id = s.nextID
+	s.swarm.add(p)
 	p.attached = true
 	p.amChoking, p.peerChoking = true, true
 	p.fast = p.reserved.SupportsFast()
@@ -187,16 +169,8 @@ func (e attachEvent) handle(s *Session) {
 	p.unrequested = unrequestedSlack
 	p.pipe = picker.NewPipeline()
 	p.connectedAt, p.lastRecv, p.lastSend = s.now, s.now, s.now
-	s.peers[p.id] = p
 	s.c.conns.Add(1)
-	k := s.known[p.addr]
-	if k == nil && p.outbound {
-		k = &knownPeer{addr: p.addr, source: "dial"}
-		s.known[p.addr] = k
-	}
-	if k != nil {
-		k.connected, k.dialing, k.failures = true, false, 0
-	}
+	s.book.connected(p.addr, p.outbound)
 	s.sendGreeting(p)
 	s.sendPort(p)
 	s.dirty = true
@@ -211,12 +185,12 @@ func (s *Session) refuse(p *peer) error {
 		return errors.New("engine: connection to ourselves")
 	case s.isBanned(p.addr):
 		return errors.New("engine: banned peer")
-	case len(s.peers) >= s.c.cfg.MaxPeersPerTorrent:
+	case len(s.swarm.peers) >= s.c.cfg.MaxPeersPerTorrent:
 		return errors.New("engine: torrent connection limit")
 	case int(s.c.conns.Load()) >= s.c.cfg.MaxPeers:
 		return errors.New("engine: global connection limit")
 	}
-	for _, o := range s.peers {
+	for _, o := range s.swarm.peers {
 		switch {
 		case o.addr == p.addr:
 			return errors.New("engine: duplicate connection")
@@ -258,15 +232,15 @@ func (s *Session) sendGreeting(p *peer) {
 		if !s.private() {
 			eh.M["ut_pex"] = extPex
 		}
-		if s.metaSrv != nil {
-			eh.MetadataSize = s.metaSrv.Size()
+		if s.mag.srv != nil {
+			eh.MetadataSize = s.mag.srv.Size()
 		}
 		if b, err := wire.EncodeExtHandshake(eh); err == nil {
 			buf = wire.AppendExtended(buf, 0, b)
 		}
 	}
 	switch have := s.have(); {
-	case s.pick == nil:
+	case s.dl.pick == nil:
 		// Checking or fetching metadata: we claim nothing yet, and tell
 		// the peer piece by piece once the check ends (announceHaves).
 		p.owedHaves = true
@@ -320,35 +294,33 @@ func (s *Session) forget(p *peer) {
 	if !p.attached {
 		return
 	}
-	delete(s.peers, p.id)
+	s.swarm.remove(p)
 	s.c.conns.Add(-1)
-	if s.pick != nil {
-		s.pick.PeerGone(picker.PeerID(p.id))
+	if s.dl.pick != nil {
+		s.dl.pick.PeerGone(picker.PeerID(p.id))
 	}
-	if k := s.known[p.addr]; k != nil {
-		k.connected = false
-		k.nextDial = s.now.Add(redialBackoff(1))
+	if s.book.known[p.addr] != nil {
 		snap := s.peerSnapshot(p)
 		snap.Connected = false
-		k.lastPeer = &snap
+		s.book.disconnected(p.addr, s.now, &snap)
 	}
 	p.uploads = nil
-	delete(s.uploaders, p.id)
+	delete(s.upload.waiting, p.id)
 	s.dirty = true
 }
 
 // discardContributions throws away every partial piece p contributed to.
 func (s *Session) discardContributions(p *peer) {
-	if s.pick == nil {
+	if s.dl.pick == nil {
 		return
 	}
-	for piece, pb := range s.pieces {
-		for _, id := range s.pick.Contributors(piece) {
+	for piece, pb := range s.dl.pieces {
+		for _, id := range s.dl.pick.Contributors(piece) {
 			if id == picker.PeerID(p.id) {
 				s.failPiece(piece)
 				s.stats.wasted += int64(len(pb.data))
 				s.recycle(pb.data)
-				delete(s.pieces, piece)
+				delete(s.dl.pieces, piece)
 				break
 			}
 		}
@@ -375,11 +347,11 @@ func setBits(bs interface{ Set(uint) *bitset.BitSet }, bf []byte, n int) {
 // announceHaves tells a peer greeted while we were checking what we have,
 // one HAVE per piece: a bitfield may only be the first message.
 func (s *Session) announceHaves(p *peer) {
-	if !p.owedHaves || s.pick == nil {
+	if !p.owedHaves || s.dl.pick == nil {
 		return
 	}
 	p.owedHaves = false
-	have := s.pick.Have()
+	have := s.dl.pick.Have()
 	buf := make([]byte, 0, 9*have.Count())
 	for i, ok := have.NextSet(0); ok; i, ok = have.NextSet(i + 1) {
 		buf = wire.AppendHave(buf, uint32(i))
@@ -396,9 +368,9 @@ func (s *Session) registerPieces(p *peer) {
 	}
 	id := picker.PeerID(p.id)
 	if p.hasAll {
-		s.pick.PeerHaveAll(id)
+		s.dl.pick.PeerHaveAll(id)
 	} else if p.has.Any() {
-		s.pick.PeerBitfield(id, p.has)
+		s.dl.pick.PeerBitfield(id, p.has)
 	}
 	s.updateInterest(p)
 }

@@ -43,11 +43,11 @@ const maxPexAdded = 50
 // sendPex tells each peer that speaks ut_pex what changed in our swarm, at
 // most once a minute per peer (PexState enforces it).
 func (s *Session) sendPex() {
-	if s.private() || len(s.peers) < 2 {
+	if s.private() || len(s.swarm.peers) < 2 {
 		return
 	}
 	var swarm []ext.PexPeer
-	for _, p := range s.peers {
+	for _, p := range s.swarm.peers {
 		addr := p.addr
 		if !p.outbound {
 			if p.listenPort == 0 {
@@ -64,7 +64,7 @@ func (s *Session) sendPex() {
 		}
 		swarm = append(swarm, ext.PexPeer{Addr: addr, Flags: flags})
 	}
-	for _, p := range s.peers {
+	for _, p := range s.swarm.peers {
 		id := p.extM["ut_pex"]
 		if id <= 0 {
 			continue

@@ -43,13 +43,13 @@ func TestBufPoolReusesWithinBudget(t *testing.T) {
 // more, and asks again once they are written.
 func TestVerifyBacklogHoldsRequests(t *testing.T) {
 	f := newFixture(t, false)
-	f.s.post(evFunc(func(s *Session) { s.verifying = maxVerifyBacklog }))
+	f.s.post(evFunc(func(s *Session) { s.dl.verifying = maxVerifyBacklog }))
 	fc, h := f.attach(1)
 	f.deliver(h, wire.Message{Type: wire.HaveAll}, wire.Message{Type: wire.Unchoke})
 	if n := fc.sentTypes(t)[wire.Request]; n != 0 {
 		t.Fatalf("%d requests sent with the verify backlog full", n)
 	}
-	f.s.post(evFunc(func(s *Session) { s.verifying = 0 }))
+	f.s.post(evFunc(func(s *Session) { s.dl.verifying = 0 }))
 	f.sync()
 	if fc.sentTypes(t)[wire.Request] == 0 {
 		t.Fatal("no requests once the backlog drained")

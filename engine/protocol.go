@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/bits-and-blooms/bitset"
-
 	"gotorrentserver/engine/ext"
 	"gotorrentserver/engine/picker"
 	"gotorrentserver/engine/wire"
@@ -75,11 +73,11 @@ var errNoFast = errors.New("engine: fast-extension message from a peer without i
 
 func onChoke(s *Session, p *peer, _ *wire.Message) error {
 	p.peerChoking = true
-	if s.pick != nil && !p.fast {
+	if s.dl.pick != nil && !p.fast {
 		// Without the Fast extension a choke silently discards our
 		// requests; blocks already sent may still arrive.
-		p.unrequested = min(p.unrequested+int64(s.pick.Outstanding(picker.PeerID(p.id)))*blockSize, maxUnrequested)
-		s.pick.PeerChoked(picker.PeerID(p.id), nil)
+		p.unrequested = min(p.unrequested+int64(s.dl.pick.Outstanding(picker.PeerID(p.id)))*blockSize, maxUnrequested)
+		s.dl.pick.PeerChoked(picker.PeerID(p.id), nil)
 	}
 	return nil
 }
@@ -105,11 +103,11 @@ func onHave(s *Session, p *peer, m *wire.Message) error {
 		return nil
 	}
 	p.has.Set(uint(i))
-	if s.pick != nil {
-		if err := s.pick.PeerHas(picker.PeerID(p.id), i); err != nil {
+	if s.dl.pick != nil {
+		if err := s.dl.pick.PeerHas(picker.PeerID(p.id), i); err != nil {
 			return err
 		}
-		if !s.pick.HasPiece(i) {
+		if !s.dl.pick.HasPiece(i) {
 			s.setInterest(p, true)
 		}
 	}
@@ -141,8 +139,8 @@ func onBitfield(s *Session, p *peer, m *wire.Message) error {
 	if p.has.Count() == uint(s.mi.NumPieces()) {
 		return onHaveAll(s, p, m)
 	}
-	if s.pick != nil {
-		if err := s.pick.PeerBitfield(picker.PeerID(p.id), p.has); err != nil {
+	if s.dl.pick != nil {
+		if err := s.dl.pick.PeerBitfield(picker.PeerID(p.id), p.has); err != nil {
 			return err
 		}
 		s.updateInterest(p)
@@ -161,10 +159,10 @@ func onHaveAll(s *Session, p *peer, m *wire.Message) error {
 	}
 	p.hasAll = true
 	p.has.SetAll()
-	if s.pick == nil {
+	if s.dl.pick == nil {
 		return nil
 	}
-	s.pick.PeerHaveAll(picker.PeerID(p.id))
+	s.dl.pick.PeerHaveAll(picker.PeerID(p.id))
 	s.updateInterest(p)
 	if s.complete() {
 		// Two seeds have nothing to trade.
@@ -185,9 +183,9 @@ func onReject(s *Session, p *peer, m *wire.Message) error {
 	if !p.fast {
 		return errNoFast
 	}
-	if s.pick != nil {
+	if s.dl.pick != nil {
 		// A reject for a request we no longer track is harmless.
-		_ = s.pick.RequestRejected(picker.PeerID(p.id), picker.Request{Piece: int(m.Index), Begin: int(m.Begin), Length: int(m.Length)})
+		_ = s.dl.pick.RequestRejected(picker.PeerID(p.id), picker.Request{Piece: int(m.Index), Begin: int(m.Begin), Length: int(m.Length)})
 	}
 	return nil
 }
@@ -220,8 +218,8 @@ func onExtended(s *Session, p *peer, m *wire.Message) error {
 	}
 	if eh.MetadataSize > 0 && eh.M["ut_metadata"] > 0 {
 		p.metaSize = eh.MetadataSize
-		if s.fetch != nil {
-			s.fetch.AddPeer(ext.PeerID(p.id), eh.MetadataSize)
+		if s.mag.fetch != nil {
+			s.mag.fetch.AddPeer(ext.PeerID(p.id), eh.MetadataSize)
 		}
 	}
 	return nil
@@ -229,10 +227,10 @@ func onExtended(s *Session, p *peer, m *wire.Message) error {
 
 // updateInterest recomputes whether we want something p has.
 func (s *Session) updateInterest(p *peer) {
-	if s.pick == nil || p.has == nil {
+	if s.dl.pick == nil || p.has == nil {
 		return
 	}
-	want := !s.complete() && (p.hasAll || s.pick.Interesting(p.has))
+	want := !s.complete() && (p.hasAll || s.dl.pick.Interesting(p.has))
 	s.setInterest(p, want)
 }
 
@@ -256,21 +254,8 @@ func (s *Session) setPeerInterest(p *peer, on bool) error {
 	}
 	// A free upload slot goes to a newly interested peer at once rather
 	// than at the next rechoke, up to 10 s later.
-	if p.amChoking && s.pick != nil && (s.choker.Slots == 0 || s.unchoked() < s.choker.Slots) {
+	if p.amChoking && s.dl.pick != nil && s.upload.freeSlot(s.swarm.unchoked()) {
 		s.setChoking(p, false)
 	}
 	return nil
 }
-
-func (s *Session) unchoked() int {
-	n := 0
-	for _, p := range s.peers {
-		if !p.amChoking {
-			n++
-		}
-	}
-	return n
-}
-
-// haveBitset is the set a peer's view is tracked in; kept for the API.
-func (p *peer) haveBitset() *bitset.BitSet { return p.has }

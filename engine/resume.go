@@ -28,6 +28,26 @@ type Persister interface {
 	Remove(ih metainfo.Hash)
 }
 
+// persistence decides when the session hands its persister a new record,
+// and holds the totals of earlier runs. Session-owned.
+type persistence struct {
+	dirty    bool      // something in the record changed since it was saved
+	last     time.Time // when a record was last handed over
+	restored bool      // came back from the persister; its record is current
+	base     struct{ downloaded, uploaded int64 }
+}
+
+// due reports whether a record is to be saved now, and if so counts it
+// saved: when something changed, at most every resumeEvery unless forced.
+func (p *persistence) due(now time.Time, force bool) bool {
+	if !p.dirty && !force || !force && now.Sub(p.last) < resumeEvery {
+		return false
+	}
+	p.dirty = false
+	p.last = now
+	return true
+}
+
 // resumeEvery bounds how much progress a crash can lose.
 const resumeEvery = 3 * time.Second
 
@@ -35,14 +55,9 @@ const resumeEvery = 3 * time.Second
 // keeping changed, at most every resumeEvery unless forced.
 func (s *Session) saveResume(force bool) {
 	p := s.c.cfg.Persister
-	if p == nil || s.removed.Load() || (!s.resumeDirty && !force) {
+	if p == nil || s.removed.Load() || !s.persist.due(s.now, force) {
 		return
 	}
-	if !force && s.now.Sub(s.lastResume) < resumeEvery {
-		return
-	}
-	s.resumeDirty = false
-	s.lastResume = s.now
 	p.Save(s.resumeRecord())
 }
 
@@ -52,11 +67,11 @@ func (s *Session) resumeRecord() Resume {
 	r := Resume{
 		InfoHash: s.ih, Settings: s.settings,
 		Have: bitfieldBytes(have, s.numPieces()), NumPieces: s.numPieces(),
-		Downloaded: s.base.downloaded + s.stats.downloaded, Uploaded: s.base.uploaded + s.stats.uploaded,
+		Downloaded: s.persist.base.downloaded + s.stats.downloaded, Uploaded: s.persist.base.uploaded + s.stats.uploaded,
 		Added: s.added, MetaInfo: s.mi, Root: s.c.cfg.DownloadRoot,
 	}
-	if s.mi == nil && s.magnet != nil {
-		r.Magnet = s.magnet.String()
+	if s.mi == nil && s.mag.link != nil {
+		r.Magnet = s.mag.link.String()
 	}
 	return r
 }

@@ -3,7 +3,6 @@ package engine
 import (
 	"math/rand"
 	randv2 "math/rand/v2"
-	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -34,21 +33,22 @@ func (s State) String() string {
 	return [...]string{"stopped", "checking", "downloading", "seeding", "error", "metadata"}[s]
 }
 
-// Session is one torrent. Its unexported fields belong to its event
-// handlers, which the scheduler runs one at a time: nothing else reads or
-// writes them, so they need no locks. Other goroutines talk to a session only
-// through its exported methods, which post events, and read it only through
-// Snapshot.
+// Session is one torrent: a small coordinator over parts that each own one
+// concern (lifecycle, swarm and address book, download, upload, discovery,
+// metadata phase, persistence). Its unexported fields, and its parts,
+// belong to its event handlers, which the scheduler runs one at a time:
+// nothing else reads or writes them, so they need no locks. Other
+// goroutines talk to a session only through its exported methods, which
+// post events, and read it only through Snapshot.
 type Session struct {
 	in inbox
 	c  *Client
 
 	// Immutable after creation, except mi: nil for a magnet until its
 	// metadata is verified, then set once on the session thread and
-	// published through meta for other goroutines.
+	// published through miPub for other goroutines.
 	mi      *metainfo.MetaInfo
-	meta    atomic.Pointer[metainfo.MetaInfo]
-	magnet  *metainfo.Magnet
+	miPub   atomic.Pointer[metainfo.MetaInfo]
 	ih      metainfo.Hash
 	added   time.Time
 	snap    atomic.Pointer[Snapshot]
@@ -57,53 +57,27 @@ type Session struct {
 	// it next has something to do; 0 means tick every second.
 	wakeAt atomic.Int64
 
-	// Session-owned state.
-	state     State
-	err       error
-	now       time.Time
-	started   time.Time
-	store     *storage.Storage
-	pick      *picker.Picker
-	choker    *choke.Choker
-	rng       *rand.Rand
-	peers     map[picker.PeerID]*peer
-	nextID    picker.PeerID
-	known     map[netip.AddrPort]*knownPeer
-	pieces    map[int]*pieceBuf
-	uploaders map[picker.PeerID]*peer // peers with requests queued for upload
-	verifying int64                   // bytes of complete pieces out for hashing and writing
-	trackers  *tracker.Tiers
-	trkKey    uint32
-	pendingEv tracker.Event // to send with the next announce
-	stats     counters
-	// settings are the user's choices for this torrent; limits holds the
-	// token buckets that enforce its rates.
-	settings  Settings
-	limits    rateLimits
-	dirty     bool
-	stopHave  *bitset.BitSet // verified pieces kept across stop/start
-	checkDone func()         // test hook: called when a recheck finishes
-	parked    []parkedJob    // jobs waiting for room on their lane (jobs.go)
-	// runGen changes at every start, check and stop, so a job's outcome
-	// from an earlier run is recognised and dropped.
-	runGen uint32
-	// checkThenStop: the running check was asked for while stopped.
-	checkThenStop bool
-	onComplete    []func()
+	// The parts, one concern each.
+	life    lifecycle   // state, its transitions and the current run (lifecycle.go)
+	swarm   swarm       // connected peers (peer.go)
+	book    addrBook    // addresses to dial and their backoff (addrbook.go)
+	dl      transfer    // picker, pieces in flight, verified set (download.go)
+	upload  uploadQueue // peers waiting for reads, and the choker (upload.go)
+	disc    discovery   // trackers and the DHT (announce.go, dht.go)
+	mag     metaPhase   // magnet link, fetching and serving the info dict (magnet.go)
+	persist persistence // the resume record's cadence and totals (resume.go)
 
-	fetch       *ext.MetadataFetcher // metadata phase only
-	metaSrv     *ext.MetadataServer  // once the info dict is known
-	hashingMeta bool
-
-	joined     bool // trackers heard "started" for this run
-	dhtRunning bool
-	dhtNext    time.Time
-
-	resumeDirty bool
-	rechecks    int
-	lastResume  time.Time
-	restored    bool                                 // came back from the persister; its record is current
-	base        struct{ downloaded, uploaded int64 } // totals from earlier runs
+	// Shared by the parts, owned by the coordinator.
+	now        time.Time
+	store      *storage.Storage
+	rng        *rand.Rand
+	stats      counters
+	settings   Settings   // the user's choices for this torrent
+	limits     rateLimits // the token buckets enforcing its rates
+	dirty      bool       // the snapshot is stale
+	parked     []parkedJob
+	onComplete []func()
+	checkDone  func() // test hook: called when a recheck finishes
 }
 
 // counters are the session's byte totals and rates; the API reports them.
@@ -116,23 +90,11 @@ type pieceBuf struct {
 	data []byte
 }
 
-// knownPeer is an address learned from a tracker, an incoming connection or
-// the user, kept to redial with backoff.
-type knownPeer struct {
-	addr      netip.AddrPort
-	connected bool
-	dialing   bool
-	failures  int
-	nextDial  time.Time
-	source    string
-	lastPeer  *PeerSnapshot // what we knew when it was last connected
-}
-
 func newSession(c *Client, mi *metainfo.MetaInfo, dir string, now time.Time) *Session {
 	s := newSessionCommon(c, mi.InfoHash, dir, now, mi.Trackers)
 	s.mi = mi
-	s.meta.Store(mi)
-	s.metaSrv = ext.NewMetadataServer(mi.InfoBytes)
+	s.miPub.Store(mi)
+	s.mag.srv = ext.NewMetadataServer(mi.InfoBytes)
 	s.publish()
 	return s
 }
@@ -141,18 +103,18 @@ func newSessionCommon(c *Client, ih metainfo.Hash, dir string, now time.Time, ti
 	seed := now.UnixNano() ^ int64(ih[0])<<40 ^ int64(ih[1])<<48
 	s := &Session{
 		c: c, ih: ih, added: now, now: now, settings: Settings{Dir: dir},
-		rng:       smallRand(seed, 1),
-		peers:     map[picker.PeerID]*peer{},
-		known:     map[netip.AddrPort]*knownPeer{},
-		pieces:    map[int]*pieceBuf{},
-		uploaders: map[picker.PeerID]*peer{},
+		rng:    smallRand(seed, 1),
+		swarm:  newSwarm(),
+		book:   newAddrBook(),
+		dl:     newTransfer(),
+		upload: newUploadQueue(),
 	}
-	s.choker = choke.New(smallRand(seed, 2))
+	s.upload.choker = choke.New(smallRand(seed, 2))
 	if c.cfg.UnchokeSlots > 0 {
-		s.choker.Slots = c.cfg.UnchokeSlots
+		s.upload.choker.Slots = c.cfg.UnchokeSlots
 	}
-	s.trackers = tracker.NewTiers(tiers, randv2.New(randv2.NewPCG(uint64(seed), 3)))
-	s.trkKey = s.rng.Uint32()
+	s.disc.trackers = tracker.NewTiers(tiers, randv2.New(randv2.NewPCG(uint64(seed), 3)))
+	s.disc.key = s.rng.Uint32()
 	return s
 }
 
@@ -161,7 +123,7 @@ func (s *Session) InfoHash() metainfo.Hash { return s.ih }
 
 // MetaInfo is the torrent's metainfo, nil while a magnet link's metadata is
 // being fetched. Safe for concurrent use.
-func (s *Session) MetaInfo() *metainfo.MetaInfo { return s.meta.Load() }
+func (s *Session) MetaInfo() *metainfo.MetaInfo { return s.miPub.Load() }
 
 // post queues ev for this session. Safe for concurrent use.
 func (s *Session) post(ev event) { s.c.sched.post(s, ev) }
@@ -176,37 +138,27 @@ func (f evFunc) handle(s *Session) { f(s) }
 func (s *Session) afterBatch() {
 	defer s.updateWake()
 	s.retryParked()
-	if s.state == StateMetadata {
+	if s.life.state == StateMetadata {
 		s.fetchMetadata()
 	}
-	if s.state == StateDownloading {
-		for _, p := range s.peers {
+	if s.life.state == StateDownloading {
+		for _, p := range s.swarm.peers {
 			s.fillRequests(p)
 		}
 	}
 	// Only peers with requests queued: a seed with 5,000 connections and
 	// 4 upload slots spent a fifth of its CPU walking the whole peer map
 	// here after every batch.
-	for id, p := range s.uploaders {
+	for id, p := range s.upload.waiting {
 		s.serveUploads(p)
 		if len(p.uploads) == 0 || p.closed {
-			delete(s.uploaders, id)
+			delete(s.upload.waiting, id)
 		}
 	}
 }
 
-// have is the set of verified pieces: the picker's while transferring, the
-// one kept across a stop (or from the resume record) otherwise, so a
-// stopped torrent still shows what it has.
-func (s *Session) have() *bitset.BitSet {
-	switch {
-	case s.pick != nil:
-		return s.pick.Have()
-	case s.stopHave != nil && s.mi != nil:
-		return s.stopHave
-	}
-	return bitsetFor(s.mi)
-}
+// have is the set of verified pieces (see transfer.have).
+func (s *Session) have() *bitset.BitSet { return s.dl.have(s.mi) }
 
 // bitsetFor is an empty piece set sized for mi (empty when mi is unknown).
 func bitsetFor(mi *metainfo.MetaInfo) *bitset.BitSet {
@@ -225,30 +177,20 @@ func (s *Session) numPieces() int {
 
 // running: peers are welcome (fetching metadata, checking, transferring).
 func (s *Session) running() bool {
-	switch s.state {
+	switch s.life.state {
 	case StateMetadata, StateChecking, StateDownloading, StateSeeding:
 		return true
 	}
 	return false
 }
 
-func (s *Session) complete() bool { return s.pick != nil && s.pick.Missing() == 0 }
+func (s *Session) complete() bool { return s.dl.complete() }
 
-func (s *Session) left() int64 {
-	if s.mi == nil {
-		return 0
-	}
-	have := s.have()
-	left := s.mi.TotalLength
-	for i, ok := have.NextSet(0); ok && int(i) < s.mi.NumPieces(); i, ok = have.NextSet(i + 1) {
-		left -= s.mi.PieceSize(int(i))
-	}
-	return left
-}
+func (s *Session) left() int64 { return s.dl.left(s.mi) }
 
 func (s *Session) setError(err error) {
-	s.err = err
-	s.state = StateError
+	s.life.err = err
+	s.to(onFail)
 	s.closeAllPeers()
 	s.dirty = true
 	s.publish()

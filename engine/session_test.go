@@ -122,7 +122,7 @@ func newFixture(t *testing.T, seeding bool) *fixture {
 	// raced it would talk to a session not yet downloading or seeding.
 	f.waitFor("the check at add to finish", func() bool {
 		var st State
-		f.s.post(evFunc(func(s *Session) { st = s.state }))
+		f.s.post(evFunc(func(s *Session) { st = s.life.state }))
 		f.sync()
 		return st != StateChecking
 	})

@@ -107,28 +107,28 @@ func (s *Session) Snapshot() *Snapshot { return s.snap.Load() }
 
 // publish builds a new snapshot when something changed or peers are active.
 func (s *Session) publish() {
-	if old := s.snap.Load(); !s.dirty && len(s.peers) == 0 && old != nil && old.DownRate == 0 && old.UpRate == 0 {
+	if old := s.snap.Load(); !s.dirty && len(s.swarm.peers) == 0 && old != nil && old.DownRate == 0 && old.UpRate == 0 {
 		return
 	}
 	s.dirty = false
 	have := s.have()
 	n := s.numPieces()
 	sn := &Snapshot{
-		Name: s.name(), InfoHash: s.ih, State: s.state, NumPieces: n,
+		Name: s.name(), InfoHash: s.ih, State: s.life.state, NumPieces: n,
 		Bitfield: bitfieldBytes(have, n), Have: int(have.Count()),
-		Added: s.added, Started: s.started, Size: s.size(), Left: s.left(), Path: s.settings.Dir, At: s.now,
+		Added: s.added, Started: s.life.started, Size: s.size(), Left: s.left(), Path: s.settings.Dir, At: s.now,
 		Downloaded: s.stats.downloaded, Uploaded: s.stats.uploaded, Wasted: s.stats.wasted,
 		DownRate: s.stats.down.Shown(s.now, rateIdle), UpRate: s.stats.up.Shown(s.now, rateIdle),
-		MaxDown: s.settings.MaxDown, MaxUp: s.settings.MaxUp, Sequential: s.settings.Sequential, Rechecks: s.rechecks,
-		Trackers: trackerSnapshots(s.trackers.Statuses()),
+		MaxDown: s.settings.MaxDown, MaxUp: s.settings.MaxUp, Sequential: s.settings.Sequential, Rechecks: s.life.rechecks,
+		Trackers: trackerSnapshots(s.disc.trackers.Statuses()),
 	}
-	if s.err != nil {
-		sn.Error = s.err.Error()
+	if s.life.err != nil {
+		sn.Error = s.life.err.Error()
 	}
-	for _, p := range s.peers {
+	for _, p := range s.swarm.peers {
 		sn.Peers = append(sn.Peers, s.peerSnapshot(p))
 	}
-	for _, k := range s.known {
+	for _, k := range s.book.known {
 		if k.connected {
 			continue
 		}
@@ -142,8 +142,8 @@ func (s *Session) publish() {
 	if s.mi != nil {
 		sn.Files = s.fileProgress(have)
 	}
-	if s.fetch != nil {
-		sn.MetadataHave, sn.MetadataPieces = s.fetch.Progress()
+	if s.mag.fetch != nil {
+		sn.MetadataHave, sn.MetadataPieces = s.mag.fetch.Progress()
 	}
 	s.snap.Store(sn)
 }
@@ -154,8 +154,8 @@ func (s *Session) name() string {
 	switch {
 	case s.mi != nil:
 		return s.mi.Name
-	case s.magnet != nil && s.magnet.Name != "":
-		return s.magnet.Name
+	case s.mag.link != nil && s.mag.link.Name != "":
+		return s.mag.link.Name
 	}
 	return s.ih.String()
 }
@@ -180,10 +180,10 @@ func (s *Session) peerSnapshot(p *peer) PeerSnapshot {
 	}
 	ps.Bitfield = bitfieldBytes(p.has, n)
 	ps.isSeed = p.hasAll || (n > 0 && p.has.Count() == uint(n))
-	if s.pick != nil && s.pick.Missing() > 0 {
-		lack := s.pick.Have()
+	if s.dl.pick != nil && s.dl.pick.Missing() > 0 {
+		lack := s.dl.pick.Have()
 		lack.FlipRange(0, uint(n))
-		ps.Relevance = float64(lack.IntersectionCardinality(p.has)) / float64(s.pick.Missing())
+		ps.Relevance = float64(lack.IntersectionCardinality(p.has)) / float64(s.dl.pick.Missing())
 	}
 	return ps
 }

@@ -31,10 +31,10 @@ func (e tickEvent) handle(s *Session) {
 	}
 	s.limits.refill(s.now)
 	s.requestTimeouts()
-	for _, p := range s.peers {
+	for _, p := range s.swarm.peers {
 		s.tickPeer(p)
 	}
-	if s.choker.Due(s.now) {
+	if s.upload.choker.Due(s.now) {
 		s.rechoke()
 	}
 	s.announce(tracker.None)
@@ -54,32 +54,28 @@ const idleTick = 30 * time.Second
 // only for its next announce or saved record: 10,000 idle torrents then cost
 // the ticker a map walk, not 10,000 wake-ups a second.
 func (s *Session) updateWake() {
-	if sn := s.snap.Load(); len(s.peers) > 0 || s.fetch != nil || s.state == StateChecking ||
+	if sn := s.snap.Load(); len(s.swarm.peers) > 0 || s.mag.fetch != nil || s.life.state == StateChecking ||
 		(sn != nil && (sn.DownRate != 0 || sn.UpRate != 0)) {
 		// Rates still shown must be brought down to zero tick by tick.
 		s.wakeAt.Store(0)
 		return
 	}
 	next := s.now.Add(idleTick)
-	if s.trackers.Len() > 0 {
-		if at := s.trackers.NextAnnounceAt(); at.Before(next) {
+	if s.disc.trackers.Len() > 0 {
+		if at := s.disc.trackers.NextAnnounceAt(); at.Before(next) {
 			next = at
 		}
 	}
-	if s.c.cfg.DHT != nil && s.dhtNext.Before(next) {
-		next = s.dhtNext
+	if s.c.cfg.DHT != nil && s.disc.dhtNext.Before(next) {
+		next = s.disc.dhtNext
 	}
-	if s.resumeDirty {
+	if s.persist.dirty {
 		next = s.now.Add(resumeEvery)
 	}
-	for _, k := range s.known {
-		if k.dialing || k.connected {
-			s.wakeAt.Store(0)
-			return
-		}
-		if k.nextDial.Before(next) {
-			next = k.nextDial
-		}
+	next, busy := s.book.nextDial(next)
+	if busy {
+		s.wakeAt.Store(0)
+		return
 	}
 	s.wakeAt.Store(next.UnixNano())
 }
@@ -92,7 +88,7 @@ func (s *Session) tickPeer(p *peer) {
 	case s.now.Sub(p.lastSend) > keepAliveEvery:
 		s.send(p, wire.AppendKeepAlive(nil))
 	}
-	if !p.peerChoking && s.pick != nil && s.pick.Outstanding(picker.PeerID(p.id)) > 0 &&
+	if !p.peerChoking && s.dl.pick != nil && s.dl.pick.Outstanding(picker.PeerID(p.id)) > 0 &&
 		s.now.Sub(latest(p.lastBlock, p.connectedAt)) > snubTimeout {
 		p.snubbed = true
 	}
@@ -104,34 +100,24 @@ func (s *Session) connectPeers() {
 	if s.c.cfg.Dialer == nil || !s.running() {
 		return
 	}
-	room := s.c.cfg.MaxPeersPerTorrent - len(s.peers)
-	dialing := 0
-	for _, k := range s.known {
-		if k.dialing {
-			dialing++
-		}
-	}
+	room := s.c.cfg.MaxPeersPerTorrent - len(s.swarm.peers)
+	dialing := s.book.dialing()
 	room -= dialing
-	for _, k := range s.known {
-		if room <= 0 || dialing >= dialsPerTick {
-			break
-		}
-		if k.connected || k.dialing || s.now.Before(k.nextDial) || s.isBanned(k.addr) {
-			continue
-		}
-		if s.complete() && k.lastPeer != nil && k.lastPeer.isSeed {
-			continue // a seed has nothing for a seed
-		}
-		if int(s.c.conns.Load()) >= s.c.cfg.MaxPeers {
-			return
-		}
-		k.dialing = true
-		dialing++
-		room--
-		s.c.cfg.Dialer.Dial(k.addr, s.ih, s)
+	if int(s.c.conns.Load()) >= s.c.cfg.MaxPeers {
+		return
 	}
-	if room > 0 && len(s.peers) < s.c.cfg.MaxPeersPerTorrent/2 {
-		s.trackers.WantPeers(s.now)
+	if n := min(room, dialsPerTick-dialing, s.c.cfg.MaxPeers-int(s.c.conns.Load())); n > 0 {
+		complete := s.complete()
+		for _, a := range s.book.candidates(s.now, n, func(k *knownPeer) bool {
+			// A seed has nothing for a seed.
+			return s.isBanned(k.addr) || (complete && k.lastPeer != nil && k.lastPeer.isSeed)
+		}) {
+			room--
+			s.c.cfg.Dialer.Dial(a, s.ih, s)
+		}
+	}
+	if room > 0 && len(s.swarm.peers) < s.c.cfg.MaxPeersPerTorrent/2 {
+		s.disc.trackers.WantPeers(s.now)
 	}
 }
 
@@ -144,17 +130,8 @@ func (s *Session) AddPeers(addrs []netip.AddrPort, source string) {
 	}))
 }
 
-// maxKnownPeers bounds the address book so a tracker cannot grow it forever.
-const maxKnownPeers = 2000
-
 func (s *Session) learn(addrs []netip.AddrPort, source string) {
-	for _, a := range addrs {
-		a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-		if s.known[a] != nil || len(s.known) >= maxKnownPeers || !s.c.dialable(a) {
-			continue
-		}
-		s.known[a] = &knownPeer{addr: a, source: source}
-	}
+	s.book.learn(addrs, source, s.c.dialable)
 	s.dirty = true
 }
 

@@ -18,6 +18,38 @@ const (
 	maxReading = 8
 )
 
+// uploadQueue is the upload side: the peers with requests waiting for a
+// disk read (so serving walks them, not every connection) and the choker
+// that decides who is served. Session-owned.
+type uploadQueue struct {
+	waiting map[picker.PeerID]*peer
+	choker  *choke.Choker
+}
+
+func newUploadQueue() uploadQueue { return uploadQueue{waiting: map[picker.PeerID]*peer{}} }
+
+// queue adds a request of p's, which must be under maxPeerRequests.
+func (u *uploadQueue) queue(p *peer, r picker.Request) {
+	p.uploads = append(p.uploads, r)
+	u.waiting[p.id] = p
+}
+
+// freeSlot: a newly interested peer may be unchoked now, with unchoked
+// peers already served.
+func (u *uploadQueue) freeSlot(unchoked int) bool {
+	return u.choker.Slots == 0 || unchoked < u.choker.Slots
+}
+
+// withdraw removes a request the peer cancelled, if it still waits.
+func withdraw(rs []picker.Request, r picker.Request) []picker.Request {
+	for i, q := range rs {
+		if q == r {
+			return append(rs[:i], rs[i+1:]...)
+		}
+	}
+	return rs
+}
+
 func onRequest(s *Session, p *peer, m *wire.Message) error {
 	if s.mi == nil {
 		if p.fast {
@@ -31,7 +63,7 @@ func onRequest(s *Session, p *peer, m *wire.Message) error {
 	}
 	r := picker.Request{Piece: int(m.Index), Begin: int(m.Begin), Length: int(m.Length)}
 	switch {
-	case s.pick == nil || !s.pick.HasPiece(r.Piece):
+	case s.dl.pick == nil || !s.dl.pick.HasPiece(r.Piece):
 		if p.fast {
 			s.send(p, wire.AppendReject(nil, m.Index, m.Begin, m.Length))
 			return nil
@@ -45,18 +77,12 @@ func onRequest(s *Session, p *peer, m *wire.Message) error {
 	case len(p.uploads) >= maxPeerRequests:
 		return fmt.Errorf("engine: peer queued more than %d requests", maxPeerRequests)
 	}
-	p.uploads = append(p.uploads, r)
-	s.uploaders[p.id] = p
+	s.upload.queue(p, r)
 	return nil
 }
 
 func onCancel(s *Session, p *peer, m *wire.Message) error {
-	for i, r := range p.uploads {
-		if r.Piece == int(m.Index) && r.Begin == int(m.Begin) && r.Length == int(m.Length) {
-			p.uploads = append(p.uploads[:i], p.uploads[i+1:]...)
-			break
-		}
-	}
+	p.uploads = withdraw(p.uploads, picker.Request{Piece: int(m.Index), Begin: int(m.Begin), Length: int(m.Length)})
 	return nil
 }
 
@@ -123,22 +149,22 @@ func (e readDone) handle(s *Session) {
 	e.p.up.Add(s.now, e.n)
 	s.stats.uploaded += e.n
 	s.stats.up.Add(s.now, e.n)
-	s.resumeDirty = true // totals are part of the record
+	s.persist.dirty = true // totals are part of the record
 	e.p.lastSend = s.now
 }
 
 // rechoke applies the choker's decision to every peer.
 func (s *Session) rechoke() {
-	infos := make([]choke.PeerInfo, 0, len(s.peers))
-	for _, p := range s.peers {
+	infos := make([]choke.PeerInfo, 0, len(s.swarm.peers))
+	for _, p := range s.swarm.peers {
 		infos = append(infos, choke.PeerInfo{
 			ID: choke.PeerID(p.id), Interested: p.peerInterest,
 			DownRate: p.down.Rate(s.now), UpRate: p.up.Rate(s.now),
 			Snubbed: p.snubbed, ConnectedAt: p.connectedAt, UnchokedAt: p.unchokedAt,
 		})
 	}
-	unchoke, _ := s.choker.Rechoke(s.now, infos, s.state == StateSeeding)
-	for _, p := range s.peers {
+	unchoke, _ := s.upload.choker.Rechoke(s.now, infos, s.life.state == StateSeeding)
+	for _, p := range s.swarm.peers {
 		s.setChoking(p, !unchoke[choke.PeerID(p.id)])
 	}
 }
