@@ -103,6 +103,8 @@ type Client struct {
 	local    map[netip.Addr]bool
 	bans     *banList
 	listen   atomic.Pointer[string] // the peer listener's trouble, "" when fine
+	version  atomic.Uint64          // change version, see changes.go
+	removed  removals
 	stopping sync.WaitGroup
 	tickDone chan struct{}
 }
@@ -282,6 +284,7 @@ func (c *Client) Remove(ih metainfo.Hash, deleteData bool) error {
 		return ErrNotFound
 	}
 	c.sessions.Delete(ih)
+	c.removed.add(c.version.Add(1), ih)
 	s.removed.Store(true)
 	c.regMu.Unlock()
 	done := make(chan error, 1)

@@ -1,50 +1,76 @@
 package engine
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"gotorrentserver/engine/ratelimit"
 )
 
-// globalBucket is a token bucket shared by all sessions, so its state is
-// atomic; the client's ticker refills it. It also counts every byte taken,
-// limited or not, so the client knows how busy its peers keep it.
+// globalBucket is a limit shared by all sessions: a ratelimit.Bucket behind
+// a mutex, with the rate also kept atomically so that the common case, no
+// limit, costs every check one atomic load. The client's ticker refills it.
+// It also counts every byte taken, limited or not, so the client knows how
+// busy its peers keep it. Safe for concurrent use.
 type globalBucket struct {
-	rate   atomic.Int64
-	tokens atomic.Int64
-	last   atomic.Int64 // unix nanoseconds of the last refill
+	rate atomic.Int64 // bytes/s; 0 = unlimited
+	mu   sync.Mutex
+	b    ratelimit.Bucket
 
 	moved     atomic.Int64 // bytes taken since the start
+	last      time.Time    // ticker only
 	lastMoved int64        // moved at the last refill; ticker only
 	perSecond atomic.Int64 // bytes taken per second over the last refill period
 }
 
-func (b *globalBucket) set(rate int64) { b.rate.Store(max(rate, 0)) }
+// set changes the rate; one second's worth may be saved.
+func (b *globalBucket) set(rate int64) {
+	rate = max(rate, 0)
+	b.mu.Lock()
+	b.b.Set(float64(rate), float64(rate))
+	b.mu.Unlock()
+	b.rate.Store(rate)
+}
 
 func (b *globalBucket) take(n int64) {
 	b.moved.Add(n)
-	if b.rate.Load() > 0 {
-		b.tokens.Add(-n)
-	}
-}
-
-func (b *globalBucket) blocked() bool { return b.rate.Load() > 0 && b.tokens.Load() <= 0 }
-
-func (b *globalBucket) refill(now time.Time) {
-	last := b.last.Swap(now.UnixNano())
-	moved := b.moved.Load()
-	if last != 0 && now.UnixNano() > last {
-		b.perSecond.Store(int64(float64(moved-b.lastMoved) * 1e9 / float64(now.UnixNano()-last)))
-	}
-	b.lastMoved = moved
-	rate := b.rate.Load()
-	if rate == 0 || last == 0 {
+	if b.rate.Load() == 0 {
 		return
 	}
-	add := int64(float64(rate) * float64(now.UnixNano()-last) / 1e9)
-	t := b.tokens.Add(add)
-	if t > rate {
-		b.tokens.Store(rate)
+	b.mu.Lock()
+	b.b.Take(float64(n))
+	b.mu.Unlock()
+}
+
+func (b *globalBucket) blocked() bool {
+	if b.rate.Load() == 0 {
+		return false
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Blocked()
+}
+
+// tokens is the balance, and whether a limit is set.
+func (b *globalBucket) tokens() (int64, bool) {
+	if b.rate.Load() == 0 {
+		return 0, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return int64(b.b.Tokens()), true
+}
+
+func (b *globalBucket) refill(now time.Time) {
+	moved := b.moved.Load()
+	if !b.last.IsZero() && now.After(b.last) {
+		b.perSecond.Store(int64(float64(moved-b.lastMoved) / now.Sub(b.last).Seconds()))
+	}
+	b.last, b.lastMoved = now, moved
+	b.mu.Lock()
+	b.b.Refill(now)
+	b.mu.Unlock()
 }
 
 // PayloadRates are the bytes per second of block data requested from peers

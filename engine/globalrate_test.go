@@ -27,7 +27,7 @@ func TestGlobalBucketMeasuresAndLimits(t *testing.T) {
 		t.Fatal("a limited bucket drained by a second's worth is not blocked")
 	}
 	b.refill(t0.Add(13 * time.Second))
-	if got := b.tokens.Load(); got != 1<<20 {
+	if got, _ := b.tokens(); got != 1<<20 {
 		t.Fatalf("after ten idle seconds the bucket holds %d, want one second's %d", got, 1<<20)
 	}
 	if got := b.perSecond.Load(); got != (1<<20)/10 {

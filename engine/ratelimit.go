@@ -1,47 +1,27 @@
 package engine
 
-import "time"
+import (
+	"time"
 
-// bucket is a token bucket in bytes. Transfers take tokens as they happen
-// and may drive the balance negative; the session stops requesting (or
-// reading for upload) while it is negative, and the tick refills it. A burst
-// of at most one second's worth keeps the average within the limit.
-type bucket struct {
-	rate   int64 // bytes per second; 0 = unlimited
-	tokens int64
-	last   time.Time
-}
+	"gotorrentserver/engine/ratelimit"
+)
 
-func (b *bucket) take(n int64) {
-	if b.rate > 0 {
-		b.tokens -= n
-	}
-}
+// bucket is one direction of a torrent's own limit, in bytes. Transfers
+// take tokens as they are scheduled (a request sent, a read queued) and may
+// drive the balance negative; the session schedules nothing more in that
+// direction while the balance is zero or less, and the tick refills it.
+// Up to two seconds' worth may be saved, so a peer whose requests arrive in
+// bursts still gets the full rate on average. Session-owned.
+type bucket struct{ ratelimit.Bucket }
 
-func (b *bucket) blocked() bool { return b.rate > 0 && b.tokens <= 0 }
-
-func (b *bucket) refill(now time.Time) {
-	if b.rate == 0 {
-		b.last = now
-		return
-	}
-	if !b.last.IsZero() {
-		b.tokens += int64(float64(b.rate) * now.Sub(b.last).Seconds())
-	}
-	// Up to two seconds' worth may be saved: a peer whose requests arrive
-	// in bursts then still gets the full rate on average, and no burst can
-	// exceed the limit by more than a second's worth.
-	b.tokens = min(b.tokens, 2*b.rate)
-	b.last = now
-}
-
-func (b *bucket) set(rate int64) {
-	b.rate = max(rate, 0)
-	b.tokens = min(b.tokens, b.rate)
-}
+func (b *bucket) take(n int64)          { b.Take(float64(n)) }
+func (b *bucket) blocked() bool         { return b.Blocked() }
+func (b *bucket) refill(now time.Time)  { b.Refill(now) }
+func (b *bucket) set(rate int64)        { b.Set(float64(rate), 2*float64(rate)) }
+func (b *bucket) tokens() (int64, bool) { return int64(b.Tokens()), b.Limited() }
 
 // rateLimits are a session's own limits; the client's global ones apply on
-// top (see Client.globalBlocked).
+// top (see downBlocked).
 type rateLimits struct {
 	down, up bucket
 }
@@ -63,11 +43,11 @@ func (l *rateLimits) upBlocked(s *Session) bool {
 // any download limit applies at all.
 func (l *rateLimits) downAllowance(s *Session) (int64, bool) {
 	allowed, limited := int64(1<<62), false
-	if l.down.rate > 0 {
-		allowed, limited = l.down.tokens, true
+	if t, ok := l.down.tokens(); ok {
+		allowed, limited = t, true
 	}
-	if s.c.down.rate.Load() > 0 {
-		allowed, limited = min(allowed, s.c.down.tokens.Load()), true
+	if t, ok := s.c.down.tokens(); ok {
+		allowed, limited = min(allowed, t), true
 	}
 	return allowed, limited
 }

@@ -27,19 +27,22 @@ type Snapshot struct {
 	Wasted     int64
 	DownRate   int64 // bytes/s over the last 5 s
 	UpRate     int64
-	MaxDown    int64 // bytes/s, 0 = unlimited
-	MaxUp      int64
 	Size       int64
 	Left       int64
-	Path       string // the download folder
-	Sequential bool
-	Rechecks   int       // full rechecks run since the session was created
-	At         time.Time // the session's clock when this snapshot was taken
+	// Settings are the torrent's own settings (folder, limits, order), the
+	// same value adding, the resume record and a restore carry.
+	Settings
+	Rechecks int       // full rechecks run since the session was created
+	At       time.Time // the session's clock when this snapshot was taken
 	// MetadataHave of MetadataPieces BEP 9 pieces fetched, for a magnet.
 	MetadataHave, MetadataPieces int
 	Trackers                     []TrackerSnapshot
 	Peers                        []PeerSnapshot
 	Files                        []FileSnapshot
+	// Version is the client-wide change version at which this torrent last
+	// changed; ChangedSince says what changed.
+	Version   uint64
+	changedAt changeVersions
 }
 
 // TrackerSnapshot is one tracker of the torrent's announce list as last
@@ -107,7 +110,8 @@ func (s *Session) Snapshot() *Snapshot { return s.snap.Load() }
 
 // publish builds a new snapshot when something changed or peers are active.
 func (s *Session) publish() {
-	if old := s.snap.Load(); !s.dirty && len(s.swarm.peers) == 0 && old != nil && old.DownRate == 0 && old.UpRate == 0 {
+	old := s.snap.Load()
+	if !s.dirty && len(s.swarm.peers) == 0 && old != nil && old.DownRate == 0 && old.UpRate == 0 {
 		return
 	}
 	s.dirty = false
@@ -116,10 +120,10 @@ func (s *Session) publish() {
 	sn := &Snapshot{
 		Name: s.name(), InfoHash: s.ih, State: s.life.state, NumPieces: n,
 		Bitfield: bitfieldBytes(have, n), Have: int(have.Count()),
-		Added: s.added, Started: s.life.started, Size: s.size(), Left: s.left(), Path: s.settings.Dir, At: s.now,
+		Added: s.added, Started: s.life.started, Size: s.size(), Left: s.left(), At: s.now,
 		Downloaded: s.stats.downloaded, Uploaded: s.stats.uploaded, Wasted: s.stats.wasted,
 		DownRate: s.stats.down.Shown(s.now, rateIdle), UpRate: s.stats.up.Shown(s.now, rateIdle),
-		MaxDown: s.settings.MaxDown, MaxUp: s.settings.MaxUp, Sequential: s.settings.Sequential, Rechecks: s.life.rechecks,
+		Settings: s.settings, Rechecks: s.life.rechecks,
 		Trackers: trackerSnapshots(s.disc.trackers.Statuses()),
 	}
 	if s.life.err != nil {
@@ -145,7 +149,27 @@ func (s *Session) publish() {
 	if s.mag.fetch != nil {
 		sn.MetadataHave, sn.MetadataPieces = s.mag.fetch.Progress()
 	}
+	s.record(old, sn)
 	s.snap.Store(sn)
+}
+
+// record stamps sn with the change version of each kind of change since
+// old: a new client-wide version when anything differs.
+func (s *Session) record(old, sn *Snapshot) {
+	if old != nil {
+		sn.Version, sn.changedAt = old.Version, old.changedAt
+	}
+	c := diffSnapshots(old, sn)
+	if c == 0 {
+		return
+	}
+	v := s.c.version.Add(1)
+	sn.Version = v
+	for k := range sn.changedAt {
+		if c&(1<<k) != 0 {
+			sn.changedAt[k] = v
+		}
+	}
 }
 
 // name is the torrent's name, or for a magnet without metadata its dn (or

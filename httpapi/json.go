@@ -149,7 +149,7 @@ func sessionFromSnapshot(sn *engine.Snapshot) sessionJSON {
 		State:          sn.State.String(),
 		Progress:       finite(sn.Progress()),
 		Size:           sn.Size,
-		Path:           sn.Path,
+		Path:           sn.Dir,
 		DownRate:       kib(sn.DownRate),
 		UpRate:         kib(sn.UpRate),
 		MaxDown:        kib(sn.MaxDown),

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"gotorrentserver/engine/ratelimit"
 )
 
 // DefaultAPIRate is Config.APIRate when it is zero: about six /alldata
@@ -44,8 +46,11 @@ type pacer struct {
 	stop <-chan struct{}
 
 	mu     sync.Mutex
-	tokens float64
-	last   time.Time
+	bucket ratelimit.Bucket // rate a second, one second of burst, starts full
+}
+
+func newPacer(rate int64, busy func() bool, now func() time.Time, stop <-chan struct{}) *pacer {
+	return &pacer{rate: rate, busy: busy, now: now, stop: stop, bucket: ratelimit.New(float64(rate), float64(rate))}
 }
 
 // reserve takes cost from the bucket and says how long the caller must wait
@@ -59,26 +64,15 @@ func (p *pacer) reserve(cost int64) (wait time.Duration, ok bool) {
 	busy := p.busy()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	burst := float64(p.rate)
-	if p.last.IsZero() {
-		p.tokens = burst
-	} else {
-		p.tokens = min(burst, p.tokens+float64(p.rate)*now.Sub(p.last).Seconds())
-	}
-	p.last = now
+	p.bucket.Refill(now)
 	if !busy {
 		return 0, true
 	}
-	left := p.tokens - float64(cost)
-	if left >= 0 {
-		p.tokens = left
-		return 0, true
-	}
-	wait = time.Duration(-left / float64(p.rate) * float64(time.Second))
+	wait = p.bucket.Wait(float64(cost) - p.bucket.Tokens())
 	if wait > maxPaceWait {
 		return 0, false
 	}
-	p.tokens = left
+	p.bucket.Take(float64(cost))
 	return wait, true
 }
 

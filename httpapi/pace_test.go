@@ -11,7 +11,7 @@ import (
 func TestPacerBudget(t *testing.T) {
 	now := time.Unix(1000, 0)
 	busy := true
-	p := &pacer{rate: 1 << 20, busy: func() bool { return busy }, now: func() time.Time { return now }}
+	p := newPacer(1<<20, func() bool { return busy }, func() time.Time { return now }, nil)
 	for i, want := range []time.Duration{0, 0, 500 * time.Millisecond, time.Second} {
 		if wait, ok := p.reserve(512 << 10); !ok || wait != want {
 			t.Fatalf("answer %d: wait %v ok %v, want %v", i, wait, ok, want)

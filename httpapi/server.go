@@ -163,7 +163,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Busy = func() bool { d, u := client.PayloadRates(); return d+u >= busyRate }
 	}
 	s := &Server{cfg: cfg, root: root, stop: make(chan struct{}), conns: newConnTracker(lim, cfg.Logf)}
-	s.pacer = &pacer{rate: cfg.APIRate, busy: cfg.Busy, now: time.Now, stop: s.stop}
+	s.pacer = newPacer(cfg.APIRate, cfg.Busy, time.Now, s.stop)
 	if cfg.Token != "" {
 		h := sha256.Sum256([]byte(cfg.Token))
 		s.tokenHash = &h

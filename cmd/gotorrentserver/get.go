@@ -156,7 +156,7 @@ func watch(sess *engine.Session, seed bool, stdout io.Writer) error {
 				fmt.Fprintln(stdout)
 			}
 			fmt.Fprintf(stdout, "%s complete: %s in %.1fs (%.1f MB/s), %s\n", sn.InfoHash, humanBytes(sn.Size),
-				el.Seconds(), float64(sn.Downloaded)/1e6/el.Seconds(), sn.Path)
+				el.Seconds(), float64(sn.Downloaded)/1e6/el.Seconds(), sn.Dir)
 			if !seed {
 				return nil
 			}
