@@ -81,8 +81,11 @@ func (s *Session) announce(ev tracker.Event) {
 	s.disc.trackers.Announcing(url)
 	req := s.announceRequest(s.disc.take())
 	req.TrackerID = s.disc.trackers.TrackerID(url)
-	s.c.trk.AnnounceAsync(s.c.ctx, url, req, func(r tracker.Result) {
-		s.post(evFunc(func(s *Session) { s.announced(r) }))
+	ctx, trk := s.c.ctx, s.c.trk
+	s.submit(s.c.announces, func() event {
+		r := tracker.Result{URL: url, Request: req}
+		r.Response, r.Err = trk.Announce(ctx, url, req)
+		return evFunc(func(s *Session) { s.announced(r) })
 	})
 }
 
@@ -123,8 +126,11 @@ func (s *Session) announceStopped() {
 	req := s.announceRequest(tracker.Stopped)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	s.c.stopping.Add(1)
-	s.c.trk.AnnounceAsync(ctx, url, req, func(tracker.Result) {
+	trk, stopping := s.c.trk, &s.c.stopping
+	s.submit(s.c.announces, func() event {
+		trk.Announce(ctx, url, req)
 		cancel()
-		s.c.stopping.Done()
+		stopping.Done()
+		return nil
 	})
 }

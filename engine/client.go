@@ -82,14 +82,15 @@ type Client struct {
 	cancel context.CancelFunc
 	sched  *scheduler
 	// Lanes for work off the session threads (jobs.go).
-	disk   *storage.Pool
-	hash   *storage.Pool
-	wait   *storage.Pool
-	net    *storage.Pool
-	cache  *storage.Cache
-	files  *storage.FileCache
-	trk    *tracker.Client
-	dialer atomic.Pointer[Dialer]
+	disk      *storage.Pool
+	hash      *storage.Pool
+	wait      *storage.Pool
+	net       *storage.Pool
+	announces *storage.Pool
+	cache     *storage.Cache
+	files     *storage.FileCache
+	trk       *tracker.Client
+	dialer    atomic.Pointer[Dialer]
 
 	// sessions maps infohash to *Session. Lookups (every inbound handshake,
 	// every API read) take no lock; regMu only orders adds and removes, so
@@ -119,6 +120,7 @@ func New(cfg Config) *Client {
 	c.hash = storage.NewPool(cfg.HashWorkers, 256)
 	c.wait = storage.NewPool(waitWorkers, 1024)
 	c.net = storage.NewPool(netWorkers, 1024)
+	c.announces = storage.NewPool(announceWorkers, 1024)
 	c.cache = storage.NewCache(cfg.CacheBytes)
 	c.files = storage.NewFileCache(cfg.MaxOpenFiles)
 	c.bufs = newBufPool(pieceBufBudget)
@@ -332,6 +334,7 @@ func (c *Client) Close() {
 	waitTimeout(&c.stopping, 4*time.Second)
 	c.cancel()
 	<-c.tickDone
+	c.announces.Close()
 	c.trk.Close()
 	// Lanes before the scheduler, waiting lanes before the ones they wait
 	// on: every job taken runs and posts its outcome.

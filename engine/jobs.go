@@ -13,7 +13,9 @@ import (
 //   - hash: SHA-1 of pieces and of a magnet's info dict;
 //   - wait: jobs that mostly wait on other lanes (a recheck feeding the hash
 //     lane), so they cannot starve the lanes they wait on;
-//   - net: DHT lookups, which wait on the network for up to 90 s.
+//   - net: DHT lookups, which wait on the network for up to 90 s;
+//   - announces: tracker announces, each bounded by the tracker client's
+//     own time-outs.
 //
 // A full lane pushes back: trySubmit reports it and the caller keeps the
 // work (an upload request stays queued), or submit parks the job in the
@@ -28,6 +30,9 @@ const (
 	waitWorkers = 2
 	// netWorkers bounds concurrent DHT lookups.
 	netWorkers = 16
+	// announceWorkers bounds concurrent tracker announces, as libtorrent's
+	// default of a few dozen does.
+	announceWorkers = 16
 )
 
 // job is work for a lane; the event it returns (nil for none) is posted to

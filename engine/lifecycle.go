@@ -17,7 +17,10 @@ import (
 // skips the recheck.
 type startEvent struct{ have *bitset.BitSet }
 
-func (e startEvent) handle(s *Session) {
+func (e startEvent) handle(s *Session) { s.start(e.have) }
+
+// start begins a run from stopped or error; have is as in startEvent.
+func (s *Session) start(have *bitset.BitSet) {
 	if s.life.state != StateStopped && s.life.state != StateError {
 		return
 	}
@@ -27,8 +30,8 @@ func (e startEvent) handle(s *Session) {
 	s.settings.Stopped = false
 	s.persist.dirty = !s.persist.restored
 	s.life.err = nil
-	if e.have == nil {
-		e.have = s.dl.stopHave
+	if have == nil {
+		have = s.dl.stopHave
 	}
 	if s.mi == nil {
 		s.startMetadata()
@@ -38,8 +41,8 @@ func (e startEvent) handle(s *Session) {
 		return
 	}
 	s.life.started = s.now
-	if e.have != nil {
-		s.begin(e.have)
+	if have != nil {
+		s.begin(have)
 		return
 	}
 	s.findData()
@@ -235,14 +238,19 @@ type stopEvent struct {
 }
 
 func (e stopEvent) handle(s *Session) {
-	defer close(e.done)
-	if e.user {
+	s.stop(e.user)
+	close(e.done)
+}
+
+// stop ends a run: see stopEvent.
+func (s *Session) stop(user bool) {
+	if user {
 		s.settings.Stopped = true
 		s.persist.dirty = true
 		s.persist.restored = false
 	}
 	if s.life.state == StateStopped {
-		s.saveResume(e.user)
+		s.saveResume(user)
 		return
 	}
 	wasRunning := s.running()
@@ -272,8 +280,7 @@ type removeEvent struct {
 }
 
 func (e removeEvent) handle(s *Session) {
-	stopped := make(chan struct{})
-	stopEvent{done: stopped}.handle(s)
+	s.stop(false)
 	if p := s.c.cfg.Persister; p != nil {
 		p.Remove(s.ih)
 	}

@@ -171,7 +171,7 @@ func (s *Session) metadataHashed(sum metainfo.Hash) {
 	}
 	s.mag.fetch = nil
 	s.to(onMetadata)
-	startEvent{}.handle(s)
+	s.start(nil)
 }
 
 // setMetaInfo makes the torrent's size known to the session and to readers
