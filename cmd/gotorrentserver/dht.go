@@ -34,10 +34,15 @@ func (f *dhtFlags) register(fs interface {
 }
 
 // shared tells whether the node runs on the peer port's UDP socket: when
-// -dht-addr is not given or names the peer address itself (a second socket
-// could not bind that port anyway).
+// -dht-addr is not given or names the peer address itself, port included
+// (a second socket could not bind that port anyway; port 0 asks for a
+// socket of its own).
 func (f *dhtFlags) shared(peerAddr string) bool {
-	return f.enabled && (f.addr == "" || f.addr == peerAddr)
+	if !f.enabled {
+		return false
+	}
+	_, port, _ := net.SplitHostPort(f.addr)
+	return f.addr == "" || (f.addr == peerAddr && port != "0")
 }
 
 // start runs the node, on udp (the peer port's socket) or on -dht-addr,
