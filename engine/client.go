@@ -21,7 +21,7 @@ import (
 // Config configures a Client. Zero values take the defaults noted.
 type Config struct {
 	PeerID             [20]byte
-	ListenPort         uint16 // what we announce and advertise
+	ListenPort         uint16 // what we announce and advertise: the network layer's bound port
 	MaxPeersPerTorrent int    // default 80
 	MaxPeers           int    // all torrents together; default 5000
 	UnchokeSlots       int    // per torrent; default 4 (choke.DefaultSlots)
@@ -33,10 +33,13 @@ type Config struct {
 	// torrent's folder must be inside it, and no path resolves through a
 	// symlink out of it (storage.Options.Root). Absolute, symlinks resolved.
 	DownloadRoot string
-	Dialer       Dialer // set later with SetDialer when the network layer needs the client first
-	Tracker      tracker.Config
-	Persister    Persister // nil: nothing is saved
-	DHT          DHT       // nil: no DHT (the default; BEP 5 is opt-in)
+	Dialer       Dialer // the network layer, bound before the client is built; nil: no outbound peers
+	// Listener reports the peer listener's trouble for /alldata's
+	// listen_error; nil: none known.
+	Listener  ListenStatus
+	Tracker   tracker.Config
+	Persister Persister // nil: nothing is saved
+	DHT       DHT       // nil: no DHT (the default; BEP 5 is opt-in)
 	// Tick is the sessions' clock period; default 1 s. Negative disables the
 	// ticker so tests can post ticks themselves.
 	Tick time.Duration
@@ -74,6 +77,13 @@ func (c *Config) defaults() {
 	}
 }
 
+// ListenStatus is what the engine reads of the network layer's peer
+// listener (netio.Server implements it). ListenError must be safe for
+// concurrent use and cheap: every API snapshot calls it.
+type ListenStatus interface {
+	ListenError() string // "" while it accepts
+}
+
 // Client holds every session and the pools they share. Its methods are safe
 // for concurrent use; none of them blocks on a transfer.
 type Client struct {
@@ -90,7 +100,6 @@ type Client struct {
 	cache     *storage.Cache
 	files     *storage.FileCache
 	trk       *tracker.Client
-	dialer    atomic.Pointer[Dialer]
 
 	// sessions maps infohash to *Session. Lookups (every inbound handshake,
 	// every API read) take no lock; regMu only orders adds and removes, so
@@ -103,8 +112,7 @@ type Client struct {
 	down, up globalBucket
 	local    map[netip.Addr]bool
 	bans     *banList
-	listen   atomic.Pointer[string] // the peer listener's trouble, "" when fine
-	version  atomic.Uint64          // change version, see changes.go
+	version  atomic.Uint64 // change version, see changes.go
 	removed  removals
 	stopping sync.WaitGroup
 	tickDone chan struct{}
@@ -138,26 +146,16 @@ func New(cfg Config) *Client {
 // PeerID is our BitTorrent peer id.
 func (c *Client) PeerID() [20]byte { return c.cfg.PeerID }
 
-// SetListenPort sets the port we announce and advertise, once the network
-// layer knows it. Call before adding torrents.
-func (c *Client) SetListenPort(port uint16) { c.cfg.ListenPort = port }
-
-// SetDialer installs the network layer's dialer.
-func (c *Client) SetDialer(d Dialer) { c.cfg.Dialer = d }
-
 // PeerSlots reports the connections attached to sessions and the limit on
 // them (MaxPeers); the network layer counts its handshaking connections
 // against the difference. Safe for concurrent use.
 func (c *Client) PeerSlots() (used, limit int) { return int(c.conns.Load()), c.cfg.MaxPeers }
 
-// SetListenError records what is wrong with the peer listener ("" once it
-// accepts again), for the API to show. Safe for concurrent use.
-func (c *Client) SetListenError(msg string) { c.listen.Store(&msg) }
-
-// ListenError is the peer listener's trouble, or "". Safe for concurrent use.
+// ListenError is the peer listener's trouble, or "", read from
+// Config.Listener. Safe for concurrent use.
 func (c *Client) ListenError() string {
-	if p := c.listen.Load(); p != nil {
-		return *p
+	if l := c.cfg.Listener; l != nil {
+		return l.ListenError()
 	}
 	return ""
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,14 +32,26 @@ type env struct {
 
 	mu      sync.Mutex
 	changes []metainfo.Hash
+	listen  fakeListener
+}
+
+// fakeListener stands in for the network layer's listener status.
+type fakeListener struct{ msg atomic.Pointer[string] }
+
+func (f *fakeListener) ListenError() string {
+	if p := f.msg.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // newEnv starts an engine (50 ms ticks, no network layer) and the API.
 // mod may adjust the Config before New.
 func newEnv(t testing.TB, mod func(*Config)) *env {
 	t.Helper()
-	c := engine.New(engine.Config{Tick: 50 * time.Millisecond, Logf: func(string, ...any) {}})
-	e := &env{t: t, client: c, root: filepath.Join(t.TempDir(), "downloads"), hc: &http.Client{Timeout: 10 * time.Second}}
+	e := &env{t: t, root: filepath.Join(t.TempDir(), "downloads"), hc: &http.Client{Timeout: 10 * time.Second}}
+	c := engine.New(engine.Config{Tick: 50 * time.Millisecond, Listener: &e.listen, Logf: func(string, ...any) {}})
+	e.client = c
 	cfg := Config{
 		Client:       c,
 		Addr:         "127.0.0.1:0",

@@ -66,7 +66,8 @@ func TestStoppedShowsProgressAndListenErrorNull(t *testing.T) {
 	if v, ok := all["listen_error"]; !ok || v != nil {
 		t.Fatalf("listen_error %v (present %v), want null", v, ok)
 	}
-	e.client.SetListenError("peer port 0.0.0.0:6881: out of file descriptors")
+	msg := "peer port 0.0.0.0:6881: out of file descriptors"
+	e.listen.msg.Store(&msg)
 	e.do("GET", "/stoptorrent?infohash="+ih.String(), nil) // a change refreshes /alldata
 	all = e.must(e.do("GET", "/alldata", nil), http.StatusOK).json
 	if all["listen_error"] != "peer port 0.0.0.0:6881: out of file descriptors" {

@@ -45,17 +45,28 @@ func startNodeWith(t testing.TB, cfg engine.Config, ncfg Config) *node {
 	if ncfg.Logf == nil {
 		ncfg.Logf = t.Logf
 	}
-	c := engine.New(cfg)
-	srv := New(c, ncfg)
-	if err := srv.Start(); err != nil {
-		c.Close()
+	// The order cmd's buildStack follows: bind, build the engine on what
+	// was bound, serve it.
+	srv, err := Listen(ncfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetListenPort(srv.Port())
+	cfg.ListenPort, cfg.Dialer, cfg.Listener = srv.Port(), srv, srv
+	if u := srv.UDP(); u != nil {
+		cfg.Tracker.Socket = u
+	}
+	c := engine.New(cfg)
+	if err := srv.Serve(c); err != nil {
+		srv.Stop()
+		c.Close()
+		srv.UDP().Close()
+		t.Fatal(err)
+	}
 	n := &node{client: c, srv: srv, dir: t.TempDir()}
 	t.Cleanup(func() {
 		srv.Stop()
 		c.Close()
+		srv.UDP().Close()
 	})
 	return n
 }

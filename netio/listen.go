@@ -22,6 +22,36 @@ type listener struct {
 	addr net.Addr // fixed after open: a reopen binds the same address
 }
 
+// bindTries bounds the ports tried when the port is left to the kernel
+// and the one it gives TCP is taken for UDP.
+const bindTries = 16
+
+// bind opens the peer port, then the UDP socket on its address and port
+// number, as libtorrent and Transmission do (one port to open or forward).
+func (s *Server) bind() error {
+	var uerr error
+	for try := 0; try < bindTries; try++ {
+		if err := s.ln.open(s.cfg.ListenAddr); err != nil {
+			return err
+		}
+		ap := s.ln.addr.(*net.TCPAddr).AddrPort()
+		s.udp, uerr = listenUDP(ap)
+		if uerr == nil {
+			return nil
+		}
+		if _, port, _ := net.SplitHostPort(s.cfg.ListenAddr); port != "0" || try == bindTries-1 {
+			break
+		}
+		s.ln.close()
+	}
+	if s.cfg.UDPRequired {
+		s.ln.close()
+		return uerr
+	}
+	s.cfg.Logf("%v: UDP trackers will use sockets of their own", uerr)
+	return nil
+}
+
 // listenConfig turns off Go's default TCP keep-alive (a probe every 15 s
 // per idle connection): the peer protocol has its own keep-alives and idle
 // timeout, and with 10,000 idle peers the probes doubled the idle CPU.
@@ -107,7 +137,7 @@ func (s *Server) acceptLoop() {
 		s.troubled.CompareAndSwap(0, time.Now().UnixNano())
 		msg := fmt.Sprintf("peer port %s failed (%v): reopening it", s.ln.addr, err)
 		s.cfg.Logf("netio: %s", msg)
-		s.client.SetListenError(msg)
+		s.setListenError(msg)
 		for {
 			if !s.sleep(delay) {
 				return
@@ -119,7 +149,7 @@ func (s *Server) acceptLoop() {
 			if s.ctx.Err() != nil {
 				return
 			}
-			s.client.SetListenError(fmt.Sprintf("peer port %s is closed: %v; retrying", s.ln.addr, rerr))
+			s.setListenError(fmt.Sprintf("peer port %s is closed: %v; retrying", s.ln.addr, rerr))
 			delay = min(2*delay, reopenBackoffMax)
 		}
 	}
@@ -138,7 +168,7 @@ func (s *Server) outOfDescriptors(err error) {
 	if s.troubled.CompareAndSwap(0, now.UnixNano()) {
 		msg := fmt.Sprintf("peer port %s: out of file descriptors (%v): new peers wait until some close", s.ln.addr, err)
 		s.cfg.Logf("netio: %s", msg)
-		s.client.SetListenError(msg)
+		s.setListenError(msg)
 	}
 }
 
@@ -147,7 +177,7 @@ func (s *Server) outOfDescriptors(err error) {
 func (s *Server) accepting() {
 	if since := s.troubled.Swap(0); since != 0 {
 		s.cfg.Logf("netio: accepting peers again after %v", time.Since(time.Unix(0, since)).Round(time.Millisecond))
-		s.client.SetListenError("")
+		s.setListenError("")
 	}
 }
 

@@ -54,6 +54,10 @@ type Config struct {
 	MaxPendingPerIP int
 	// DHT sets the BEP 5 reserved bit in our handshakes (we run a node).
 	DHT bool
+	// UDPRequired makes Listen fail when the UDP socket cannot be bound on
+	// the peer port's number (the DHT needs it there); otherwise that is
+	// logged, UDP returns nil, and UDP trackers use sockets of their own.
+	UDPRequired bool
 	// Logf receives the network layer's own notices (listener trouble,
 	// gnet's errors); default log.Printf.
 	Logf func(format string, args ...any)
@@ -92,12 +96,16 @@ func (c *Config) defaults() {
 	}
 }
 
-// Server is the network layer for all peer connections. Start and Stop may
-// be called from any goroutine; Dial is safe for concurrent use.
+// Server is the network layer for all peer connections and the shared UDP
+// socket. Listen binds the sockets, then the engine is built with the
+// server as its dialer and listener status, then Serve starts serving that
+// engine: no setter is called on either once it runs, and neither holds
+// the other before it exists. Serve and Stop may be called from any
+// goroutine; Dial and ListenError are safe for concurrent use.
 type Server struct {
 	gnet.BuiltinEventEngine
 	cfg      Config
-	client   *engine.Client
+	client   *engine.Client // set by Serve before any loop or accept runs
 	loops    *gnet.Client
 	halfOpen chan struct{}
 	queued   atomic.Int64 // dials waiting for or holding a half-open slot
@@ -113,24 +121,47 @@ type Server struct {
 	troubled    atomic.Int64
 	scarceUntil atomic.Int64
 	spare       spareFD
+
+	udp       *UDP
+	serving   atomic.Bool            // Serve has set client and loops
+	listenErr atomic.Pointer[string] // the listener's trouble, "" when fine
 }
 
-// New creates a server for client and installs itself as its dialer.
-func New(client *engine.Client, cfg Config) *Server {
+// Listen binds the peer port and, on its address and port number, the
+// shared UDP socket; it serves nothing until Serve. A port of 0 picks one
+// free for both TCP and UDP.
+func Listen(cfg Config) (*Server, error) {
 	cfg.defaults()
-	s := &Server{cfg: cfg, client: client, halfOpen: make(chan struct{}, cfg.MaxHalfOpen)}
+	s := &Server{cfg: cfg, halfOpen: make(chan struct{}, cfg.MaxHalfOpen)}
 	s.pending.init(cfg.MaxPending, cfg.MaxPendingPerIP)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	client.SetDialer(s)
-	return s
-}
-
-// Start listens and runs the event loops; it returns once both are ready.
-func (s *Server) Start() error {
-	if err := s.ln.open(s.cfg.ListenAddr); err != nil {
-		return err
+	if err := s.bind(); err != nil {
+		return nil, err
 	}
 	s.spare.take()
+	return s, nil
+}
+
+// UDP is the shared UDP socket, nil if it could not be bound. It outlives
+// Stop, so that the engine's last announces and the DHT's goodbyes can use
+// it: close it after them.
+func (s *Server) UDP() *UDP { return s.udp }
+
+// ListenError is the peer listener's trouble, or "" while it accepts.
+// Implements engine.ListenStatus; any goroutine.
+func (s *Server) ListenError() string {
+	if p := s.listenErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (s *Server) setListenError(msg string) { s.listenErr.Store(&msg) }
+
+// Serve starts the event loops and the accept loop for client, which must
+// have been built with s as its Dialer; it returns once both run. Once.
+func (s *Server) Serve(client *engine.Client) error {
+	s.client = client
 	// gnet runs only the loops: accepting is ours (see listen.go), so that
 	// running out of descriptors pauses accepting instead of ending gnet's
 	// main reactor, and dialed and accepted connections enroll the same way.
@@ -149,6 +180,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("netio: event loops: %w", err)
 	}
 	s.loops = cli
+	s.serving.Store(true)
 	s.accepts.Add(1)
 	go s.acceptLoop()
 	return nil
@@ -165,7 +197,9 @@ func (s *Server) Port() uint16 {
 	return 0
 }
 
-// Stop closes the listener and every connection and stops the event loops.
+// Stop closes the listener and every connection and stops the event loops;
+// the UDP socket stays open (see UDP). After Listen alone, it releases the
+// peer port.
 func (s *Server) Stop() error {
 	s.cancel()
 	s.ln.close()
@@ -183,6 +217,10 @@ func (s *Server) Stop() error {
 // event loop, which sends our handshake. Failures go to s.DialFailed.
 // Implements engine.Dialer; safe for concurrent use.
 func (s *Server) Dial(addr netip.AddrPort, ih metainfo.Hash, sess *engine.Session) {
+	if !s.serving.Load() {
+		sess.DialFailed(addr, errors.New("netio: not serving yet"))
+		return
+	}
 	if s.queued.Add(1) > int64(s.cfg.MaxQueuedDials) {
 		s.queued.Add(-1)
 		sess.DialFailed(addr, engine.ErrDialBusy)

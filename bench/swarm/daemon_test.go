@@ -26,16 +26,22 @@ func startDaemon(t testing.TB, cfg engine.Config) *daemon {
 	t.Helper()
 	cfg.PeerID = wire.NewPeerID(rand.Reader)
 	cfg.Logf = func(string, ...any) {}
-	c := engine.New(cfg)
-	srv := netio.New(c, netio.Config{ListenAddr: "127.0.0.1:0"})
-	if err := srv.Start(); err != nil {
-		c.Close()
+	srv, err := netio.Listen(netio.Config{ListenAddr: "127.0.0.1:0"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetListenPort(srv.Port())
+	cfg.ListenPort, cfg.Dialer, cfg.Listener = srv.Port(), srv, srv
+	c := engine.New(cfg)
+	if err := srv.Serve(c); err != nil {
+		srv.Stop()
+		c.Close()
+		srv.UDP().Close()
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		srv.Stop()
 		c.Close()
+		srv.UDP().Close()
 	})
 	return &daemon{client: c, srv: srv}
 }

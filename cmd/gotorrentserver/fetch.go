@@ -9,7 +9,6 @@ import (
 	"gotorrentserver/engine"
 	"gotorrentserver/engine/wire"
 	"gotorrentserver/metainfo"
-	"gotorrentserver/netio"
 )
 
 // fetchMagnetInfo joins the magnet's swarm just long enough to fetch and
@@ -24,17 +23,16 @@ func fetchMagnetInfo(link string, timeout time.Duration) (*infoJSON, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	client := engine.New(engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: func(string, ...any) {}})
-	srv := netio.New(client, netio.Config{ListenAddr: "0.0.0.0:0"})
-	if err := srv.Start(); err != nil {
-		client.Close()
+	quiet := func(string, ...any) {}
+	st, err := buildStack(stackConfig{
+		PeerAddr: "0.0.0.0:0",
+		Engine:   engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: quiet},
+	})
+	if err != nil {
 		return nil, err
 	}
-	client.SetListenPort(srv.Port())
-	defer func() {
-		srv.Stop()
-		client.Close()
-	}()
+	defer st.stop()
+	client := st.client
 	sess, err := client.AddMagnet(m, engine.AddOptions{Dir: tmp, MaxDown: 1}) // 1 B/s: metadata only
 	if err != nil {
 		return nil, err

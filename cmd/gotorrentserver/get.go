@@ -17,7 +17,6 @@ import (
 	"gotorrentserver/engine"
 	"gotorrentserver/engine/wire"
 	"gotorrentserver/metainfo"
-	"gotorrentserver/netio"
 )
 
 func runGet(args []string, stdout io.Writer) error {
@@ -29,7 +28,7 @@ func runGet(args []string, stdout io.Writer) error {
 	maxUp := fs.Int64("max-up", 0, "upload limit in KiB/s (0 = unlimited)")
 	sequential := fs.Bool("sequential", false, "download pieces in order")
 	var dhtf dhtFlags
-	dhtf.register(fs, "0.0.0.0:0")
+	dhtf.register(fs)
 	var prof profileFlags
 	prof.register(fs)
 	var peers repeated
@@ -77,27 +76,15 @@ func runGet(args []string, stdout io.Writer) error {
 
 	defer prof.start()()
 	quiet := func(string, ...any) {}
-	node, stopDHT, err := dhtf.start("", quiet)
+	st, err := buildStack(stackConfig{
+		PeerAddr: *listen, DHT: dhtf, // network notices to the log, as ever
+		Engine: engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: quiet},
+	})
 	if err != nil {
 		return err
 	}
-	ecfg := engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: quiet}
-	if node != nil {
-		ecfg.DHT = node
-	}
-	client := engine.New(ecfg)
-	srv := netio.New(client, netio.Config{ListenAddr: *listen, DHT: node != nil})
-	if err := srv.Start(); err != nil {
-		client.Close()
-		stopDHT()
-		return err
-	}
-	client.SetListenPort(srv.Port())
-	defer func() {
-		srv.Stop()
-		client.Close()
-		stopDHT()
-	}()
+	defer st.stop()
+	client := st.client
 	opt := engine.AddOptions{Dir: dir, MaxDown: *maxDown << 10, MaxUp: *maxUp << 10, Sequential: *sequential}
 	var sess *engine.Session
 	if mag != nil {

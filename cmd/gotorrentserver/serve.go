@@ -21,7 +21,6 @@ import (
 	"gotorrentserver/engine/state"
 	"gotorrentserver/engine/wire"
 	"gotorrentserver/httpapi"
-	"gotorrentserver/netio"
 )
 
 // serveConfig is every setting of the daemon. Defaults are embedded; each has
@@ -59,7 +58,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&cfg.MaxPeers, "max-peers", 5000, "connections over all torrents")
 	fs.IntVar(&cfg.MaxPeersPerTorrent, "max-peers-per-torrent", 80, "connections per torrent")
 	fs.IntVar(&cfg.UnchokeSlots, "unchoke-slots", 4, "upload slots per torrent")
-	cfg.DHT.register(fs, "0.0.0.0:6881")
+	cfg.DHT.register(fs)
 	cfg.Profile.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: gotorrentserver serve [flags]   (also: gotorrentserver with no arguments)")
@@ -154,11 +153,9 @@ func runServe(args []string, stdout io.Writer) error {
 // daemon is a running serve: engine, peer network, API and state.
 type daemon struct {
 	downloads string // the download root, absolute
-	client    *engine.Client
-	peers     *netio.Server
-	api       *httpapi.Server
-	store     *state.Store
-	stopDHT   func()
+	*stack
+	api   *httpapi.Server
+	store *state.Store
 }
 
 func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
@@ -180,36 +177,26 @@ func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
 		store.Close()
 		return nil, err
 	}
-	node, stopDHT, err := cfg.DHT.start(cfg.State, logf)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("DHT: %w", err)
-	}
 	maxPeers := fitPeersToDescriptors(cfg.MaxPeers, logf)
-	ecfg := engine.Config{
-		PeerID: wire.NewPeerID(rand.Reader), MaxPeers: maxPeers, MaxPeersPerTorrent: cfg.MaxPeersPerTorrent,
-		UnchokeSlots: cfg.UnchokeSlots, Persister: store, Logf: logf, DownloadRoot: downloads,
-	}
-	if node != nil {
-		ecfg.DHT = node
-	}
-	client := engine.New(ecfg)
-	client.SetGlobalRates(cfg.MaxDown<<10, cfg.MaxUp<<10)
-	peers := netio.New(client, netio.Config{ListenAddr: cfg.PeerAddr, DHT: node != nil, Logf: logf})
-	if err := peers.Start(); err != nil {
-		client.Close()
-		stopDHT()
+	st, err := buildStack(stackConfig{
+		PeerAddr: cfg.PeerAddr, DHT: cfg.DHT, StateDir: cfg.State, Logf: logf,
+		Engine: engine.Config{
+			PeerID: wire.NewPeerID(rand.Reader), MaxPeers: maxPeers, MaxPeersPerTorrent: cfg.MaxPeersPerTorrent,
+			UnchokeSlots: cfg.UnchokeSlots, Persister: store, Logf: logf, DownloadRoot: downloads,
+		},
+	})
+	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	client.SetListenPort(peers.Port())
-	d := &daemon{downloads: downloads, client: client, peers: peers, store: store, stopDHT: stopDHT}
+	st.client.SetGlobalRates(cfg.MaxDown<<10, cfg.MaxUp<<10)
+	d := &daemon{downloads: downloads, stack: st, store: store}
 	d.restore(logf)
 	apiRate := cfg.APIRate << 10
 	if apiRate == 0 {
 		apiRate = -1 // the flag's 0 is unlimited, Config's 0 the default
 	}
-	api, err := httpapi.New(httpapi.Config{Client: client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads, Logf: logf, APIRate: apiRate})
+	api, err := httpapi.New(httpapi.Config{Client: d.client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads, Logf: logf, APIRate: apiRate})
 	if err == nil {
 		err = api.Start()
 	}
@@ -263,9 +250,7 @@ func (d *daemon) stop() {
 		d.api.Shutdown(ctx)
 		cancel()
 	}
-	d.peers.Stop()
-	d.client.Close()
-	d.stopDHT()
+	d.stack.stop()
 	d.store.Close()
 }
 

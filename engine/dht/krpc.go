@@ -114,7 +114,7 @@ func ParseMsg(b []byte) (Msg, error) {
 		return m, parseQuery(&m, d)
 	case 'r':
 		if ip, ok := d["ip"].([]byte); ok {
-			m.IP, _ = parseCompactAddr(ip)
+			m.IP, _ = metainfo.ParseCompactPeer(ip, metainfo.RefuseMapped)
 		}
 		return m, parseReply(&m, d)
 	case 'e':
@@ -196,7 +196,7 @@ func parseReply(m *Msg, d map[string]any) error {
 	if vals, ok := r["values"].([]any); ok {
 		for _, v := range vals {
 			if b, ok := v.([]byte); ok {
-				if ap, ok := parseCompactAddr(b); ok {
+				if ap, ok := metainfo.ParseCompactPeer(b, metainfo.RefuseMapped); ok {
 					m.R.Values = append(m.R.Values, ap)
 				}
 			}

@@ -34,7 +34,7 @@ func EncodeMsg(m *Msg) ([]byte, error) {
 		if len(m.R.Values) > 0 {
 			vals := make([]any, len(m.R.Values))
 			for i, v := range m.R.Values {
-				vals[i] = appendCompactAddr(nil, v)
+				vals[i] = metainfo.AppendCompactPeer(nil, v)
 			}
 			r["values"] = vals
 		}
@@ -43,7 +43,7 @@ func EncodeMsg(m *Msg) ([]byte, error) {
 		}
 		d["r"] = r
 		if m.IP.IsValid() {
-			d["ip"] = appendCompactAddr(nil, m.IP)
+			d["ip"] = metainfo.AppendCompactPeer(nil, m.IP)
 		}
 	case 'e':
 		d["e"] = []any{int64(m.E.Code), m.E.Msg}

@@ -11,10 +11,19 @@ import (
 
 // Config configures a Node. Zero fields take the documented defaults.
 type Config struct {
-	// Listen is the UDP address to bind, an IP literal and port such as
-	// "0.0.0.0:6881" or "127.0.0.1:0"; ":6881" means 0.0.0.0. The node
-	// speaks the family of this address only (nodes for IPv4, nodes6 for
-	// IPv6); run two nodes for both.
+	// Conn is the socket to use, the caller's: in the daemon, netio's
+	// UDP socket on the peer port (its DHT route), which UDP trackers and
+	// uTP share, as in libtorrent and Transmission. Close closes it (for
+	// netio's route that only detaches the node). Without it the node
+	// binds Listen itself.
+	Conn PacketConn
+	// IPv6 makes a node on Conn speak IPv6 (nodes6) rather than IPv4: a
+	// shared socket may be dual-stack, so its address does not tell.
+	IPv6 bool
+	// Listen, when Conn is nil, is the UDP address to bind, an IP literal
+	// and port such as "0.0.0.0:6881" or "127.0.0.1:0"; ":6881" means
+	// 0.0.0.0. The node speaks the family of this address only (nodes for
+	// IPv4, nodes6 for IPv6); run two nodes for both.
 	Listen string
 	// Bootstrap lists host:port contacts to join through. There are no
 	// built-in routers: with none configured (and nothing loaded) the node
@@ -84,6 +93,16 @@ const (
 	maxReplyValues = 50 // peers per get_peers reply: keeps it under ~600 bytes
 )
 
+// PacketConn is what a node needs of its socket; *net.UDPConn has it.
+// Reads come from the node's one reader goroutine; after Close, reads fail
+// with net.ErrClosed.
+type PacketConn interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+	LocalAddr() net.Addr
+	Close() error
+}
+
 // Node is a DHT node. Create it with New, optionally Load saved state,
 // then Start; Close stops it. Methods are safe for concurrent use unless
 // their comment says otherwise.
@@ -93,7 +112,7 @@ type Node struct {
 
 	mu        sync.Mutex
 	id        NodeID
-	conn      *net.UDPConn
+	conn      PacketConn
 	local     netip.AddrPort
 	v6        bool
 	table     *table
@@ -130,16 +149,21 @@ type Stats struct {
 // New validates cfg and prepares a node without binding its socket.
 func New(cfg Config) (*Node, error) {
 	cfg.defaults()
-	if cfg.Listen == "" {
-		return nil, fmt.Errorf("%w: no listen address", ErrConfig)
-	}
-	s := cfg.Listen
-	if s[0] == ':' {
-		s = "0.0.0.0" + s
-	}
-	listen, err := netip.ParseAddrPort(s)
-	if err != nil {
-		return nil, fmt.Errorf("%w: listen address %q: %v", ErrConfig, cfg.Listen, err)
+	var listen netip.AddrPort
+	switch {
+	case cfg.Conn != nil:
+	case cfg.Listen == "":
+		return nil, fmt.Errorf("%w: no socket and no listen address", ErrConfig)
+	default:
+		s := cfg.Listen
+		if s[0] == ':' {
+			s = "0.0.0.0" + s
+		}
+		var err error
+		if listen, err = netip.ParseAddrPort(s); err != nil {
+			return nil, fmt.Errorf("%w: listen address %q: %v", ErrConfig, cfg.Listen, err)
+		}
+		cfg.IPv6 = listen.Addr().Unmap().Is6()
 	}
 	id := cfg.ID
 	if id == (NodeID{}) {
@@ -147,7 +171,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	now := cfg.Now()
 	n := &Node{
-		cfg: cfg, listen: listen, id: id,
+		cfg: cfg, listen: listen, id: id, v6: cfg.IPv6,
 		table:  newTable(id, cfg.AllowSameIP, now),
 		store:  newStore(cfg.MaxInfohashes, cfg.MaxPeersPerInfohash, cfg.PeerTTL),
 		tokens: newTokens(now),
@@ -172,16 +196,22 @@ func (n *Node) Start() error {
 	if n.started {
 		return ErrStarted
 	}
-	network := "udp4"
-	if n.listen.Addr().Unmap().Is6() {
-		network = "udp6"
+	n.conn = n.cfg.Conn
+	if n.conn == nil {
+		network := "udp4"
+		if n.v6 {
+			network = "udp6"
+		}
+		conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(n.listen))
+		if err != nil {
+			return fmt.Errorf("dht: listen %s: %w", n.listen, err)
+		}
+		n.conn = conn
 	}
-	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(n.listen))
-	if err != nil {
-		return fmt.Errorf("dht: listen %s: %w", n.listen, err)
+	if ua, ok := n.conn.LocalAddr().(*net.UDPAddr); ok {
+		ap := ua.AddrPort()
+		n.local = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
-	n.conn, n.v6 = conn, network == "udp6"
-	n.local = conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	n.started = true
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); n.readLoop() }()

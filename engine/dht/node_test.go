@@ -2,6 +2,7 @@ package dht
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -212,5 +213,31 @@ func TestCloseInterruptsCalls(t *testing.T) {
 		}
 	case <-time.After(time.Second):
 		t.Fatal("Ping still blocked after Close")
+	}
+}
+
+// A node on the caller's socket binds nothing, speaks on it, and closes it.
+func TestNodeOnCallersConn(t *testing.T) {
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(Config{Conn: pc, AllowSameIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if n.LocalAddr() != pc.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("node on %v, socket on %v", n.LocalAddr(), pc.LocalAddr())
+	}
+	other := startNode(t, Config{})
+	if id, err := other.Ping(testCtx(t, 5*time.Second), n.LocalAddr()); err != nil || id != n.ID() {
+		t.Fatalf("ping the node on the caller's socket: %v %v", id, err)
+	}
+	n.Close()
+	if _, err := pc.WriteToUDPAddrPort([]byte("x"), n.LocalAddr()); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("the socket is still open after Close: %v", err)
 	}
 }

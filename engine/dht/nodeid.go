@@ -2,10 +2,11 @@ package dht
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"math/bits"
 	"net/netip"
+
+	"gotorrentserver/metainfo"
 )
 
 // NodeID is a 160-bit DHT node id, in the same space as infohashes.
@@ -78,53 +79,18 @@ type NodeInfo struct {
 const (
 	compactNodeV4 = 26 // id + 4-byte address + port
 	compactNodeV6 = 38 // id + 16-byte address + port
-	compactPeerV4 = 6
-	compactPeerV6 = 18
 )
 
-// appendCompactAddr appends a BEP 5 compact peer: address then big-endian
-// port. The caller picks the family.
-func appendCompactAddr(dst []byte, ap netip.AddrPort) []byte {
-	a := ap.Addr().Unmap()
-	if a.Is4() {
-		b := a.As4()
-		dst = append(dst, b[:]...)
-	} else {
-		b := a.As16()
-		dst = append(dst, b[:]...)
-	}
-	return binary.BigEndian.AppendUint16(dst, ap.Port())
-}
-
-// parseCompactAddr decodes a 6- or 18-byte compact peer, refusing what
-// cannot be contacted (port 0, unspecified, multicast, IPv4-mapped in the
-// IPv6 form).
-func parseCompactAddr(b []byte) (netip.AddrPort, bool) {
-	var a netip.Addr
-	switch len(b) {
-	case compactPeerV4:
-		a = netip.AddrFrom4([4]byte(b[:4]))
-	case compactPeerV6:
-		a = netip.AddrFrom16([16]byte(b[:16]))
-	default:
-		return netip.AddrPort{}, false
-	}
-	port := binary.BigEndian.Uint16(b[len(b)-2:])
-	if port == 0 || a.IsUnspecified() || a.IsMulticast() || a.Is4In6() {
-		return netip.AddrPort{}, false
-	}
-	return netip.AddrPortFrom(a, port), true
-}
-
-// parseCompactNodes decodes a nodes (size 26) or nodes6 (size 38) string;
-// a length that is not whole entries yields nothing, like libtorrent.
+// parseCompactNodes decodes a nodes (size 26) or nodes6 (size 38) string,
+// each entry a node id then a compact peer (IPv4-mapped ones refused); a
+// length that is not whole entries yields nothing, like libtorrent.
 func parseCompactNodes(b []byte, size int) []NodeInfo {
 	if len(b)%size != 0 {
 		return nil
 	}
 	var out []NodeInfo
 	for i := 0; i+size <= len(b); i += size {
-		if ap, ok := parseCompactAddr(b[i+20 : i+size]); ok {
+		if ap, ok := metainfo.ParseCompactPeer(b[i+20:i+size], metainfo.RefuseMapped); ok {
 			out = append(out, NodeInfo{ID: NodeID(b[i : i+20]), Addr: ap})
 		}
 	}
@@ -134,7 +100,7 @@ func parseCompactNodes(b []byte, size int) []NodeInfo {
 func appendCompactNodes(dst []byte, nodes []NodeInfo) []byte {
 	for _, n := range nodes {
 		dst = append(dst, n.ID[:]...)
-		dst = appendCompactAddr(dst, n.Addr)
+		dst = metainfo.AppendCompactPeer(dst, n.Addr)
 	}
 	return dst
 }

@@ -18,7 +18,7 @@ var stateLimits = metainfo.Limits{MaxSize: 64 << 10, MaxDepth: 2}
 func (n *Node) Save() ([]byte, error) {
 	n.mu.Lock()
 	nodes := n.table.goodNodes(n.cfg.Now())
-	id, v6 := n.id, n.v6 || n.listen.Addr().Unmap().Is6()
+	id, v6 := n.id, n.v6
 	n.mu.Unlock()
 	nodes = nodes[:min(len(nodes), maxSavedNodes)]
 	key := "nodes"
@@ -51,7 +51,7 @@ func (n *Node) Load(b []byte) error {
 		return ErrStarted
 	}
 	key, size := "nodes", compactNodeV4
-	if n.listen.Addr().Unmap().Is6() {
+	if n.v6 {
 		key, size = "nodes6", compactNodeV6
 	}
 	raw, _ := d[key].([]byte)

@@ -1,7 +1,6 @@
 package ext
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -25,8 +24,8 @@ const (
 	// maxPexPayload bounds the message: full lists of both families fit
 	// in well under 16 KiB; the wire layer caps extended messages anyway.
 	maxPexPayload = 64 << 10
-	pexV4Len      = 6
-	pexV6Len      = 18
+	pexV4Len      = metainfo.CompactPeerV4Len
+	pexV6Len      = metainfo.CompactPeerV6Len
 )
 
 var pexLimits = metainfo.Limits{MaxSize: maxPexPayload, MaxDepth: 4}
@@ -71,7 +70,7 @@ func ParsePex(payload []byte) (Pex, error) {
 			flags = nil
 		}
 		for i := 0; i < len(added)/fam.size && i < MaxPexPeers; i++ {
-			if ap, ok := compactAddr(added[i*fam.size : (i+1)*fam.size]); ok {
+			if ap, ok := metainfo.ParseCompactPeer(added[i*fam.size:(i+1)*fam.size], metainfo.RefuseMapped); ok {
 				var fl byte
 				if flags != nil {
 					fl = flags[i]
@@ -81,7 +80,7 @@ func ParsePex(payload []byte) (Pex, error) {
 		}
 		dropped := compactField(d, fam.dropped, fam.size)
 		for i := 0; i < len(dropped)/fam.size && i < MaxPexPeers; i++ {
-			if ap, ok := compactAddr(dropped[i*fam.size : (i+1)*fam.size]); ok {
+			if ap, ok := metainfo.ParseCompactPeer(dropped[i*fam.size:(i+1)*fam.size], metainfo.RefuseMapped); ok {
 				p.Dropped = append(p.Dropped, ap)
 			}
 		}
@@ -99,22 +98,6 @@ func compactField(d map[string]any, key string, size int) []byte {
 	return b
 }
 
-// compactAddr decodes one 6- or 18-byte compact peer, rejecting what
-// cannot be dialled.
-func compactAddr(e []byte) (netip.AddrPort, bool) {
-	var a netip.Addr
-	if len(e) == pexV4Len {
-		a = netip.AddrFrom4([4]byte(e[:4]))
-	} else {
-		a = netip.AddrFrom16([16]byte(e[:16]))
-	}
-	port := binary.BigEndian.Uint16(e[len(e)-2:])
-	if port == 0 || a.IsUnspecified() || a.IsMulticast() || a.Is4In6() {
-		return netip.AddrPort{}, false
-	}
-	return netip.AddrPortFrom(a, port), true
-}
-
 // AppendPex appends the ut_pex payload for p to dst: all six keys, as
 // libtorrent sends them, with at most MaxPexPeers entries per list and
 // family (the first ones; the rest are left out so receivers keep all we
@@ -125,19 +108,19 @@ func AppendPex(dst []byte, p Pex) []byte {
 	for _, e := range p.Added {
 		if e.Addr.Addr().Unmap().Is4() {
 			if len(f4) < MaxPexPeers && appendable(e.Addr) {
-				a4, f4 = appendCompact(a4, e.Addr), append(f4, e.Flags)
+				a4, f4 = metainfo.AppendCompactPeer(a4, e.Addr), append(f4, e.Flags)
 			}
 		} else if len(f6) < MaxPexPeers && appendable(e.Addr) {
-			a6, f6 = appendCompact(a6, e.Addr), append(f6, e.Flags)
+			a6, f6 = metainfo.AppendCompactPeer(a6, e.Addr), append(f6, e.Flags)
 		}
 	}
 	for _, ap := range p.Dropped {
 		if ap.Addr().Unmap().Is4() {
 			if len(d4) < MaxPexPeers*pexV4Len && appendable(ap) {
-				d4 = appendCompact(d4, ap)
+				d4 = metainfo.AppendCompactPeer(d4, ap)
 			}
 		} else if len(d6) < MaxPexPeers*pexV6Len && appendable(ap) {
-			d6 = appendCompact(d6, ap)
+			d6 = metainfo.AppendCompactPeer(d6, ap)
 		}
 	}
 	dst = append(dst, 'd')
@@ -156,18 +139,6 @@ func AppendPex(dst []byte, p Pex) []byte {
 func appendable(ap netip.AddrPort) bool {
 	a := ap.Addr()
 	return a.IsValid() && ap.Port() != 0 && a.Zone() == ""
-}
-
-func appendCompact(dst []byte, ap netip.AddrPort) []byte {
-	a := ap.Addr().Unmap()
-	if a.Is4() {
-		b := a.As4()
-		dst = append(dst, b[:]...)
-	} else {
-		b := a.As16()
-		dst = append(dst, b[:]...)
-	}
-	return binary.BigEndian.AppendUint16(dst, ap.Port())
 }
 
 func appendString(dst []byte, s string) []byte {

@@ -3,19 +3,23 @@ package tracker
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
 )
 
 // Client announces to HTTP(S) and UDP trackers. One Client serves every
-// torrent of the daemon: it owns the HTTP connection pool, the shared UDP
-// sockets, the UDP connection-id cache and the concurrency bound.
+// torrent of the daemon: it owns the HTTP connection pool, its UDP sockets
+// (or uses Config.Socket), the UDP connection-id cache and the concurrency
+// bound. Its methods are safe for concurrent use; mu guards closed and the
+// sockets.
 type Client struct {
-	cfg   Config
-	hc    *http.Client
-	sem   chan struct{}
-	conns connCache
+	cfg     Config
+	hc      *http.Client
+	sem     chan struct{}
+	conns   connCache
+	closing chan struct{} // closed by Close: UDP waits end with ErrClosed
 
 	mu     sync.Mutex
 	closed bool
@@ -27,7 +31,8 @@ type Client struct {
 // maxRedirects is generous for load-balanced trackers yet stops loops early.
 const maxRedirects = 5
 
-// NewClient returns a Client; it opens no sockets until first used.
+// NewClient returns a Client; it opens no sockets of its own until an
+// announce needs one that Config.Socket cannot give.
 func NewClient(cfg Config) *Client {
 	cfg = cfg.withDefaults()
 	hc := cfg.HTTPClient
@@ -47,7 +52,7 @@ func NewClient(cfg Config) *Client {
 			},
 		}
 	}
-	return &Client{cfg: cfg, hc: hc, sem: make(chan struct{}, cfg.Concurrency)}
+	return &Client{cfg: cfg, hc: hc, sem: make(chan struct{}, cfg.Concurrency), closing: make(chan struct{})}
 }
 
 // Announce contacts the tracker at rawURL (http, https or udp) and blocks
@@ -107,7 +112,7 @@ func (c *Client) AnnounceAsync(ctx context.Context, rawURL string, req AnnounceR
 	}()
 }
 
-// Close closes the UDP sockets, making UDP announces in progress fail with
+// Close closes the client's own UDP sockets (not Config.Socket), making UDP announces in progress fail with
 // ErrClosed, and waits for AnnounceAsync goroutines to report. HTTP
 // requests in progress are not interrupted: callers cancel their contexts
 // first to speed this up. Later announces fail with ErrClosed. Safe to call
@@ -119,6 +124,7 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
+	close(c.closing)
 	socks := []*udpSocket{c.udp4, c.udp6}
 	c.udp4, c.udp6 = nil, nil
 	c.mu.Unlock()
@@ -134,13 +140,23 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// socketFor returns the shared socket of the family, opening it on first
-// use; an announce to an IPv6 tracker on a host without IPv6 fails here.
-func (c *Client) socketFor(v4 bool) (*udpSocket, error) {
+func (c *Client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// socketFor returns Config.Socket when it reaches the family, else the
+// client's own socket of the family, opened on first use; an announce to
+// an IPv6 tracker on a host without IPv6 fails here.
+func (c *Client) socketFor(v4 bool) (Socket, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, ErrClosed
+	}
+	if sh := c.cfg.Socket; sh != nil && reaches(sh.LocalAddr(), v4) {
+		return sh, nil
 	}
 	slot, network := &c.udp6, "udp6"
 	if v4 {
@@ -154,4 +170,19 @@ func (c *Client) socketFor(v4 bool) (*udpSocket, error) {
 		*slot = s
 	}
 	return *slot, nil
+}
+
+// reaches tells whether a socket bound to local can send to the family:
+// one bound to an address speaks its family only, except that [::] is
+// dual-stack (how Go binds "0.0.0.0" or "" for network "udp").
+func reaches(local net.Addr, v4 bool) bool {
+	ua, ok := local.(*net.UDPAddr)
+	if !ok {
+		return false
+	}
+	a := ua.AddrPort().Addr()
+	if a.Is6() && !a.Is4In6() && a.IsUnspecified() {
+		return true
+	}
+	return a.Unmap().Is4() == v4
 }

@@ -1,14 +1,10 @@
 package tracker
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
-)
 
-const (
-	compactV4Len = 6  // BEP 23: 4-byte address, 2-byte big-endian port
-	compactV6Len = 18 // BEP 7: 16-byte address, 2-byte port
+	"gotorrentserver/metainfo"
 )
 
 // maxPeersPerReply bounds what one reply can add, whatever its size: no
@@ -18,28 +14,12 @@ const maxPeersPerReply = 4096
 // parseCompactPeers decodes a BEP 23 (v6=false) or BEP 7 (v6=true) peer
 // string. A length that is not a whole number of entries means the reply is
 // corrupt, so it is an error rather than a silent truncation. Unusable
-// entries (port 0, unspecified address) are skipped.
+// entries (port 0, unspecified address) are skipped; IPv4-mapped ones are
+// unmapped, so the same peer reported in both lists deduplicates.
 func parseCompactPeers(b []byte, v6 bool) ([]netip.AddrPort, error) {
-	size := compactV4Len
-	if v6 {
-		size = compactV6Len
-	}
-	if len(b)%size != 0 {
-		return nil, fmt.Errorf("%w: compact peer string of %d bytes is not a multiple of %d", ErrBadResponse, len(b), size)
-	}
-	n := min(len(b)/size, maxPeersPerReply)
-	peers := make([]netip.AddrPort, 0, n)
-	for i := 0; i < n; i++ {
-		e := b[i*size : (i+1)*size]
-		var addr netip.Addr
-		if v6 {
-			addr = netip.AddrFrom16([16]byte(e[:16]))
-		} else {
-			addr = netip.AddrFrom4([4]byte(e[:4]))
-		}
-		if ap, ok := usablePeer(addr, binary.BigEndian.Uint16(e[size-2:])); ok {
-			peers = append(peers, ap)
-		}
+	peers, err := metainfo.ParseCompactPeers(b, v6, maxPeersPerReply, metainfo.UnmapMapped)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadResponse, err)
 	}
 	return peers, nil
 }
@@ -84,18 +64,9 @@ func (s *peerSet) add(ps ...netip.AddrPort) {
 // family is skipped. Used by tests and fuzz seeds to build replies.
 func appendCompact(dst []byte, peers []netip.AddrPort, v6 bool) []byte {
 	for _, p := range peers {
-		a := p.Addr()
-		switch {
-		case !v6 && a.Is4():
-			b := a.As4()
-			dst = append(dst, b[:]...)
-		case v6 && a.Is6():
-			b := a.As16()
-			dst = append(dst, b[:]...)
-		default:
-			continue
+		if p.Addr().Is4() != v6 {
+			dst = metainfo.AppendCompactPeer(dst, p)
 		}
-		dst = binary.BigEndian.AppendUint16(dst, p.Port())
 	}
 	return dst
 }

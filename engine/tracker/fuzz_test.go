@@ -3,8 +3,9 @@ package tracker
 import (
 	"encoding/binary"
 	"errors"
-	"net/netip"
 	"testing"
+
+	"gotorrentserver/metainfo"
 )
 
 // checkPeers asserts what any parser output must satisfy.
@@ -70,54 +71,13 @@ func FuzzParseUDPResponse(f *testing.F) {
 			return
 		}
 		checkPeers(t, r)
-		size := compactV4Len
+		size := metainfo.CompactPeerV4Len
 		if v6 {
-			size = compactV6Len
+			size = metainfo.CompactPeerV6Len
 		}
 		if (len(data)-udpAnnounceHdrLen)%size != 0 {
 			t.Fatalf("accepted a peer list of %d bytes", len(data)-udpAnnounceHdrLen)
 		}
 		_, _, _ = parseConnectReply(data, txid)
-	})
-}
-
-func FuzzCompactPeers(f *testing.F) {
-	f.Add([]byte("\x7f\x00\x00\x01\x1a\xe1"), false)
-	f.Fuzz(func(t *testing.T, data []byte, v6 bool) {
-		peers, err := parseCompactPeers(data, v6)
-		size := compactV4Len
-		if v6 {
-			size = compactV6Len
-		}
-		if len(data)%size != 0 {
-			if err == nil {
-				t.Fatalf("%d bytes accepted as %d-byte entries", len(data), size)
-			}
-			return
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(peers) > len(data)/size {
-			t.Fatalf("%d peers from %d entries", len(peers), len(data)/size)
-		}
-		// Every returned peer re-encodes to an entry present in the input
-		// (IPv4-mapped v6 entries come back as IPv4, so skip those).
-		for _, p := range peers {
-			enc := appendCompact(nil, []netip.AddrPort{p}, v6)
-			if len(enc) == 0 {
-				continue
-			}
-			found := false
-			for i := 0; i+size <= len(data); i += size {
-				if string(data[i:i+size]) == string(enc) {
-					found = true
-					break
-				}
-			}
-			if !found {
-				t.Fatalf("peer %v not in input", p)
-			}
-		}
 	})
 }

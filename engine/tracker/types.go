@@ -138,6 +138,10 @@ type Config struct {
 	// Its own Timeout, if any, applies in addition to HTTPTimeout.
 	HTTPClient *http.Client
 	UDP        UDPConfig
+	// Socket, when set, carries UDP announces to the families it reaches
+	// (netio's socket on the peer port, shared with the DHT); others go
+	// through a socket of the client's own. The client never closes it.
+	Socket Socket
 	// Now is the clock for UDP connection-id expiry; default time.Now.
 	Now func() time.Time
 }

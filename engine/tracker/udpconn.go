@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -12,21 +13,34 @@ import (
 	"time"
 )
 
-// udpSocket is one UDP socket shared by every announce of a Client for one
-// address family. A single reader goroutine hands each datagram to the
-// announce waiting on its transaction id, so thousands of torrents cost one
-// file descriptor and one goroutine rather than one each.
+// Socket is a UDP socket the client shares with others: netio's, on the
+// peer port's number, which also carries the DHT and uTP, as in libtorrent
+// and Transmission. The client writes its requests to it, and registers the
+// transaction id of each before sending, so that the socket's reader hands
+// it the replies carrying that id. Implementations are safe for concurrent
+// use.
+type Socket interface {
+	// Expect has deliver called, on the socket's reader goroutine, with
+	// every datagram whose BEP 15 transaction id (bytes 4-8) is txid,
+	// until Forget(txid). deliver must copy what it keeps and never
+	// block. False when txid is already expected or the socket is closed.
+	Expect(txid uint32, deliver func(pkt []byte, from netip.AddrPort)) bool
+	Forget(txid uint32)
+	WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error)
+	LocalAddr() net.Addr
+}
+
+// udpSocket is a socket of the client's own, for a family the shared
+// Socket cannot reach (or when there is none: tests, embedders). One
+// reader goroutine hands each datagram to the announce waiting on its
+// transaction id, so thousands of torrents cost one file descriptor and
+// one goroutine. It implements Socket; waiters is guarded by mu.
 type udpSocket struct {
 	pc      *net.UDPConn
 	mu      sync.Mutex
-	waiters map[uint32]*udpWaiter
+	waiters map[uint32]func([]byte, netip.AddrPort)
 	closed  bool
 	done    chan struct{}
-}
-
-type udpWaiter struct {
-	from netip.AddrPort // replies from anywhere else are spoofed or stray
-	ch   chan []byte
 }
 
 var errAttemptTimeout = errors.New("tracker: udp attempt timed out")
@@ -36,16 +50,14 @@ func openUDPSocket(network string) (*udpSocket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tracker: udp socket: %w", err)
 	}
-	s := &udpSocket{pc: pc, waiters: make(map[uint32]*udpWaiter), done: make(chan struct{})}
+	s := &udpSocket{pc: pc, waiters: make(map[uint32]func([]byte, netip.AddrPort)), done: make(chan struct{})}
 	go s.readLoop()
 	return s, nil
 }
 
 func (s *udpSocket) readLoop() {
 	defer close(s.done)
-	// One byte more than we accept, so an oversized datagram shows up as a
-	// full buffer instead of being silently truncated into a valid reply.
-	buf := make([]byte, maxUDPReply+1)
+	buf := make([]byte, maxUDPReply+1) // see udpWaiter.deliver
 	for {
 		n, from, err := s.pc.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -57,22 +69,65 @@ func (s *udpSocket) readLoop() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if n < 8 || n > maxUDPReply {
+		if n < 8 {
 			continue
 		}
-		txid := uint32(buf[4])<<24 | uint32(buf[5])<<16 | uint32(buf[6])<<8 | uint32(buf[7])
 		s.mu.Lock()
-		w := s.waiters[txid]
+		deliver := s.waiters[binary.BigEndian.Uint32(buf[4:8])]
 		s.mu.Unlock()
-		if w == nil || from.Addr().Unmap() != w.from.Addr() || from.Port() != w.from.Port() {
-			continue
+		if deliver != nil {
+			deliver(buf[:n], from)
 		}
-		pkt := make([]byte, n)
-		copy(pkt, buf[:n])
-		select {
-		case w.ch <- pkt:
-		default: // waiter already has more than it will read
-		}
+	}
+}
+
+func (s *udpSocket) Expect(txid uint32, deliver func([]byte, netip.AddrPort)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.waiters[txid] != nil {
+		return false
+	}
+	s.waiters[txid] = deliver
+	return true
+}
+
+func (s *udpSocket) Forget(txid uint32) {
+	s.mu.Lock()
+	delete(s.waiters, txid)
+	s.mu.Unlock()
+}
+
+func (s *udpSocket) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error) {
+	return s.pc.WriteToUDPAddrPort(b, to)
+}
+
+func (s *udpSocket) LocalAddr() net.Addr { return s.pc.LocalAddr() }
+
+func (s *udpSocket) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.pc.Close()
+	<-s.done
+}
+
+// udpWaiter collects the replies to one attempt. Its channel is small:
+// one answer is all an attempt needs, and a flood of forged ones must not
+// cost memory or block the socket's reader.
+type udpWaiter struct {
+	from netip.AddrPort // replies from anywhere else are spoofed or stray
+	ch   chan []byte
+}
+
+func (w *udpWaiter) deliver(pkt []byte, from netip.AddrPort) {
+	// Readers read one byte more than we accept, so an oversized datagram
+	// shows up as too long instead of being truncated into a valid reply.
+	if len(pkt) > maxUDPReply || from.Addr().Unmap() != w.from.Addr() || from.Port() != w.from.Port() {
+		return
+	}
+	select {
+	case w.ch <- append([]byte(nil), pkt...):
+	default: // waiter already has more than it will read
 	}
 }
 
@@ -80,27 +135,19 @@ func (s *udpSocket) readLoop() {
 // to wait for a reply accepted by parse. parse returns match=false for
 // packets to ignore. Each retransmission gets a new transaction id, so a
 // reply to an abandoned attempt is simply dropped.
-func (s *udpSocket) roundTrip(ctx context.Context, to netip.AddrPort, wait time.Duration,
+func (c *Client) roundTrip(ctx context.Context, sock Socket, to netip.AddrPort, wait time.Duration,
 	build func(txid uint32) []byte, parse func(pkt []byte, txid uint32) (bool, error)) error {
 	w := &udpWaiter{from: to, ch: make(chan []byte, 4)}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
-	}
 	txid := rand.Uint32()
-	for s.waiters[txid] != nil {
+	for tries := 0; !sock.Expect(txid, w.deliver); tries++ {
+		if c.isClosed() || tries >= 64 {
+			return ErrClosed
+		}
 		txid = rand.Uint32()
 	}
-	s.waiters[txid] = w
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.waiters, txid)
-		s.mu.Unlock()
-	}()
+	defer sock.Forget(txid)
 
-	if _, err := s.pc.WriteToUDPAddrPort(build(txid), to); err != nil {
+	if _, err := sock.WriteToUDPAddrPort(build(txid), to); err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			return ErrClosed
 		}
@@ -118,18 +165,10 @@ func (s *udpSocket) roundTrip(ctx context.Context, to netip.AddrPort, wait time.
 			return errAttemptTimeout
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-s.done:
+		case <-c.closing:
 			return ErrClosed
 		}
 	}
-}
-
-func (s *udpSocket) close() {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.pc.Close()
-	<-s.done
 }
 
 // udpAnnounce runs the BEP 15 connect/announce exchange with retransmission.
@@ -159,7 +198,7 @@ func (c *Client) udpAnnounce(ctx context.Context, rawURL string, req AnnounceReq
 		wait := retransmitWait(c.cfg.UDP, n)
 		connID, cached := c.conns.get(addr, c.cfg.Now())
 		if !cached {
-			err = sock.roundTrip(ctx, addr, wait, buildConnect, func(p []byte, txid uint32) (bool, error) {
+			err = c.roundTrip(ctx, sock, addr, wait, buildConnect, func(p []byte, txid uint32) (bool, error) {
 				id, match, err := parseConnectReply(p, txid)
 				connID = id
 				return match, err
@@ -173,7 +212,7 @@ func (c *Client) udpAnnounce(ctx context.Context, rawURL string, req AnnounceReq
 			c.conns.put(addr, connID, c.cfg.Now())
 		}
 		var out AnnounceResponse
-		err = sock.roundTrip(ctx, addr, wait, func(txid uint32) []byte {
+		err = c.roundTrip(ctx, sock, addr, wait, func(txid uint32) []byte {
 			return buildAnnounce(connID, txid, req, target.urlData)
 		}, func(p []byte, txid uint32) (bool, error) {
 			r, match, err := parseUDPAnnounceReply(p, txid, v6)

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"gotorrentserver/engine"
+	"gotorrentserver/netio"
+)
+
+// stack is the engine and its network layer, as serve, get and fetch run
+// them.
+type stack struct {
+	client  *engine.Client
+	peers   *netio.Server
+	stopDHT func()
+}
+
+// stackConfig is what differs between the commands.
+type stackConfig struct {
+	PeerAddr string
+	DHT      dhtFlags
+	StateDir string // keeps the DHT's routing table; "" keeps none
+	Engine   engine.Config
+	Logf     func(string, ...any) // the network layer's and the DHT's notices; nil: log.Printf and none
+}
+
+// buildStack builds everything in dependency order, each part complete
+// before the next needs it, with no setter called afterwards:
+//
+//  1. the network layer binds the peer port and the UDP socket on its
+//     number, so the port is known and nothing serves yet;
+//  2. the DHT node starts on that UDP socket (with -dht);
+//  3. the engine is built with the port, the network layer as its dialer
+//     and listener status, the DHT, and the UDP socket for trackers;
+//  4. the network layer starts serving the engine: event loops, accepting.
+func buildStack(cfg stackConfig) (*stack, error) {
+	peers, err := netio.Listen(netio.Config{
+		ListenAddr: cfg.PeerAddr, DHT: cfg.DHT.enabled, UDPRequired: cfg.DHT.shared(cfg.PeerAddr), Logf: cfg.Logf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	udp := peers.UDP()
+	node, stopDHT, err := cfg.DHT.start(cfg.StateDir, cfg.PeerAddr, udp, cfg.Logf)
+	if err != nil {
+		peers.Stop()
+		udp.Close()
+		return nil, fmt.Errorf("DHT: %w", err)
+	}
+	ecfg := cfg.Engine
+	ecfg.ListenPort, ecfg.Dialer, ecfg.Listener = peers.Port(), peers, peers
+	if node != nil {
+		ecfg.DHT = node
+	}
+	if udp != nil {
+		ecfg.Tracker.Socket = udp
+	}
+	client := engine.New(ecfg)
+	if err := peers.Serve(client); err != nil {
+		peers.Stop()
+		client.Close()
+		stopDHT()
+		udp.Close()
+		return nil, err
+	}
+	return &stack{client: client, peers: peers, stopDHT: stopDHT}, nil
+}
+
+// stop takes the stack down in the reverse order: no new peers, sessions
+// announce stopped (over the UDP socket too), the DHT saves its table,
+// then the UDP socket closes.
+func (s *stack) stop() error {
+	err := s.peers.Stop()
+	s.client.Close()
+	s.stopDHT()
+	return errors.Join(err, s.peers.UDP().Close())
+}
