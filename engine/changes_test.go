@@ -81,7 +81,7 @@ func newFixtureOn(t *testing.T, c *Client, name string) metainfo.Hash {
 	mi := &metainfo.MetaInfo{Name: name, PieceLength: 16 << 10, TotalLength: 100, SingleFile: true,
 		Files: []metainfo.File{{Path: []string{name}, Length: 100}}, Pieces: make([]metainfo.Hash, 1)}
 	mi.InfoHash = sha1.Sum([]byte(name))
-	if _, err := c.Add(mi, AddOptions{Dir: t.TempDir(), Stopped: true}); err != nil {
+	if _, err := c.Add(mi, AddOptions{Settings: Settings{Dir: t.TempDir(), Stopped: true}}); err != nil {
 		t.Fatal(err)
 	}
 	return mi.InfoHash

@@ -178,13 +178,10 @@ func (c *Client) Sessions() []*Session {
 	return out
 }
 
-// AddOptions are per-torrent settings given when adding.
+// AddOptions are what a torrent is added with: its own settings, and for
+// one coming back from the persister, what its record kept.
 type AddOptions struct {
-	Dir        string         // download folder; the torrent's name is created below it
-	Stopped    bool           // add without starting
-	MaxDown    int64          // bytes/s, 0 = unlimited
-	MaxUp      int64          // bytes/s, 0 = unlimited
-	Sequential bool           // download pieces in order
+	Settings                  // folder, stopped, limits, order: the value the record and the API carry too
 	Have       *bitset.BitSet // trusted verified pieces (resume); nil = check the disk
 	Added      time.Time      // when first added (resume); zero = now
 	Restored   bool           // coming back from the persister: do not store it again
@@ -195,9 +192,11 @@ type AddOptions struct {
 	Error error
 }
 
-// settings is the torrent's settings as given.
+// settings is the torrent's settings as given, negative limits as none.
 func (o AddOptions) settings() Settings {
-	return Settings{Dir: o.Dir, Stopped: o.Stopped, MaxDown: max(o.MaxDown, 0), MaxUp: max(o.MaxUp, 0), Sequential: o.Sequential}
+	st := o.Settings
+	st.MaxDown, st.MaxUp = max(st.MaxDown, 0), max(st.MaxUp, 0)
+	return st
 }
 
 // Add adds a torrent and, unless opt.Stopped, starts it. Adding one that is

@@ -39,7 +39,7 @@ func TestStalledDiskDoesNotBlockSession(t *testing.T) {
 	mi := &metainfo.MetaInfo{Name: "x.bin", PieceLength: 16 << 10, TotalLength: 100, SingleFile: true,
 		Files: []metainfo.File{{Path: []string{"x.bin"}, Length: 100}}, Pieces: make([]metainfo.Hash, 1)}
 	mi.InfoHash = sha1.Sum([]byte("stalled"))
-	s, err := c.Add(mi, AddOptions{Dir: dir})
+	s, err := c.Add(mi, AddOptions{Settings: Settings{Dir: dir}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func BenchmarkLoadTorrents(b *testing.B) {
 		for i, mi := range mis {
 			have := bitset.New(100)
 			have.SetAll()
-			s, err := c.Add(mi, AddOptions{Dir: b.TempDir(), Have: have})
+			s, err := c.Add(mi, AddOptions{Settings: Settings{Dir: b.TempDir()}, Have: have})
 			if err != nil {
 				b.Fatal(err)
 			}

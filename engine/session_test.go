@@ -113,7 +113,7 @@ func newFixture(t *testing.T, seeding bool) *fixture {
 	f.now.Store(time.Unix(1_700_000_000, 0).UnixNano())
 	f.c = New(Config{PeerID: ourID, Tick: -1, Now: func() time.Time { return time.Unix(0, f.now.Load()) }, Logf: t.Logf})
 	t.Cleanup(f.c.Close)
-	s, err := f.c.Add(mi, AddOptions{Dir: dir, Have: have})
+	s, err := f.c.Add(mi, AddOptions{Settings: Settings{Dir: dir}, Have: have})
 	if err != nil {
 		t.Fatal(err)
 	}

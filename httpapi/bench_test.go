@@ -42,7 +42,7 @@ func BenchmarkAllData(b *testing.B) {
 	var hashes []metainfo.Hash
 	for i := range 1000 {
 		mi := benchTorrent(b, i, rng)
-		if _, err := e.client.Add(mi, engine.AddOptions{Dir: e.root, Stopped: true}); err != nil {
+		if _, err := e.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: e.root, Stopped: true}}); err != nil {
 			b.Fatal(err)
 		}
 		hashes = append(hashes, mi.InfoHash)

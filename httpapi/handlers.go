@@ -250,7 +250,7 @@ func (s *Server) addTorrentFile(ctx *fasthttp.RequestCtx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.cfg.Client.Add(mi, engine.AddOptions{Dir: dir, Stopped: !start, MaxDown: maxDown, MaxUp: maxUp})
+	_, err = s.cfg.Client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: dir, Stopped: !start, MaxDown: maxDown, MaxUp: maxUp}})
 	if err != nil {
 		return nil, engineError(err)
 	}
@@ -275,7 +275,7 @@ func (s *Server) addMagnet(ctx *fasthttp.RequestCtx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.cfg.Client.AddMagnet(req.magnet, engine.AddOptions{Dir: dir, MaxDown: req.maxDown, MaxUp: req.maxUp})
+	_, err = s.cfg.Client.AddMagnet(req.magnet, engine.AddOptions{Settings: engine.Settings{Dir: dir, MaxDown: req.maxDown, MaxUp: req.maxUp}})
 	if err != nil {
 		return nil, engineError(err)
 	}

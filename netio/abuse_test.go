@@ -26,7 +26,7 @@ func seedingNodeWith(t *testing.T, ncfg Config) (*node, *metainfo.MetaInfo) {
 	data := testData(t, "abuse", []int{500001, 300007})
 	_, mi := makeTorrent(t, data, 64<<10)
 	n := startNodeWith(t, engine.Config{}, ncfg)
-	s, err := n.client.Add(mi, engine.AddOptions{Dir: filepath.Dir(data)})
+	s, err := n.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: filepath.Dir(data)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func TestDHTMagnetCompletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := startNode(t, engine.Config{DHT: nodes[len(nodes)-1]})
-	s, err := n.client.AddMagnet(&metainfo.Magnet{InfoHash: mi.InfoHash, Name: "dht"}, engine.AddOptions{Dir: n.dir})
+	s, err := n.client.AddMagnet(&metainfo.Magnet{InfoHash: mi.InfoHash, Name: "dht"}, engine.AddOptions{Settings: engine.Settings{Dir: n.dir}})
 	if err != nil {
 		t.Fatal(err)
 	}

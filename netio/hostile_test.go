@@ -21,7 +21,7 @@ func seedingNode(t *testing.T) (*node, *metainfo.MetaInfo, string) {
 	data := testData(t, "hostile", []int{500001, 300007})
 	_, mi := makeTorrent(t, data, 64<<10)
 	n := startNode(t, engine.Config{})
-	s, err := n.client.Add(mi, engine.AddOptions{Dir: filepath.Dir(data)})
+	s, err := n.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: filepath.Dir(data)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestBadPieceDataBansPeer(t *testing.T) {
 	bad := badSeeder(t, mi, data, func(int) bool { return true })
 
 	n := startNode(t, engine.Config{})
-	s, err := n.client.Add(mi, engine.AddOptions{Dir: n.dir})
+	s, err := n.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: n.dir}})
 	if err != nil {
 		t.Fatal(err)
 	}

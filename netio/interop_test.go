@@ -34,7 +34,7 @@ func trackedTorrent(t *testing.T, name string, udp bool) (data, tpath string, mi
 
 func addAndWait(t *testing.T, n *node, mi *metainfo.MetaInfo, dir string, want engine.State) *engine.Session {
 	t.Helper()
-	s, err := n.client.Add(mi, engine.AddOptions{Dir: dir})
+	s, err := n.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestDownloadFromTransmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := startNode(t, engine.Config{})
-	s, err := n.client.Add(mi, engine.AddOptions{Dir: n.dir})
+	s, err := n.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: n.dir}})
 	if err != nil {
 		t.Fatal(err)
 	}

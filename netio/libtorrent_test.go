@@ -28,7 +28,7 @@ func TestDownloadFromLibtorrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := startNode(t, engine.Config{})
-	s, err := n.client.Add(mi, engine.AddOptions{Dir: n.dir})
+	s, err := n.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: n.dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestSeedToLibtorrent(t *testing.T) {
 	data := testData(t, "lt-seed", interopSizes)
 	tpath, mi := makeTorrent(t, data, 256<<10)
 	n := startNode(t, engine.Config{})
-	s, err := n.client.Add(mi, engine.AddOptions{Dir: filepath.Dir(data)})
+	s, err := n.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: filepath.Dir(data)}})
 	if err != nil {
 		t.Fatal(err)
 	}

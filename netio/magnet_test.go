@@ -28,7 +28,7 @@ func TestMagnetFromLibtorrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := startNode(t, engine.Config{})
-	s, err := n.client.AddMagnet(m, engine.AddOptions{Dir: n.dir})
+	s, err := n.client.AddMagnet(m, engine.AddOptions{Settings: engine.Settings{Dir: n.dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestMagnetFromTransmission(t *testing.T) {
 	}
 	n := startNode(t, engine.Config{})
 	m := &metainfo.Magnet{InfoHash: mi.InfoHash, Peers: []string{localPort(seed.Port).String()}}
-	s, err := n.client.AddMagnet(m, engine.AddOptions{Dir: n.dir})
+	s, err := n.client.AddMagnet(m, engine.AddOptions{Settings: engine.Settings{Dir: n.dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestMagnetWithAria2(t *testing.T) {
 		}
 		n := startNode(t, engine.Config{})
 		s, err := n.client.AddMagnet(&metainfo.Magnet{InfoHash: mi.InfoHash, Trackers: []string{tr.HTTPURL}},
-			engine.AddOptions{Dir: n.dir})
+			engine.AddOptions{Settings: engine.Settings{Dir: n.dir}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +138,7 @@ func TestPexLearnsThirdPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := startNode(t, engine.Config{})
-	cs, err := c.client.Add(mi, engine.AddOptions{Dir: c.dir, MaxDown: 64 << 10})
+	cs, err := c.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: c.dir, MaxDown: 64 << 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestPexLearnsThirdPeer(t *testing.T) {
 	waitFor(t, "C downloading from A", 20*time.Second, func() bool { return cs.Snapshot().Downloaded > 0 })
 
 	n := startNode(t, engine.Config{})
-	s, err := n.client.Add(mi, engine.AddOptions{Dir: n.dir, MaxDown: 64 << 10})
+	s, err := n.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: n.dir, MaxDown: 64 << 10}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func TestRateLimitsHold(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := startNode(t, engine.Config{})
-		s, err := n.client.Add(mi, engine.AddOptions{Dir: n.dir, MaxDown: limit})
+		s, err := n.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: n.dir, MaxDown: limit}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestRateLimitsHold(t *testing.T) {
 	})
 	t.Run("upload", func(t *testing.T) {
 		n := startNode(t, engine.Config{})
-		s, err := n.client.Add(mi, engine.AddOptions{Dir: filepath.Dir(data), MaxUp: limit})
+		s, err := n.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: filepath.Dir(data), MaxUp: limit}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +122,7 @@ func TestRateLimitsHold(t *testing.T) {
 			if _, err := seed.WaitLine("STATUS seeding", 60*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			s, err := n.client.Add(m, engine.AddOptions{Dir: n.dir})
+			s, err := n.client.Add(m, engine.AddOptions{Settings: engine.Settings{Dir: n.dir}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +138,7 @@ func TestRateLimitsHold(t *testing.T) {
 		n.client.SetGlobalRates(0, limit)
 		var ss [2]*engine.Session
 		for i, m := range mis {
-			s, err := n.client.Add(m, engine.AddOptions{Dir: filepath.Dir(data)})
+			s, err := n.client.Add(m, engine.AddOptions{Settings: engine.Settings{Dir: filepath.Dir(data)}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,7 +23,7 @@ func TestSwarmDownloadAndUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := startNode(t, engine.Config{})
-	s, err := n.client.Add(mi, engine.AddOptions{Dir: n.dir, MaxDown: 1 << 20})
+	s, err := n.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: n.dir, MaxDown: 1 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}

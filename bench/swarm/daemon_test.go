@@ -52,7 +52,7 @@ func (d *daemon) addr() netip.AddrPort {
 
 func (d *daemon) add(t testing.TB, mi *metainfo.MetaInfo, dir string, want engine.State) *engine.Session {
 	t.Helper()
-	s, err := d.client.Add(mi, engine.AddOptions{Dir: dir})
+	s, err := d.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestOurDaemonLeechesFromSwarmDespiteACorruptSeeder(t *testing.T) {
 	tor, mi := testTorrent(t, 12, 4<<20+777)
 	d := startDaemon(t, engine.Config{})
 	dir := t.TempDir()
-	sess, err := d.client.Add(mi, engine.AddOptions{Dir: dir})
+	sess, err := d.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: dir}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func fetchMagnetInfo(link string, timeout time.Duration) (*infoJSON, error) {
 	}
 	defer st.stop()
 	client := st.client
-	sess, err := client.AddMagnet(m, engine.AddOptions{Dir: tmp, MaxDown: 1}) // 1 B/s: metadata only
+	sess, err := client.AddMagnet(m, engine.AddOptions{Settings: engine.Settings{Dir: tmp, MaxDown: 1}}) // 1 B/s: metadata only
 	if err != nil {
 		return nil, err
 	}

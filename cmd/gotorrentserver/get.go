@@ -85,7 +85,7 @@ func runGet(args []string, stdout io.Writer) error {
 	}
 	defer st.stop()
 	client := st.client
-	opt := engine.AddOptions{Dir: dir, MaxDown: *maxDown << 10, MaxUp: *maxUp << 10, Sequential: *sequential}
+	opt := engine.AddOptions{Settings: engine.Settings{Dir: dir, MaxDown: *maxDown << 10, MaxUp: *maxUp << 10, Sequential: *sequential}}
 	var sess *engine.Session
 	if mag != nil {
 		sess, err = client.AddMagnet(mag, opt)

@@ -216,10 +216,10 @@ func (d *daemon) restore(logf func(string, ...any)) {
 		logf("gotorrentserver: %v", err)
 	}
 	for _, e := range entries {
-		opt := engine.AddOptions{Restored: true, Dir: e.Resume.Dir}
+		opt := engine.AddOptions{Restored: true}
 		if e.HasResume {
 			r := e.Resume
-			opt.Stopped, opt.MaxDown, opt.MaxUp, opt.Sequential = r.Stopped, r.MaxDown, r.MaxUp, r.Sequential
+			opt.Settings = r.Settings
 			opt.Added, opt.Downloaded, opt.Uploaded = r.Added, r.Downloaded, r.Uploaded
 			opt.Have = state.TrustedHave(e, d.downloads)
 		} else {

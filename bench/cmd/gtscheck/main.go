@@ -60,7 +60,7 @@ func run(dir, torrent, cpuProfile, memProfile string) error {
 	c := engine.New(engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: func(string, ...any) {}})
 	defer c.Close()
 	start := time.Now()
-	s, err := c.Add(mi, engine.AddOptions{Dir: dir})
+	s, err := c.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: dir}})
 	if err != nil {
 		return err
 	}
