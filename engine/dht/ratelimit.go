@@ -3,6 +3,8 @@ package dht
 import (
 	"net/netip"
 	"time"
+
+	"gotorrentserver/engine/ratelimit"
 )
 
 // limiter is a token bucket per source IP for incoming queries, so one
@@ -15,17 +17,12 @@ type limiter struct {
 	rate   float64 // tokens per second; <= 0 disables limiting
 	burst  float64
 	maxIPs int
-	ips    map[netip.Addr]*ipBucket
+	ips    map[netip.Addr]*ratelimit.Bucket
 	purged time.Time
 }
 
-type ipBucket struct {
-	tokens float64
-	last   time.Time
-}
-
 func newLimiter(rate float64, burst, maxIPs int) *limiter {
-	return &limiter{rate: rate, burst: float64(burst), maxIPs: maxIPs, ips: make(map[netip.Addr]*ipBucket)}
+	return &limiter{rate: rate, burst: float64(burst), maxIPs: maxIPs, ips: make(map[netip.Addr]*ratelimit.Bucket)}
 }
 
 func (l *limiter) allow(ip netip.Addr, now time.Time) bool {
@@ -43,16 +40,12 @@ func (l *limiter) allow(ip netip.Addr, now time.Time) bool {
 				return false
 			}
 		}
-		b = &ipBucket{tokens: l.burst, last: now}
+		nb := ratelimit.New(l.rate, l.burst)
+		nb.Refill(now)
+		b = &nb
 		l.ips[ip] = b
 	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return b.Allow(now, 1)
 }
 
 // purge forgets sources whose bucket has refilled: they are
@@ -60,7 +53,7 @@ func (l *limiter) allow(ip netip.Addr, now time.Time) bool {
 func (l *limiter) purge(now time.Time) {
 	l.purged = now
 	for ip, b := range l.ips {
-		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+		if b.Refill(now); b.Tokens() >= l.burst {
 			delete(l.ips, ip)
 		}
 	}
