@@ -17,7 +17,6 @@ import (
 type Client struct {
 	cfg     Config
 	hc      *http.Client
-	sem     chan struct{}
 	conns   connCache
 	closing chan struct{} // closed by Close: UDP waits end with ErrClosed
 
@@ -25,7 +24,6 @@ type Client struct {
 	closed bool
 	udp4   *udpSocket
 	udp6   *udpSocket
-	wg     sync.WaitGroup // AnnounceAsync goroutines
 }
 
 // maxRedirects is generous for load-balanced trackers yet stops loops early.
@@ -52,13 +50,14 @@ func NewClient(cfg Config) *Client {
 			},
 		}
 	}
-	return &Client{cfg: cfg, hc: hc, sem: make(chan struct{}, cfg.Concurrency), closing: make(chan struct{})}
+	return &Client{cfg: cfg, hc: hc, closing: make(chan struct{})}
 }
 
 // Announce contacts the tracker at rawURL (http, https or udp) and blocks
 // until it answers, fails, or ctx ends. Safe to call from any number of
-// goroutines, but never from a session loop or event loop: use
-// AnnounceAsync there. It does not take a concurrency slot.
+// goroutines, but never from a session loop or event loop: the engine runs
+// announces as jobs on a bounded lane, which also bounds how many run at
+// once.
 //
 // The caller enforces private-torrent rules: this contacts exactly rawURL.
 func (c *Client) Announce(ctx context.Context, rawURL string, req AnnounceRequest) (AnnounceResponse, error) {
@@ -82,41 +81,11 @@ func (c *Client) Announce(ctx context.Context, rawURL string, req AnnounceReques
 	}
 }
 
-// AnnounceAsync runs Announce on a new goroutine once one of
-// Config.Concurrency slots is free, then calls done exactly once with the
-// outcome, on that goroutine. It never blocks, so a session loop may call
-// it; done must not block for long either (typically it sends the Result to
-// the session's buffered event channel). If ctx ends while waiting for a
-// slot, done receives ctx's error without any network work. Safe for
-// concurrent use.
-func (c *Client) AnnounceAsync(ctx context.Context, rawURL string, req AnnounceRequest, done func(Result)) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		go done(Result{URL: rawURL, Request: req, Err: ErrClosed})
-		return
-	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
-		res := Result{URL: rawURL, Request: req}
-		select {
-		case c.sem <- struct{}{}:
-			res.Response, res.Err = c.Announce(ctx, rawURL, req)
-			<-c.sem
-		case <-ctx.Done():
-			res.Err = fmt.Errorf("tracker: waiting for an announce slot: %w", ctx.Err())
-		}
-		done(res)
-	}()
-}
-
-// Close closes the client's own UDP sockets (not Config.Socket), making UDP announces in progress fail with
-// ErrClosed, and waits for AnnounceAsync goroutines to report. HTTP
-// requests in progress are not interrupted: callers cancel their contexts
-// first to speed this up. Later announces fail with ErrClosed. Safe to call
-// from any goroutine, more than once, but not from a done callback.
+// Close closes the client's own UDP sockets (not Config.Socket), making
+// UDP announces in progress fail with ErrClosed. HTTP requests in progress
+// are not interrupted: callers cancel their contexts first to speed this
+// up. Later announces fail with ErrClosed. Safe to call from any
+// goroutine, more than once.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -133,7 +102,6 @@ func (c *Client) Close() error {
 			s.close()
 		}
 	}
-	c.wg.Wait()
 	if tr, ok := c.hc.Transport.(*http.Transport); ok && c.cfg.HTTPClient == nil {
 		tr.CloseIdleConnections()
 	}

@@ -103,7 +103,7 @@ type AnnounceResponse struct {
 	TrackerID string
 }
 
-// Result is what AnnounceAsync delivers.
+// Result is an announce's outcome, as the engine hands it to a session.
 type Result struct {
 	URL      string
 	Request  AnnounceRequest
@@ -128,9 +128,6 @@ type UDPConfig struct {
 
 // Config configures a Client. The zero value is usable.
 type Config struct {
-	// Concurrency bounds the announces AnnounceAsync runs at once across all
-	// torrents; default 16.
-	Concurrency     int
 	HTTPTimeout     time.Duration // per HTTP request, default 30 s
 	MaxResponseSize int64         // HTTP body bound, default 2 MiB
 	UserAgent       string        // default "GoTorrentServer/0.1"
@@ -147,7 +144,6 @@ type Config struct {
 }
 
 const (
-	defaultConcurrency  = 16
 	defaultHTTPTimeout  = 30 * time.Second
 	defaultMaxResponse  = 2 << 20
 	defaultUserAgent    = "GoTorrentServer/0.1"
@@ -160,9 +156,6 @@ const (
 )
 
 func (c Config) withDefaults() Config {
-	if c.Concurrency <= 0 {
-		c.Concurrency = defaultConcurrency
-	}
 	if c.HTTPTimeout <= 0 {
 		c.HTTPTimeout = defaultHTTPTimeout
 	}
