@@ -66,6 +66,8 @@ func newPeerConn(s *Server, addr netip.AddrPort, outbound bool) *peerConn {
 
 // open runs on the event loop once the transport has the connection; false
 // when it was closed (evicted from the pending set) before the loop had it.
+// A dialed connection speaks first: our handshake goes out, through the
+// outbound stages like everything else.
 func (pc *peerConn) open(tr transport) bool {
 	// The queue's mutex also orders this against a Close from another
 	// goroutine (an eviction) before the loop had the connection.
@@ -80,6 +82,9 @@ func (pc *peerConn) open(tr transport) bool {
 			pc.Close()
 		}
 	})
+	if pc.outbound {
+		pc.Send(pc.greeting(pc.sess.InfoHash()))
+	}
 	return true
 }
 

@@ -240,9 +240,6 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if !ok || !pc.open(&gnetTransport{c}) {
 		return nil, gnet.Close
 	}
-	if pc.outbound {
-		return pc.greeting(pc.sess.InfoHash()), gnet.None
-	}
 	return nil, gnet.None
 }
 
