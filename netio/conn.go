@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
-
 	"gotorrentserver/engine"
 	"gotorrentserver/engine/wire"
 	"gotorrentserver/metainfo"
@@ -19,6 +17,8 @@ import (
 var (
 	errUnknownTorrent = errors.New("netio: handshake for a torrent we do not have")
 	errWrongTorrent   = errors.New("netio: peer answered for another torrent")
+	errInboundFull    = errors.New("netio: peer sends faster than its session decodes")
+	errSessionBehind  = errors.New("netio: session too far behind on this peer")
 )
 
 // Per-connection buffer bounds. A peer that does not read, or that sends
@@ -37,150 +37,108 @@ const (
 	maxInbound = 8<<20 + 2*(16<<10+13)
 )
 
-// peerConn is one connection. Fields without atomics belong to the
+// peerConn is one connection: a transport below, its protocol stack, and
+// above them the session's handle. Fields without atomics belong to the
 // connection's event loop; the session reaches it only through the
 // engine.PeerConn methods, which are safe from any goroutine.
 type peerConn struct {
 	srv      *Server
-	c        gnet.Conn // set by open, under out.mu (see Close)
+	tr       transport // set by open, under out.mu (see Close)
 	addr     netip.AddrPort
 	outbound bool
 	// pending (and pendingAt below) belong to the server's pendingSet,
 	// under its mutex: the connection has not finished its handshake.
 	pending   bool
-	hsDone    atomic.Bool
 	closed    atomic.Bool
 	sess      *engine.Session // outbound: the torrent we dialed for; inbound: after handshake
 	peer      *engine.Peer
-	maxFrame  int
 	pendingAt *list.Element
 	queued    atomic.Int64 // bytes passed to Send and not yet written
-	outbuf    atomic.Int64 // gnet's outbound buffer, sampled on the loop
+	outbuf    atomic.Int64 // the transport's unsent bytes, sampled on the loop
 	timer     *time.Timer
+	st        stack
 	out       outQueue
-	flushFn   gnet.AsyncCallback // pc.flush, made once rather than per send
 }
 
 func newPeerConn(s *Server, addr netip.AddrPort, outbound bool) *peerConn {
-	pc := &peerConn{srv: s, addr: addr, outbound: outbound}
-	pc.flushFn = pc.flush
-	return pc
+	return &peerConn{srv: s, addr: addr, outbound: outbound}
 }
 
-// open runs on the event loop once gnet has the connection; false when it
-// was closed (evicted from the pending set) before the loop had it.
-func (pc *peerConn) open(c gnet.Conn) bool {
+// open runs on the event loop once the transport has the connection; false
+// when it was closed (evicted from the pending set) before the loop had it.
+// A dialed connection speaks first: our handshake goes out, through the
+// outbound stages like everything else.
+func (pc *peerConn) open(tr transport) bool {
 	// The queue's mutex also orders this against a Close from another
 	// goroutine (an eviction) before the loop had the connection.
 	pc.out.mu.Lock()
-	pc.c = c
+	pc.tr = tr
 	pc.out.mu.Unlock()
 	if pc.closed.Load() {
 		return false
 	}
 	pc.timer = time.AfterFunc(pc.srv.cfg.HandshakeTimeout, func() {
-		if !pc.hsDone.Load() {
+		if !pc.st.hs.done.Load() {
 			pc.Close()
 		}
 	})
+	if pc.outbound {
+		pc.Send(pc.greeting(pc.sess.InfoHash()))
+	}
 	return true
 }
 
-func (pc *peerConn) handshakeBytes(ih metainfo.Hash) []byte {
-	return wire.AppendHandshake(make([]byte, 0, wire.HandshakeLen), wire.Handshake{
+// greeting is our handshake for the torrent ih.
+func (pc *peerConn) greeting(ih metainfo.Hash) []byte {
+	return greeting(wire.Handshake{
 		Reserved: wire.DefaultReserved(pc.srv.cfg.DHT), InfoHash: ih, PeerID: pc.srv.client.PeerID(),
 	})
 }
 
-// onTraffic runs on the event loop: handshake first, then up to
-// FramesPerWake frames, decoded into messages the session will own.
-func (pc *peerConn) onTraffic() gnet.Action {
-	c := pc.c
-	if c.InboundBuffered() > maxInbound {
-		return gnet.Close
+// onTraffic runs on the event loop: what the transport holds goes through
+// the stack (handshake first, then up to FramesPerWake frames), and the
+// messages, which the session will own, to the session. An error closes
+// the connection.
+func (pc *peerConn) onTraffic() error {
+	if pc.tr.Buffered() > maxInbound {
+		return errInboundFull
 	}
-	if !pc.hsDone.Load() {
-		buf, _ := c.Peek(wire.HandshakeLen)
-		if len(buf) < wire.HandshakeLen {
-			return gnet.None
-		}
-		hs, err := wire.ParseHandshake(buf)
-		c.Discard(wire.HandshakeLen)
-		if err != nil {
-			return gnet.Close
-		}
-		if err := pc.handshake(hs); err != nil {
-			return gnet.Close
-		}
+	msgs, more, err := pc.st.input(pc.tr, pc.srv.cfg.FramesPerWake, pc)
+	if err != nil {
+		return err
 	}
-	// One allocation per wake: requests, the bulk of a seed's traffic,
-	// are 17 bytes each.
-	msgs := make([]wire.Message, 0, min(pc.srv.cfg.FramesPerWake, c.InboundBuffered()/17+1))
-	limited := true
-	for range pc.srv.cfg.FramesPerWake {
-		hdr, _ := c.Peek(4)
-		n, err := wire.CheckFrame(hdr, pc.maxFrame)
-		if errors.Is(err, wire.ErrTruncated) {
-			limited = false
-			break
-		}
-		if err != nil {
-			return gnet.Close
-		}
-		if c.InboundBuffered() < n {
-			limited = false
-			break
-		}
-		frame, _ := c.Peek(n)
-		msgs = append(msgs, wire.Message{})
-		m := &msgs[len(msgs)-1]
-		if n > 13 && frame[4] == byte(wire.Piece) {
-			m.Block = engine.BlockBuffer(n - 13)[:0]
-		}
-		err = wire.Decode(frame, m)
-		c.Discard(n)
-		switch {
-		case errors.Is(err, wire.ErrUnknownMessage):
-			msgs = msgs[:len(msgs)-1]
-		case err != nil:
-			return gnet.Close
-		}
-	}
-	if limited {
-		// Whole frames may remain: come back after the loop served the
-		// other connections. A partial frame waits for the socket instead.
-		c.Wake(nil)
+	if more {
+		pc.tr.Wake()
 	}
 	if len(msgs) > 0 && pc.peer.Deliver(msgs) != nil {
-		return gnet.Close // its session is that far behind on this peer
+		return errSessionBehind
 	}
-	return gnet.None
+	return nil
 }
 
-// handshake checks the peer's handshake, answers an inbound one, and
-// attaches the connection to its session.
-func (pc *peerConn) handshake(hs wire.Handshake) error {
+// handshook checks the peer's handshake, answers an inbound one, and
+// attaches the connection to its session; implements handshakeHandler.
+func (pc *peerConn) handshook(hs wire.Handshake) (maxFrame int, err error) {
 	if pc.outbound {
 		if hs.InfoHash != pc.sess.InfoHash() {
-			return errWrongTorrent
+			return 0, errWrongTorrent
 		}
 	} else {
 		pc.sess = pc.srv.client.Session(hs.InfoHash)
 		if pc.sess == nil {
-			return errUnknownTorrent
+			return 0, errUnknownTorrent
 		}
-		pc.c.AsyncWrite(pc.handshakeBytes(hs.InfoHash), nil)
+		// Queued ahead of anything the session sends once attached.
+		pc.Send(pc.greeting(hs.InfoHash))
 	}
 	pieces := 0 // a magnet's size is unknown until its metadata arrives
 	if mi := pc.sess.MetaInfo(); mi != nil {
 		pieces = mi.NumPieces()
 	}
-	pc.maxFrame = wire.MaxFrame(wire.DefaultBlockLen, pieces)
-	pc.hsDone.Store(true)
 	pc.timer.Stop()
 	pc.srv.pending.remove(pc)
 	pc.peer = pc.sess.Attach(pc, hs, pc.outbound)
-	return nil
+	return wire.MaxFrame(wire.DefaultBlockLen, pieces), nil
 }
 
 func (pc *peerConn) onClose(err error) {
@@ -227,10 +185,6 @@ type outBatch struct {
 	release []func()
 }
 
-// maxIOV keeps each writev under Linux's IOV_MAX (1024), past which it
-// fails and gnet would close the connection.
-const maxIOV = 512
-
 func (pc *peerConn) enqueue(release func(), bufs ...[]byte) {
 	if pc.closed.Load() {
 		if release != nil {
@@ -261,16 +215,16 @@ func (pc *peerConn) enqueue(release func(), bufs ...[]byte) {
 	arm := !q.armed
 	q.armed = true
 	q.mu.Unlock()
-	// AsyncWritev with nothing to write is the way to run on the loop; the
-	// flush callback takes what is queued by the time it runs.
-	if arm && pc.c.AsyncWritev(nil, pc.flushFn) != nil {
-		pc.flush(nil, net.ErrClosed)
+	// The flush takes what is queued by the time it runs.
+	if arm && pc.tr.Flush() != nil {
+		pc.flush(false, net.ErrClosed)
 	}
 }
 
 // flush runs on the loop (or once, off it, when the loop refused the
-// task): one writev for everything queued, then the releases.
-func (pc *peerConn) flush(c gnet.Conn, err error) error {
+// task): the outbound stages, one writev for everything queued, then the
+// releases. Implements flusher.
+func (pc *peerConn) flush(onLoop bool, err error) {
 	q := &pc.out
 	q.mu.Lock()
 	b := q.cur
@@ -280,16 +234,14 @@ func (pc *peerConn) flush(c gnet.Conn, err error) error {
 	for _, buf := range b.bufs {
 		n += int64(len(buf))
 	}
-	for rest := b.bufs; len(rest) > 0 && err == nil && c != nil; {
-		k := min(len(rest), maxIOV)
-		_, err = c.Writev(rest[:k])
-		rest = rest[k:]
+	if onLoop && err == nil && len(b.bufs) > 0 {
+		pc.tr.Writev(pc.st.output(b.bufs))
 	}
 	pc.queued.Add(-n)
-	if c != nil {
-		pc.outbuf.Store(int64(c.OutboundBuffered()))
+	if onLoop {
+		pc.outbuf.Store(int64(pc.tr.Unsent()))
 	}
-	// gnet wrote or copied every buffer, or never will touch them.
+	// The transport wrote or copied every buffer, or never will touch them.
 	for _, r := range b.release {
 		r()
 	}
@@ -300,11 +252,10 @@ func (pc *peerConn) flush(c gnet.Conn, err error) error {
 	q.mu.Lock()
 	q.spare = outBatch{bufs: b.bufs[:0], release: b.release[:0]}
 	q.mu.Unlock()
-	return nil
 }
 
-// NotifyWritable implements engine.PeerConn. gnet has no writable
-// callback, so the outbound buffer is sampled on the loop, backing off
+// NotifyWritable implements engine.PeerConn. A transport has no writable
+// callback (gnet has none), so its unsent bytes are sampled on the loop, backing off
 // from 1 ms to 64 ms, until it is under bound.
 func (pc *peerConn) NotifyWritable(bound int) {
 	pc.pollDrain(bound, time.Millisecond)
@@ -315,8 +266,8 @@ func (pc *peerConn) pollDrain(bound int, wait time.Duration) {
 		if pc.closed.Load() {
 			return
 		}
-		err := pc.c.Wake(func(c gnet.Conn, err error) error {
-			pc.outbuf.Store(int64(c.OutboundBuffered()))
+		err := pc.tr.Do(func(err error) {
+			pc.outbuf.Store(int64(pc.tr.Unsent()))
 			switch {
 			case err != nil || pc.closed.Load():
 			case pc.Buffered() <= bound:
@@ -324,7 +275,6 @@ func (pc *peerConn) pollDrain(bound int, wait time.Duration) {
 			default:
 				pc.pollDrain(bound, min(2*wait, 64*time.Millisecond))
 			}
-			return nil
 		})
 		if err != nil {
 			pc.closed.Store(true)
@@ -337,10 +287,10 @@ func (pc *peerConn) pollDrain(bound int, wait time.Duration) {
 func (pc *peerConn) Close() {
 	if pc.closed.CompareAndSwap(false, true) {
 		pc.out.mu.Lock()
-		c := pc.c
+		tr := pc.tr
 		pc.out.mu.Unlock()
-		if c != nil {
-			c.Close()
+		if tr != nil {
+			tr.Close()
 		}
 	}
 }

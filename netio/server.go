@@ -275,11 +275,8 @@ func (s *Server) enroll(nc net.Conn, pc *peerConn) error {
 // OnOpen runs on the connection's event loop once gnet has it.
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	pc, ok := c.Context().(*peerConn)
-	if !ok || !pc.open(c) {
+	if !ok || !pc.open(&gnetTransport{c}) {
 		return nil, gnet.Close
-	}
-	if pc.outbound {
-		return pc.handshakeBytes(pc.sess.InfoHash()), gnet.None
 	}
 	return nil, gnet.None
 }
@@ -287,10 +284,10 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 // OnTraffic decodes what arrived and hands it to the session.
 func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	pc, ok := c.Context().(*peerConn)
-	if !ok {
+	if !ok || pc.onTraffic() != nil {
 		return gnet.Close
 	}
-	return pc.onTraffic()
+	return gnet.None
 }
 
 // OnClose reports the closing to the session.
