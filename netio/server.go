@@ -1,11 +1,17 @@
-// Package netio owns every peer socket, multiplexed on gnet event loops. It
-// accepts and dials connections itself, frames and decodes peer-wire
-// messages and hands them to the engine's sessions; it never blocks an event
-// loop and never touches session state.
+// Package netio owns every socket the daemon has toward peers: the TCP
+// connections, multiplexed on gnet event loops, and the one UDP socket on
+// the peer port that the DHT and the UDP tracker client share (udp.go). It
+// accepts and dials connections itself and runs each through layers: a
+// transport that moves bytes (transport.go), a stack of stages that
+// handshakes and frames on plain slices (stack.go), and the connection
+// that hands decoded messages to the engine's sessions (conn.go). It never
+// blocks an event loop and never touches session state.
 //
-// Concurrency: gnet's loops own each connection's buffers; the accept loop
-// and the dial goroutines only admit connections and enroll them on a loop.
-// Server's exported methods are safe from any goroutine.
+// Concurrency: gnet's loops own each connection's transport, stack and
+// buffers; the accept loop and the dial goroutines only admit connections
+// and enroll them on a loop; the UDP reader goroutine only routes
+// datagrams. Server's and UDP's exported methods are safe from any
+// goroutine.
 package netio
 
 import (
