@@ -55,6 +55,19 @@ func TestDHTMagnetCompletes(t *testing.T) {
 	if _, err := seed.WaitLine("STATUS seeding", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// Our lookup runs once when the magnet is added and then every 2
+	// minutes: under load the seeder's own announce could arrive after it.
+	// Wait until some node stores the seeder, as a user would wait for it.
+	deadline := time.Now().Add(60 * time.Second)
+	for stored := 0; stored == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the libtorrent seeder never announced itself to our DHT nodes")
+		}
+		time.Sleep(50 * time.Millisecond)
+		for _, node := range nodes {
+			stored += node.Stats().StoredPeers
+		}
+	}
 	n := startNode(t, engine.Config{DHT: nodes[len(nodes)-1]})
 	s, err := n.client.AddMagnet(&metainfo.Magnet{InfoHash: mi.InfoHash, Name: "dht"}, engine.AddOptions{Settings: engine.Settings{Dir: n.dir}})
 	if err != nil {
