@@ -1,7 +1,6 @@
 package netio
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gotorrentserver/engine/tracker"
 )
 
 // UDP is the daemon's one UDP socket, bound to the peer port's number on
@@ -30,16 +31,16 @@ import (
 // datagrams, as it would on a socket of its own, and never holds up the
 // reader or the other consumers. Writes go straight to the socket.
 //
-// Safe for concurrent use; mu guards the routes and the tracker's ids.
+// Safe for concurrent use; mu guards the routes, trk locks itself.
 type UDP struct {
 	pc   *net.UDPConn
 	done chan struct{} // closed when the reader has exited
 
-	mu      sync.Mutex
-	closed  bool
-	dht     *UDPRoute
-	utp     *UDPRoute // reserved for uTP: nil until it exists
-	waiters map[uint32]func([]byte, netip.AddrPort)
+	mu     sync.Mutex
+	closed bool
+	dht    *UDPRoute
+	utp    *UDPRoute       // reserved for uTP: nil until it exists
+	trk    tracker.Waiters // BEP 15 replies, by transaction id
 
 	stats udpCounters
 }
@@ -55,9 +56,6 @@ const (
 	// junk and would pin 64 KiB each in a queue. One byte more is read so
 	// that an oversized one is seen as such.
 	maxDatagram = 16 << 10
-	// maxTrackerIDs bounds the transaction ids expected at once (the
-	// tracker client's own concurrency bound keeps it far lower).
-	maxTrackerIDs = 4096
 )
 
 // UDPStats counts datagrams by fate. Received = the routed ones + the
@@ -83,7 +81,7 @@ func listenUDP(addr netip.AddrPort) (*UDP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netio: udp: %w", err)
 	}
-	u := &UDP{pc: pc, done: make(chan struct{}), waiters: make(map[uint32]func([]byte, netip.AddrPort))}
+	u := &UDP{pc: pc, done: make(chan struct{})}
 	go u.readLoop()
 	return u, nil
 }
@@ -108,24 +106,13 @@ func (u *UDP) Stats() UDPStats {
 
 // Expect routes the BEP 15 replies carrying txid to deliver, called on the
 // reader goroutine (it must copy what it keeps and not block), until
-// Forget. False when txid is already expected, too many are, or the socket
-// is closed. Implements tracker.Socket; any goroutine.
+// Forget. Implements tracker.Socket; any goroutine.
 func (u *UDP) Expect(txid uint32, deliver func(pkt []byte, from netip.AddrPort)) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.closed || u.waiters[txid] != nil || len(u.waiters) >= maxTrackerIDs {
-		return false
-	}
-	u.waiters[txid] = deliver
-	return true
+	return u.trk.Expect(txid, deliver)
 }
 
 // Forget ends Expect(txid). Any goroutine.
-func (u *UDP) Forget(txid uint32) {
-	u.mu.Lock()
-	delete(u.waiters, txid)
-	u.mu.Unlock()
-}
+func (u *UDP) Forget(txid uint32) { u.trk.Forget(txid) }
 
 // DHT returns the route of KRPC datagrams, for a dht.Node's Config.Conn;
 // nil if it is taken (one node per socket) or the socket is closed. Closing
@@ -157,8 +144,8 @@ func (u *UDP) Close() error {
 	}
 	u.closed = true
 	routes := []*UDPRoute{u.dht, u.utp}
-	u.waiters = map[uint32]func([]byte, netip.AddrPort){}
 	u.mu.Unlock()
+	u.trk.Close()
 	err := u.pc.Close()
 	<-u.done
 	for _, r := range routes {
@@ -202,15 +189,11 @@ func (u *UDP) route(b []byte, from netip.AddrPort) {
 	case b[0] == 'd':
 		u.queue(&u.dht, b, from, &c.dht)
 	case b[0] == 0 && len(b) >= 8:
-		u.mu.Lock()
-		deliver := u.waiters[binary.BigEndian.Uint32(b[4:8])]
-		u.mu.Unlock()
-		if deliver == nil {
+		if !u.trk.Deliver(b, from) {
 			c.noListener.Add(1)
 			return
 		}
 		c.tracker.Add(1)
-		deliver(b, from)
 	case b[0]&0x0f == 1 && b[0]>>4 <= 4:
 		u.queue(&u.utp, b, from, &c.utp)
 	default:

@@ -2,14 +2,12 @@ package tracker
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"sync"
 	"time"
 )
 
@@ -34,13 +32,11 @@ type Socket interface {
 // Socket cannot reach (or when there is none: tests, embedders). One
 // reader goroutine hands each datagram to the announce waiting on its
 // transaction id, so thousands of torrents cost one file descriptor and
-// one goroutine. It implements Socket; waiters is guarded by mu.
+// one goroutine. It implements Socket.
 type udpSocket struct {
-	pc      *net.UDPConn
-	mu      sync.Mutex
-	waiters map[uint32]func([]byte, netip.AddrPort)
-	closed  bool
-	done    chan struct{}
+	pc *net.UDPConn
+	Waiters
+	done chan struct{}
 }
 
 var errAttemptTimeout = errors.New("tracker: udp attempt timed out")
@@ -50,7 +46,7 @@ func openUDPSocket(network string) (*udpSocket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tracker: udp socket: %w", err)
 	}
-	s := &udpSocket{pc: pc, waiters: make(map[uint32]func([]byte, netip.AddrPort)), done: make(chan struct{})}
+	s := &udpSocket{pc: pc, done: make(chan struct{})}
 	go s.readLoop()
 	return s, nil
 }
@@ -69,32 +65,8 @@ func (s *udpSocket) readLoop() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if n < 8 {
-			continue
-		}
-		s.mu.Lock()
-		deliver := s.waiters[binary.BigEndian.Uint32(buf[4:8])]
-		s.mu.Unlock()
-		if deliver != nil {
-			deliver(buf[:n], from)
-		}
+		s.Deliver(buf[:n], from)
 	}
-}
-
-func (s *udpSocket) Expect(txid uint32, deliver func([]byte, netip.AddrPort)) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || s.waiters[txid] != nil {
-		return false
-	}
-	s.waiters[txid] = deliver
-	return true
-}
-
-func (s *udpSocket) Forget(txid uint32) {
-	s.mu.Lock()
-	delete(s.waiters, txid)
-	s.mu.Unlock()
 }
 
 func (s *udpSocket) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error) {
@@ -104,9 +76,7 @@ func (s *udpSocket) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error)
 func (s *udpSocket) LocalAddr() net.Addr { return s.pc.LocalAddr() }
 
 func (s *udpSocket) close() {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
+	s.Waiters.Close()
 	s.pc.Close()
 	<-s.done
 }
