@@ -166,9 +166,8 @@ func closedBy(conns []net.Conn, deadline time.Time) (closed int, last time.Time)
 	return closed, last
 }
 
-// rawResponse reads one answer from br and checks that it is JSON with an
-// "error" message.
-func rawResponse(t *testing.T, br *bufio.Reader, what string) (*http.Response, string) {
+// readAnswer reads one answer and its whole body from br.
+func readAnswer(t *testing.T, br *bufio.Reader, what string) (*http.Response, []byte) {
 	t.Helper()
 	res, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -179,6 +178,14 @@ func rawResponse(t *testing.T, br *bufio.Reader, what string) (*http.Response, s
 	if err != nil {
 		t.Fatalf("%s: body: %v", what, err)
 	}
+	return res, body
+}
+
+// rawResponse reads one answer from br and checks that it is JSON with an
+// "error" message.
+func rawResponse(t *testing.T, br *bufio.Reader, what string) (*http.Response, string) {
+	t.Helper()
+	res, body := readAnswer(t, br, what)
 	var eb errorBody
 	if ct := res.Header.Get("Content-Type"); ct != "application/json" || json.Unmarshal(body, &eb) != nil || eb.Error == "" {
 		t.Fatalf("%s: %d, content type %q, body %q: want a JSON error", what, res.StatusCode, ct, body)

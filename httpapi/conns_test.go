@@ -45,15 +45,7 @@ func (r *rawClient) get(t *testing.T, path, token string) (*http.Response, strin
 	if _, err := io.WriteString(r.c, req+"\r\n"); err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
-	res, err := http.ReadResponse(r.br, nil)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	body, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
+	res, body := readAnswer(t, r.br, "GET "+path)
 	return res, string(body)
 }
 
