@@ -13,6 +13,7 @@ import (
 
 	"github.com/bits-and-blooms/bitset"
 
+	"gotorrentserver/engine/choke"
 	"gotorrentserver/engine/storage"
 	"gotorrentserver/engine/tracker"
 	"gotorrentserver/metainfo"
@@ -24,11 +25,14 @@ type Config struct {
 	ListenPort         uint16 // what we announce and advertise: the network layer's bound port
 	MaxPeersPerTorrent int    // default 80
 	MaxPeers           int    // all torrents together; default 5000
-	UnchokeSlots       int    // per torrent; default 4 (choke.DefaultSlots)
-	DiskWorkers        int    // default 8
-	HashWorkers        int    // default one per core
-	CacheBytes         int64  // shared read cache; default 64 MiB
-	MaxOpenFiles       int    // shared descriptor limit; default 512
+	// UnchokeSlots fixes the upload slots of each torrent, the optimistic
+	// one included; 0 (the default) sizes them automatically over all
+	// torrents to fill the uplink (uplink.go).
+	UnchokeSlots int
+	DiskWorkers  int   // default 8
+	HashWorkers  int   // default one per core
+	CacheBytes   int64 // shared read cache; default 64 MiB
+	MaxOpenFiles int   // shared descriptor limit; default 512
 	// DownloadRoot, when set, is the folder no torrent file may leave: every
 	// torrent's folder must be inside it, and no path resolves through a
 	// symlink out of it (storage.Options.Root). Absolute, symlinks resolved.
@@ -114,8 +118,12 @@ type Client struct {
 	bans     *banList
 	version  atomic.Uint64 // change version, see changes.go
 	removed  removals
-	stopping sync.WaitGroup
-	tickDone chan struct{}
+	// uplink sizes automatic upload slots; ticker only. sendShare is each
+	// unchoked peer's share of sendBudget, set by the ticker.
+	uplink    *choke.Uplink
+	sendShare atomic.Int64
+	stopping  sync.WaitGroup
+	tickDone  chan struct{}
 }
 
 // New starts a client with no torrents.
@@ -135,6 +143,7 @@ func New(cfg Config) *Client {
 	c.trk = tracker.NewClient(cfg.Tracker)
 	c.local = localAddrs()
 	c.bans = newBanList()
+	c.uplink = choke.NewUplink()
 	if cfg.Tick > 0 {
 		go c.tickLoop()
 	} else {
@@ -365,13 +374,24 @@ func (c *Client) tickLoop() {
 			c.up.refill(now)
 			c.bufs.trim(now, pieceBufIdle)
 			ns := now.UnixNano()
+			auto := c.autoSlots()
+			var slotted []*Session
 			c.sessions.Range(func(_, v any) bool {
 				s := v.(*Session)
+				if auto && (s.slots.interested.Load() > 0 || s.slots.budget.Load() != 0) {
+					slotted = append(slotted, s)
+				}
 				if w := s.wakeAt.Load(); w == 0 || w <= ns {
 					s.post(tickEvent{now})
 				}
 				return true
 			})
+			if auto {
+				// The ticks just posted read these budgets: sessions
+				// take a moment to start, and reports are a tick old
+				// anyway.
+				c.slotsRound(slotted)
+			}
 		}
 	}
 }

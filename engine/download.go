@@ -96,9 +96,15 @@ func (s *Session) fillRequests(p *peer) {
 	if want <= 0 {
 		return
 	}
+	idle := s.dl.pick.Outstanding(id) == 0
 	reqs := s.dl.pick.Pick(id, p.has, want, s.now)
 	if len(reqs) == 0 {
 		return
+	}
+	if idle {
+		// Nothing queued ahead at the peer: the first block back times a
+		// round trip (Pipeline.ObserveRTT).
+		p.rttProbe = s.now
 	}
 	buf := make([]byte, 0, 17*len(reqs))
 	for _, r := range reqs {
@@ -137,6 +143,10 @@ func onPiece(s *Session, p *peer, m *wire.Message) error {
 	s.stats.downloaded += n
 	p.lastBlock = s.now
 	p.snubbed = false
+	if !p.rttProbe.IsZero() {
+		p.pipe.ObserveRTT(s.now.Sub(p.rttProbe))
+		p.rttProbe = time.Time{}
+	}
 	p.pipe.BlockReceived()
 	pb := s.dl.pieces[piece]
 	if pb == nil {

@@ -22,6 +22,7 @@ type globalBucket struct {
 	last      time.Time    // ticker only
 	lastMoved int64        // moved at the last refill; ticker only
 	perSecond atomic.Int64 // bytes taken per second over the last refill period
+	hit       atomic.Bool  // the limit held a transfer back since the ticker last looked
 }
 
 // set changes the rate; one second's worth may be saved.
@@ -48,8 +49,12 @@ func (b *globalBucket) blocked() bool {
 		return false
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Blocked()
+	blocked := b.b.Blocked()
+	b.mu.Unlock()
+	if blocked {
+		b.hit.Store(true)
+	}
+	return blocked
 }
 
 // tokens is the balance, and whether a limit is set.

@@ -70,6 +70,7 @@ type peer struct {
 	lastRecv    time.Time
 	lastSend    time.Time
 	lastBlock   time.Time
+	rttProbe    time.Time // requests went out into an empty pipeline; zero once timed
 	unchokedAt  time.Time
 	// unrequested is what the peer may still send us without our asking
 	// (blocks in flight when we cancelled or it choked us); past it,
@@ -79,7 +80,8 @@ type peer struct {
 	offences     int32 // requests dropped for asking more than a peer needs (guard.go)
 	metaRequests int32 // ut_metadata requests it sent us
 	reading      int32 // reads handed to the disk pool
-	blocking     bool  // over the outbound bound; resumes on drain
+	blocking     bool  // over sendBound; resumes on drain
+	sendBound    int32 // unsent bytes allowed before blocking (updateSendBound)
 
 	uploads []picker.Request // requests from the peer waiting for a disk read
 }

@@ -255,7 +255,7 @@ func (s *Session) setPeerInterest(p *peer, on bool) error {
 	// A free upload slot goes to a newly interested peer at once rather
 	// than at the next rechoke, up to 10 s later.
 	if p.amChoking && s.dl.pick != nil && s.upload.freeSlot(s.swarm.unchoked()) {
-		s.setChoking(p, false)
+		s.unchokeNow(p)
 	}
 	return nil
 }

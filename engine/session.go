@@ -56,6 +56,9 @@ type Session struct {
 	// wakeAt (unix ns) lets the client's ticker skip an idle session until
 	// it next has something to do; 0 means tick every second.
 	wakeAt atomic.Int64
+	// slots is this torrent's side of the automatic upload slots: its
+	// report and its budget (uplink.go).
+	slots uplinkShare
 
 	// The parts, one concern each.
 	life    lifecycle   // state, its transitions and the current run (lifecycle.go)
@@ -110,7 +113,10 @@ func newSessionCommon(c *Client, ih metainfo.Hash, dir string, now time.Time, ti
 		upload: newUploadQueue(),
 	}
 	s.upload.choker = choke.New(smallRand(seed, 2))
-	if c.cfg.UnchokeSlots > 0 {
+	if c.autoSlots() {
+		s.upload.choker.RechokeEvery = autoRechokeEvery
+		s.upload.choker.SeedTurn = autoSeedTurn
+	} else {
 		s.upload.choker.Slots = c.cfg.UnchokeSlots
 	}
 	s.disc.trackers = tracker.NewTiers(tiers, randv2.New(randv2.NewPCG(uint64(seed), 3)))

@@ -34,6 +34,10 @@ func (e tickEvent) handle(s *Session) {
 	for _, p := range s.swarm.peers {
 		s.tickPeer(p)
 	}
+	if s.c.autoSlots() {
+		s.reportSlots()
+		s.fillSlots()
+	}
 	if s.upload.choker.Due(s.now) {
 		s.rechoke()
 	}
@@ -93,6 +97,7 @@ func (s *Session) tickPeer(p *peer) {
 		p.snubbed = true
 	}
 	p.pipe.Update(s.now, p.down.Rate(s.now))
+	s.updateSendBound(p)
 }
 
 // connectPeers dials known, unconnected peers while under the limits.

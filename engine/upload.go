@@ -11,9 +11,12 @@ import (
 )
 
 const (
-	// maxOutbound is the bound on a peer's unsent bytes above which no more
-	// blocks are read from disk for it (backpressure).
+	// maxOutbound is the most unsent bytes any peer may have before no
+	// more blocks are read from disk for it (backpressure); each peer's
+	// own bound (sendBound) is usually lower.
 	maxOutbound = 1 << 20
+	// startSendBound is a new peer's bound until its rate is known.
+	startSendBound = 256 << 10
 	// maxReading bounds disk reads in flight per peer.
 	maxReading = 8
 )
@@ -91,10 +94,14 @@ func onCancel(s *Session, p *peer, m *wire.Message) error {
 // itself, straight from the read buffer, and reports back.
 func (s *Session) serveUploads(p *peer) {
 	for len(p.uploads) > 0 && !p.closed && !p.blocking && p.reading < maxReading && !s.limits.upBlocked(s) {
-		if p.conn.Buffered() > maxOutbound {
+		bound := int(p.sendBound)
+		if bound == 0 {
+			bound = startSendBound
+		}
+		if p.conn.Buffered() > bound {
 			if !p.blocking {
 				p.blocking = true
-				p.conn.NotifyWritable(maxOutbound / 2)
+				p.conn.NotifyWritable(bound / 2)
 			}
 			return // resumed by Peer.Writable
 		}

@@ -57,7 +57,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.Int64Var(&cfg.APIRate, "api-rate", httpapi.DefaultAPIRate>>10, "while peers transfer, API answers share this many KiB/s (256 KiB counted per request) so transfers come first (0 = unlimited)")
 	fs.IntVar(&cfg.MaxPeers, "max-peers", 5000, "connections over all torrents")
 	fs.IntVar(&cfg.MaxPeersPerTorrent, "max-peers-per-torrent", 80, "connections per torrent")
-	fs.IntVar(&cfg.UnchokeSlots, "unchoke-slots", 4, "upload slots per torrent")
+	fs.IntVar(&cfg.UnchokeSlots, "unchoke-slots", 0, "upload slots per torrent, the optimistic one included; 0 = automatic: as many over all torrents as fill the uplink")
 	cfg.DHT.register(fs)
 	cfg.Profile.register(fs)
 	fs.Usage = func() {

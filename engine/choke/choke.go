@@ -291,6 +291,20 @@ func (c *Choker) drawOptimistic(now time.Time, cands []PeerInfo, regular map[Pee
 	return NoPeer
 }
 
+// Unchoked records that the session unchoked id between rounds (a free
+// slot went to a newly interested peer): its turn starts at now.
+// Session goroutine only.
+func (c *Choker) Unchoked(id PeerID, now time.Time) {
+	if c.unchoked == nil {
+		c.unchoked = map[PeerID]bool{}
+	}
+	if c.turns == nil {
+		c.turns = map[PeerID]time.Time{}
+	}
+	c.unchoked[id] = true
+	c.turns[id] = now
+}
+
 // Optimistic is the current optimistic unchoke, or NoPeer.
 // Session goroutine only.
 func (c *Choker) Optimistic() PeerID { return c.optimistic }

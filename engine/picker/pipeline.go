@@ -26,9 +26,12 @@ const (
 // trips, long before a rate average could say it is fast. Once a second
 // Update compares the measured rate with the previous second's; when it
 // stopped growing by a quarter (or the depth hit its limit) slow start
-// ends and the depth follows rate * QueueTime / BlockSize, clamped to
-// [MinDepth, Max()]. A rate of zero (the peer went silent, e.g. choked us)
-// restarts slow start from MinDepth.
+// ends and the depth follows rate * (QueueTime + RTT) / BlockSize, clamped
+// to [MinDepth, Max()]: what the peer can send while our next request is
+// on its way, plus QueueTime of margin. RTT is the shortest request-to-block
+// time seen (ObserveRTT); on a satellite link it is most of a second. A
+// rate of zero (the peer went silent, e.g. choked us) restarts slow start
+// from MinDepth.
 //
 // Plain data; the session owns it and is its only caller.
 type Pipeline struct {
@@ -40,6 +43,7 @@ type Pipeline struct {
 	slow      bool
 	lastCheck time.Time
 	lastRate  int64
+	rtt       time.Duration // shortest request-to-block time seen; 0 = none yet
 }
 
 // NewPipeline returns a pipeline in slow start with the default peer
@@ -72,6 +76,18 @@ func (p *Pipeline) clamp(d int) int {
 	return max(min(d, p.peerMax), min(MinDepth, p.peerMax))
 }
 
+// ObserveRTT takes the time from a request sent into an empty pipeline to
+// its block: a round trip plus one block's transmission, with no queue
+// ahead of it. The shortest seen is kept. Owner goroutine only.
+func (p *Pipeline) ObserveRTT(d time.Duration) {
+	if d > 0 && (p.rtt == 0 || d < p.rtt) {
+		p.rtt = d
+	}
+}
+
+// RTT is the shortest round trip seen, 0 before any. Owner goroutine only.
+func (p *Pipeline) RTT() time.Duration { return p.rtt }
+
 // BlockReceived grows the depth by one during slow start. Owner goroutine only.
 func (p *Pipeline) BlockReceived() {
 	if !p.slow {
@@ -99,7 +115,7 @@ func (p *Pipeline) Update(now time.Time, rate int64) int {
 	if queueTime <= 0 {
 		queueTime = DefaultQueueTime
 	}
-	byRate := p.clamp(int(min(float64(rate)*queueTime.Seconds()/BlockSize, CapDepth)))
+	byRate := p.clamp(int(min(float64(rate)*(queueTime+p.rtt).Seconds()/BlockSize, CapDepth)))
 	switch {
 	case rate <= 0:
 		p.slow, p.depth = true, p.clamp(MinDepth)

@@ -82,3 +82,25 @@ func TestPipelineFollowsRate(t *testing.T) {
 		t.Fatalf("depth %d above a reqq of 2", p.Depth())
 	}
 }
+
+// A far peer needs its round trip's worth of requests on top of the queue
+// time: at 2 MiB/s and 600 ms the depth covers 2.6 s of data.
+func TestPipelineCoversRoundTrip(t *testing.T) {
+	p := NewPipeline()
+	p.SetPeerMax(CapDepth)
+	t0 := time.Unix(1_700_000_000, 0)
+	p.ObserveRTT(900 * time.Millisecond)
+	p.ObserveRTT(600 * time.Millisecond)
+	p.ObserveRTT(0) // no sample
+	p.ObserveRTT(700 * time.Millisecond)
+	if p.RTT() != 600*time.Millisecond {
+		t.Fatalf("rtt %v, want the shortest sample 600ms", p.RTT())
+	}
+	p.Update(t0, 2<<20)
+	// Flat rate: slow start ends at the rate's depth.
+	d := p.Update(t0.Add(time.Second), 2<<20)
+	want := int(float64(2<<20) * (DefaultQueueTime + 600*time.Millisecond).Seconds() / BlockSize)
+	if p.SlowStart() || d != want {
+		t.Fatalf("depth %d slow=%v, want %d", d, p.SlowStart(), want)
+	}
+}
