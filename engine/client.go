@@ -122,6 +122,7 @@ type Client struct {
 	// unchoked peer's share of sendBudget, set by the ticker.
 	uplink    *choke.Uplink
 	sendShare atomic.Int64
+	lastLoad  atomic.Pointer[roundResult]
 	stopping  sync.WaitGroup
 	tickDone  chan struct{}
 }

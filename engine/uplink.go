@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gotorrentserver/engine/choke"
+	"gotorrentserver/engine/storage"
 )
 
 // Automatic upload slots (Config.UnchokeSlots == 0): the client's ticker
@@ -70,6 +71,7 @@ func (c *Client) slotsRound(sessions []*Session) {
 		sessions[i].slots.budget.Store(int32(b))
 	}
 	c.sendShare.Store(int64(sendBudget / max(load.Unchoked, 1)))
+	c.lastLoad.Store(&roundResult{load, slots})
 }
 
 // report publishes what this session's peers did for the next round.
@@ -155,4 +157,31 @@ func (s *Session) updateSendBound(p *peer) {
 		b = min(b, max(share, minSendBound))
 	}
 	p.sendBound = int32(min(b, maxOutbound))
+}
+
+// UploadStats is the upload side over all torrents, as of the ticker's last
+// round: the slots, who uses them and how the read cache keeps up.
+type UploadStats struct {
+	Slots      int // regular upload slots over all torrents (automatic slots); 0 with fixed slots
+	Interested int // peers interested in us
+	Unchoked   int // of them, unchoked
+	Starved    int // of those, waiting on us with requests queued
+	Saturated  bool
+	Cache      storage.CacheStats
+}
+
+// UploadStats reports the upload side. Safe for concurrent use.
+func (c *Client) UploadStats() UploadStats {
+	st := UploadStats{Cache: c.cache.Stats()}
+	if p := c.lastLoad.Load(); p != nil {
+		st.Slots, st.Interested, st.Unchoked, st.Starved = p.slots, p.Interested, p.Unchoked, p.Starved
+		st.Saturated = choke.Saturated(p.Load)
+	}
+	return st
+}
+
+// roundResult is a slots round's input and outcome, kept for UploadStats.
+type roundResult struct {
+	choke.Load
+	slots int
 }

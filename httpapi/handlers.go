@@ -187,6 +187,7 @@ func (s *Server) buildAllData() allData {
 	if msg := s.cfg.Client.ListenError(); msg != "" {
 		out.ListenError = &msg
 	}
+	out.Upload = uploadFromStats(s.cfg.Client.UploadStats())
 	for _, sn := range snaps {
 		out.Sessions = append(out.Sessions, sessionFromSnapshot(sn))
 	}

@@ -21,6 +21,34 @@ type allData struct {
 	// ListenError is what is wrong with the peer port (out of file
 	// descriptors, failed and being reopened), null while it accepts.
 	ListenError *string `json:"listen_error"`
+	// Upload is the upload side over all torrents (added beside the
+	// spec's fields).
+	Upload uploadJSON `json:"upload"`
+}
+
+// uploadJSON is engine.UploadStats: the automatic upload slots and the
+// read cache. cache_hit_rate is hits / (hits + misses) since start.
+type uploadJSON struct {
+	Slots        int     `json:"slots"`
+	Interested   int     `json:"interested"`
+	Unchoked     int     `json:"unchoked"`
+	Starved      int     `json:"starved"`
+	Saturated    bool    `json:"saturated"`
+	CacheBytes   int64   `json:"cache_bytes"`
+	CacheHits    int64   `json:"cache_hits"`
+	CacheMisses  int64   `json:"cache_misses"`
+	CacheBlocks  int64   `json:"cache_block_reads"`
+	CacheHitRate float64 `json:"cache_hit_rate"`
+}
+
+func uploadFromStats(st engine.UploadStats) uploadJSON {
+	u := uploadJSON{Slots: st.Slots, Interested: st.Interested, Unchoked: st.Unchoked, Starved: st.Starved,
+		Saturated: st.Saturated, CacheBytes: st.Cache.Bytes, CacheHits: st.Cache.Hits,
+		CacheMisses: st.Cache.Misses, CacheBlocks: st.Cache.Blocks}
+	if n := st.Cache.Hits + st.Cache.Misses; n > 0 {
+		u.CacheHitRate = float64(st.Cache.Hits) / float64(n)
+	}
+	return u
 }
 
 // sessionJSON is one torrent, in /alldata and as the /torrentdata answer.

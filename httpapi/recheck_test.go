@@ -66,6 +66,13 @@ func TestStoppedShowsProgressAndListenErrorNull(t *testing.T) {
 	if v, ok := all["listen_error"]; !ok || v != nil {
 		t.Fatalf("listen_error %v (present %v), want null", v, ok)
 	}
+	// The upload side sits beside the spec's fields.
+	up, _ := all["upload"].(map[string]any)
+	for _, k := range []string{"slots", "interested", "unchoked", "starved", "saturated", "cache_hits", "cache_misses", "cache_block_reads", "cache_hit_rate"} {
+		if _, ok := up[k]; !ok {
+			t.Fatalf("/alldata upload %v lacks %q", all["upload"], k)
+		}
+	}
 	msg := "peer port 0.0.0.0:6881: out of file descriptors"
 	e.listen.msg.Store(&msg)
 	e.do("GET", "/stoptorrent?infohash="+ih.String(), nil) // a change refreshes /alldata

@@ -25,6 +25,11 @@ type Cache struct {
 	freeLen  int64
 	hits     int64
 	misses   int64
+	blocks   int64 // misses read as the block alone (thrashing)
+	// recent* are hits and misses, halved every recentWindow lookups:
+	// the hit rate now, not since start.
+	recentHits, recentMisses int64
+	sampled                  int64 // misses since the last whole-piece fill while thrashing
 }
 
 type cacheKey struct {
@@ -63,6 +68,7 @@ type CacheStats struct {
 	Pieces  int   // pieces held
 	Hits    int64 // blocks served from memory, including coalesced waits
 	Misses  int64 // disk reads performed
+	Blocks  int64 // of them, reads of the block alone while the cache thrashed
 	Limit   int64
 	Pending int // fills in progress
 }
@@ -81,7 +87,8 @@ func NewCache(limit int64) *Cache {
 func (c *Cache) Stats() CacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return CacheStats{Bytes: c.used, Pieces: len(c.entries), Hits: c.hits, Misses: c.misses, Limit: c.limit, Pending: len(c.inflight)}
+	return CacheStats{Bytes: c.used, Pieces: len(c.entries), Hits: c.hits, Misses: c.misses, Blocks: c.blocks,
+		Limit: c.limit, Pending: len(c.inflight)}
 }
 
 // ReadBlockCached is ReadBlock served through the Storage's Cache (plain
@@ -140,6 +147,7 @@ func (c *Cache) read(s *Storage, piece int, begin int64, dst []byte) (view []byt
 	if e := c.entries[key]; e != nil {
 		c.lru.MoveToFront(e)
 		c.hits++
+		c.count(true)
 		ce := e.Value.(*cacheEntry)
 		ce.refs++
 		c.mu.Unlock()
@@ -147,14 +155,21 @@ func (c *Cache) read(s *Storage, piece int, begin int64, dst []byte) (view []byt
 	}
 	if f := c.inflight[key]; f != nil {
 		c.hits++
+		c.count(true)
 		f.waiters++
 		c.mu.Unlock()
 		<-f.done
 		return c.fromFill(f, begin, dst)
 	}
+	c.misses++
+	c.count(false)
+	if c.thrashing() {
+		c.blocks++
+		c.mu.Unlock()
+		return dst, nil, s.ReadBlock(piece, begin, dst)
+	}
 	f := &cacheFill{done: make(chan struct{})}
 	c.inflight[key] = f
-	c.misses++
 	gen := s.gen.Load()
 	data := c.take(size, s.mi.PieceLength)
 	c.mu.Unlock()
@@ -172,6 +187,48 @@ func (c *Cache) read(s *Storage, piece int, begin int64, dst []byte) (view []byt
 	f.data, f.err = data, err
 	close(f.done)
 	return c.fromFill(f, begin, dst)
+}
+
+// recentWindow is how many lookups the recent hit rate spans, roughly.
+const recentWindow = 4096
+
+// thrashSample: while thrashing, one miss in this many still fills its
+// whole piece, so that pieces many peers want become hits again and the
+// hit rate can tell when the thrashing is over.
+const thrashSample = 8
+
+// thrashMinLookups is the fewest recent lookups a hit rate is judged on.
+const thrashMinLookups = 256
+
+// count adds a lookup to the recent hit rate. Caller holds c.mu.
+func (c *Cache) count(hit bool) {
+	if hit {
+		c.recentHits++
+	} else {
+		c.recentMisses++
+	}
+	if c.recentHits+c.recentMisses > recentWindow {
+		c.recentHits /= 2
+		c.recentMisses /= 2
+	}
+}
+
+// thrashing reports, for a miss, whether to read only the block asked for
+// instead of the whole piece: most recent lookups missed, so pieces are
+// evicted before their other blocks are asked for (thousands of slow
+// peers each in a different piece), and every whole-piece fill reads up
+// to 64 times what was asked. Caller holds c.mu.
+func (c *Cache) thrashing() bool {
+	if n := c.recentHits + c.recentMisses; n < thrashMinLookups || 2*c.recentHits >= n {
+		c.sampled = 0
+		return false
+	}
+	c.sampled++
+	if c.sampled >= thrashSample {
+		c.sampled = 0
+		return false
+	}
+	return true
 }
 
 // fromFill is read's answer from a finished fill, for the reader that did

@@ -152,3 +152,45 @@ func TestCacheRecyclesEvictedBuffersSafely(t *testing.T) {
 		t.Fatalf("%d bytes kept free, bound %d", c.freeLen, maxFreeBytes)
 	}
 }
+
+// Many slow readers each in a different piece evict each other's pieces
+// before their next block: the cache then reads blocks alone instead of
+// a whole piece per block, and goes back to whole pieces once readers
+// share pieces again.
+func TestCacheReadsBlocksAloneWhileThrashing(t *testing.T) {
+	mi, data := newTorrent(t, "multi", 1000, mixedFiles, 44)
+	c := NewCache(1000) // one piece
+	s := openT(t, t.TempDir(), mi, Options{Cache: c})
+	writeAllBlocks(t, s, data, 1000, 45)
+	pieces := mi.NumPieces() - 1 // whole ones
+	read := func(piece int, begin int64) {
+		t.Helper()
+		dst := make([]byte, 100)
+		if err := s.ReadBlockCached(piece, begin, dst); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(dst, pieceData(mi, data, piece)[begin:begin+100]) {
+			t.Fatalf("block at %d of piece %d wrong", begin, piece)
+		}
+	}
+	// One reader per piece, each reading its piece's next block in turn:
+	// every lookup misses.
+	for round := range 200 {
+		for piece := range pieces {
+			read(piece, int64(round%10*100))
+		}
+	}
+	st := c.Stats()
+	if n := int64(200 * pieces); st.Misses < n*9/10 || st.Blocks < n/2 {
+		t.Fatalf("thrashing: %+v, want nearly %d misses, most of them block reads", st, n)
+	}
+	// Now every reader wants piece 5: hits come back.
+	before := c.Stats()
+	for range 600 {
+		read(5, 300)
+	}
+	st = c.Stats()
+	if hits := st.Hits - before.Hits; hits < 550 {
+		t.Fatalf("one shared piece: %d hits of 600 (%+v)", hits, st)
+	}
+}
