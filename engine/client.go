@@ -365,14 +365,18 @@ func (c *Client) tickLoop() {
 	defer close(c.tickDone)
 	t := time.NewTicker(c.cfg.Tick)
 	defer t.Stop()
+	lt := time.NewTicker(min(limitRefillEvery, c.cfg.Tick))
+	defer lt.Stop()
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
+		case <-lt.C:
+			c.limitRefill(c.cfg.Now())
 		case <-t.C:
 			now := c.cfg.Now()
-			c.down.refill(now)
-			c.up.refill(now)
+			c.down.refill(now, true)
+			c.up.refill(now, true)
 			c.bufs.trim(now, pieceBufIdle)
 			ns := now.UnixNano()
 			auto := c.autoSlots()

@@ -67,15 +67,41 @@ func (b *globalBucket) tokens() (int64, bool) {
 	return int64(b.b.Tokens()), true
 }
 
-func (b *globalBucket) refill(now time.Time) {
-	moved := b.moved.Load()
-	if !b.last.IsZero() && now.After(b.last) {
-		b.perSecond.Store(int64(float64(moved-b.lastMoved) / now.Sub(b.last).Seconds()))
+// refill adds the tokens earned since the last refill and, at the ticker's
+// one-second refills (measure), updates perSecond.
+func (b *globalBucket) refill(now time.Time, measure bool) {
+	if measure {
+		moved := b.moved.Load()
+		if !b.last.IsZero() && now.After(b.last) {
+			b.perSecond.Store(int64(float64(moved-b.lastMoved) / now.Sub(b.last).Seconds()))
+		}
+		b.last, b.lastMoved = now, moved
 	}
-	b.last, b.lastMoved = now, moved
 	b.mu.Lock()
 	b.b.Refill(now)
 	b.mu.Unlock()
+}
+
+// limitRefillEvery is how often global limits refill between ticks, and
+// the sessions they held back are woken: ten small shares a second, handed
+// out in a new order each time, rather than one large one that the first
+// sessions to run would take.
+const limitRefillEvery = 100 * time.Millisecond
+
+// limitRefill refills the global limits and wakes the sessions they held
+// back. Ticker only.
+func (c *Client) limitRefill(now time.Time) {
+	if c.up.rate.Load() == 0 && c.down.rate.Load() == 0 {
+		return
+	}
+	c.down.refill(now, false)
+	c.up.refill(now, false)
+	c.sessions.Range(func(_, v any) bool {
+		if s := v.(*Session); s.limitWake.CompareAndSwap(true, false) {
+			s.post(evFunc(func(*Session) {})) // afterBatch serves and requests
+		}
+		return true
+	})
 }
 
 // PayloadRates are the bytes per second of block data requested from peers

@@ -32,11 +32,29 @@ func (l *rateLimits) refill(now time.Time) {
 }
 
 func (l *rateLimits) downBlocked(s *Session) bool {
-	return l.down.blocked() || s.c.down.blocked()
+	if l.down.blocked() {
+		return true
+	}
+	return s.heldBack(&s.c.down)
 }
 
 func (l *rateLimits) upBlocked(s *Session) bool {
-	return l.up.blocked() || s.c.up.blocked()
+	if l.up.blocked() {
+		return true
+	}
+	return s.heldBack(&s.c.up)
+}
+
+// heldBack reports whether the global limit b holds the session back, and
+// if so asks to be woken at its next refill (Client.limitRefill): without
+// that, a session would wait for its next event, and the sessions ticked
+// first after each refill would take all of it.
+func (s *Session) heldBack(b *globalBucket) bool {
+	if !b.blocked() {
+		return false
+	}
+	s.limitWake.Store(true)
+	return true
 }
 
 // downAllowance is how many bytes may still be requested now, and whether

@@ -59,6 +59,9 @@ type Session struct {
 	// slots is this torrent's side of the automatic upload slots: its
 	// report and its budget (uplink.go).
 	slots uplinkShare
+	// limitWake asks the client to post a wake-up at the global limits'
+	// next refill: a global limit held this session back.
+	limitWake atomic.Bool
 
 	// The parts, one concern each.
 	life    lifecycle   // state, its transitions and the current run (lifecycle.go)
