@@ -4,7 +4,15 @@
 Runs on 127.0.0.1 only, with DHT, local peer discovery, UPnP, NAT-PMP and
 (unless --pex) peer exchange off, and (with --plaintext) encryption off. Prints "PORT n" once listening, then
 "STATUS state progress down up peers" lines, and "DONE seconds" when a
-leecher completes (it then exits unless --keep).
+leecher completes (it then exits unless --keep). "ACTIVE" says the torrent
+is running: until then, incoming connections for it are refused (a torrent
+starts paused until libtorrent's queue starts it, and may report "seeding"
+before that). With --progress, also
+"PROGRESS unixtime done received sent peers" lines (byte counts: verified,
+and payload received and sent since start) at that period.
+
+With --download-limit or --upload-limit, every peer, loopback ones included,
+is treated as remote: libtorrent's rate limits and unchoke slots apply to it.
 """
 import argparse
 import sys
@@ -28,6 +36,9 @@ def main():
     ap.add_argument("--recheck", action="store_true", help="time a full recheck and exit")
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--dht-bootstrap", help="host:port: enable the DHT, joined only through this node")
+    ap.add_argument("--download-limit", type=int, default=0, help="bytes/s, all peers together")
+    ap.add_argument("--upload-limit", type=int, default=0, help="bytes/s, all peers together")
+    ap.add_argument("--progress", type=float, default=0, help="seconds between PROGRESS lines; 0: none")
     a = ap.parse_args()
 
     settings = {
@@ -48,7 +59,19 @@ def main():
         # Loopback nodes are refused unless the IP restrictions are lifted.
         settings.update({"enable_dht": True, "dht_bootstrap_nodes": a.dht_bootstrap,
                          "dht_restrict_routing_ips": False, "dht_restrict_search_ips": False})
+    if a.download_limit or a.upload_limit:
+        # The limits are payload ceilings the tests compare against: without
+        # this, libtorrent charges an estimate of TCP/IP headers to them too.
+        settings.update({"download_rate_limit": a.download_limit, "upload_rate_limit": a.upload_limit,
+                         "rate_limit_ip_overhead": False})
     ses = lt.session(settings, 0)  # no default plugins: no ut_pex, no ut_metadata
+    if a.download_limit or a.upload_limit:
+        # By default loopback and LAN addresses fall in the local peer
+        # class, which has no rate limit and ignores unchoke slots; a limit
+        # set on the session would not touch our 127.0.0.1 peers.
+        f = lt.ip_filter()
+        f.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+        ses.set_peer_class_filter(f)
     ses.add_extension("ut_metadata")
     if a.pex:
         ses.add_extension("ut_pex")
@@ -85,14 +108,25 @@ def main():
 
     start = time.time()
     last = 0
+    last_progress = 0
     last_dht = 0
     done = False
+    active = False
     while time.time() - start < a.timeout:
         s = h.status()
         if time.time() - last > 0.5:
             last = time.time()
             print("STATUS %s %.4f %d %d %d" % (s.state, s.progress, s.download_payload_rate,
                                               s.upload_payload_rate, s.num_peers), flush=True)
+        if not active and not s.flags & lt.torrent_flags.paused:
+            active = True
+            print("ACTIVE", flush=True)
+        if a.progress and time.time() - last_progress >= a.progress:
+            # The reader's clock may lag ours by a pipe and a scheduler: the
+            # line carries the moment its counters were read.
+            last_progress = time.time()
+            print("PROGRESS %.3f %d %d %d %d" % (last_progress, s.total_done, s.total_payload_download,
+                                                 s.total_payload_upload, s.num_peers), flush=True)
         if a.dht_bootstrap and time.time() - last_dht > 3 and time.time() - start < 120:
             # The first announce may come before the DHT has joined: repeat.
             last_dht = time.time()

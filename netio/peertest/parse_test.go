@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gotorrentserver/metainfo"
 )
@@ -152,4 +153,18 @@ func FuzzScanOutput(f *testing.F) {
 			t.Fatalf("lines = %q, want %q", got, want)
 		}
 	})
+}
+
+func TestParseLTProgress(t *testing.T) {
+	pr, ok := parseLTProgress("PROGRESS 1764621257.250 786432 1048576 16384 3")
+	want := LTProgress{At: time.Unix(1764621257, 250e6), Done: 786432, Received: 1048576, Sent: 16384, Peers: 3}
+	if !ok || pr.Done != want.Done || pr.Received != want.Received || pr.Sent != want.Sent || pr.Peers != want.Peers ||
+		pr.At.Sub(want.At).Abs() > time.Millisecond {
+		t.Errorf("parsed %+v, %v; want %+v", pr, ok, want)
+	}
+	for _, bad := range []string{"PROGRESS", "PROGRESS 1.5 1 2 3", "PROGRESS x 1 2 3 4", "PROGRESS -1 1 2 3 4", "STATUS seeding 1.0000 0 0 1"} {
+		if _, ok := parseLTProgress(bad); ok {
+			t.Errorf("%q accepted", bad)
+		}
+	}
 }
