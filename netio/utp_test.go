@@ -1,6 +1,8 @@
 package netio
 
 import (
+	"encoding/binary"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -96,4 +98,58 @@ func TestUTPSeedToLibtorrent(t *testing.T) {
 	}
 	sameTree(t, mi, filepath.Dir(data), out)
 	overUTP(t, utpPackets(n, true), mi.TotalLength)
+}
+
+// A flood of uTP SYNs from one address holds no more than the pending
+// set's bound for that address (the same as for TCP handshakes); the
+// evicted ones leave no connection behind, and an honest uTP peer still
+// gets through.
+func TestUTPSynFloodBounded(t *testing.T) {
+	n := startNode(t, engine.Config{Logf: func(string, ...any) {}})
+	data := testData(t, "flood", []int{300 << 10})
+	_, mi := makeTorrent(t, data, 64<<10)
+	s, err := n.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: filepath.Dir(data)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, s, engine.StateSeeding, 30*time.Second)
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	const syns = 500
+	for i := range syns {
+		b := make([]byte, 20)
+		b[0] = 4<<4 | 1
+		binary.BigEndian.PutUint16(b[2:], uint16(2*i))
+		binary.BigEndian.PutUint16(b[16:], 1)
+		if _, err := pc.WriteToUDPAddrPort(b, n.addr()); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 49 {
+			time.Sleep(5 * time.Millisecond) // within the socket's buffer
+		}
+	}
+	waitFor(t, "every SYN handled", 10*time.Second, func() bool {
+		st, _ := n.srv.mux.Stats()
+		return st.PacketsIn >= syns
+	})
+	if p := n.srv.pending.len(); p > n.srv.cfg.MaxPendingPerIP {
+		t.Fatalf("%d connections pending after a SYN flood from one address", p)
+	}
+	waitFor(t, "evicted SYNs forgotten", 5*time.Second, func() bool {
+		st, _ := n.srv.mux.Stats()
+		return st.Conns <= n.srv.cfg.MaxPendingPerIP
+	})
+	// An honest peer from another address still connects and downloads.
+	leech := startNode(t, engine.Config{})
+	ls, err := leech.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: leech.dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leech.srv.PreferUTP(n.addr())
+	ls.AddPeers(addrs(n.addr()), "test")
+	waitState(t, ls, engine.StateSeeding, 30*time.Second)
+	overUTP(t, utpPackets(leech, false), mi.TotalLength)
 }

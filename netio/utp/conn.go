@@ -183,7 +183,9 @@ func (c *Conn) closeLocal() {
 		return
 	}
 	c.report(nil)
-	if c.state == stateSynSent {
+	if c.state == stateSynSent || c.synRecv {
+		// Nothing but a SYN came, perhaps from a spoofed address: a FIN
+		// retransmitted there for the linger would multiply the flood.
 		c.e.remove(c)
 		return
 	}
