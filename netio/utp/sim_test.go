@@ -326,3 +326,52 @@ func (c *Conn) debug() string {
 	return fmt.Sprintf("state %d seq %d outStart %d inflight %d resends %d unsent %d cwnd %d peerWnd %d rtoAt %v ack %d ooo %d buffered %d rto %v timeouts %d",
 		c.state, c.seqNr, c.outStart, c.inflight, c.resends, c.Unsent(), c.cwnd, c.peerWnd, c.rtoAt, c.ackNr, len(c.ooo), c.Buffered(), c.rto, c.timeouts)
 }
+
+// LEDBAT: at the base delay the window grows (doubling in slow start,
+// then by up to 3000 bytes a window); with queueing delay over the
+// target it shrinks, never under two packets; a window the sender does
+// not fill does not grow.
+func TestLEDBATWindow(t *testing.T) {
+	n := newSimNet(t, 1)
+	e := n.endpoint("10.0.0.1:1", Config{})
+	c := e.newConn(netip.MustParseAddrPort("10.0.0.2:1"), 1, 2, &sink{})
+	c.state, c.rtt = stateConnected, 50*time.Millisecond
+	const base = 1_000_000
+	c.updateCwnd(1000, base) // the first sample sets the base
+	c.cwndFull = false
+	w := c.cwnd
+	c.updateCwnd(c.mss, base)
+	if c.cwnd != w {
+		t.Fatalf("an unfilled window grew from %d to %d", w, c.cwnd)
+	}
+	c.cwndFull = true
+	c.updateCwnd(c.mss, base)
+	if c.cwnd != w+c.mss {
+		t.Fatalf("slow start: %d after %d acked from %d", c.cwnd, c.mss, w)
+	}
+	c.slowStart = false
+	w = c.cwnd
+	c.updateCwnd(c.cwnd, base+10) // a whole window acked at 10 µs of queueing
+	if g := c.cwnd - w; g < gainPerRTT*9/10 || g > gainPerRTT {
+		t.Fatalf("a window at no delay grew by %d, want about %d", g, gainPerRTT)
+	}
+	// 40 ms of queueing (within the RTT clamp) over a target of 100 ms:
+	// still growing, by less.
+	w = c.cwnd
+	c.updateCwnd(c.cwnd, base+40_000)
+	if g := c.cwnd - w; g <= 0 || g >= gainPerRTT*9/10 {
+		t.Fatalf("at 40 ms of delay the window grew by %d", g)
+	}
+	// Over the target: it shrinks, down to two packets and no further.
+	c.rtt = time.Second
+	for range 1000 {
+		w = c.cwnd
+		c.updateCwnd(c.cwnd, base+300_000)
+		if c.cwnd > w {
+			t.Fatalf("at 300 ms of delay the window grew from %d to %d", w, c.cwnd)
+		}
+	}
+	if c.cwnd != 2*c.mss {
+		t.Fatalf("window %d after long delay, want the floor %d", c.cwnd, 2*c.mss)
+	}
+}
