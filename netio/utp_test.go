@@ -153,3 +153,32 @@ func TestUTPSynFloodBounded(t *testing.T) {
 	waitState(t, ls, engine.StateSeeding, 30*time.Second)
 	overUTP(t, utpPackets(leech, false), mi.TotalLength)
 }
+
+// A peer flagged as speaking uTP that does not: the uTP dial gets no
+// answer, and after UTPFallback the same dial goes over TCP.
+func TestUTPHintFallsBackToTCP(t *testing.T) {
+	data := testData(t, "fallback", []int{2 << 20})
+	_, mi := makeTorrent(t, data, 256<<10)
+	seed := startNodeWith(t, engine.Config{}, Config{NoUTP: true})
+	ss, err := seed.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: filepath.Dir(data)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ss, engine.StateSeeding, 30*time.Second)
+	leech := startNodeWith(t, engine.Config{}, Config{UTPFallback: time.Second})
+	ls, err := leech.client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: leech.dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leech.srv.PreferUTP(seed.addr())
+	start := time.Now()
+	ls.AddPeers(addrs(seed.addr()), "test")
+	waitState(t, ls, engine.StateSeeding, 30*time.Second)
+	sameTree(t, mi, filepath.Dir(data), leech.dir)
+	if took := time.Since(start); took < time.Second {
+		t.Fatalf("done in %v: the uTP dial did not wait for its answer", took)
+	}
+	if p := utpPackets(leech, false); p != 0 {
+		t.Fatalf("%d uTP packets from a peer without uTP", p)
+	}
+}
