@@ -37,3 +37,10 @@ type PeerConn interface {
 type Dialer interface {
 	Dial(addr netip.AddrPort, infoHash metainfo.Hash, s *Session)
 }
+
+// UTPHints is what a Dialer that also dials uTP may implement: the session
+// passes on the addresses a PEX message flagged as speaking uTP, so that
+// they are dialed over uTP first. Safe for concurrent use.
+type UTPHints interface {
+	PreferUTP(addr netip.AddrPort)
+}

@@ -5,11 +5,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"gotorrentserver/engine/ext"
 	"gotorrentserver/engine/wire"
+	"gotorrentserver/metainfo"
 )
 
 // extHandshake is what a peer speaking ut_metadata (id 3) and ut_pex (id 4)
@@ -318,5 +320,39 @@ func TestBanListBounded(t *testing.T) {
 	}
 	if b.banned(last, now.Add(1001*time.Minute)) {
 		t.Fatal("a ban outlived its time")
+	}
+}
+
+// hintDialer records the addresses the session says speak uTP; it dials
+// nothing.
+type hintDialer struct {
+	mu  sync.Mutex
+	utp []netip.AddrPort
+}
+
+func (d *hintDialer) Dial(netip.AddrPort, metainfo.Hash, *Session) {}
+
+func (d *hintDialer) PreferUTP(a netip.AddrPort) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.utp = append(d.utp, a)
+}
+
+// A PEX message's uTP flag (0x04) reaches a dialer that dials uTP, for
+// the flagged peers only.
+func TestPexUTPFlagReachesDialer(t *testing.T) {
+	f := newFixture(t, false)
+	d := &hintDialer{}
+	f.c.cfg.Dialer = d
+	_, h := f.attach(1)
+	f.deliver(h, extHandshake(t))
+	flagged, plain := netip.MustParseAddrPort("10.3.0.1:7000"), netip.MustParseAddrPort("10.3.0.2:7000")
+	msg := ext.Pex{Added: []ext.PexPeer{{Addr: flagged, Flags: ext.PexUTP | 0x10}, {Addr: plain, Flags: 0x10}}}
+	f.deliver(h, wire.Message{Type: wire.Extended, ExtID: extPex, ExtPayload: ext.AppendPex(nil, msg)})
+	f.sync()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.utp) != 1 || d.utp[0] != flagged {
+		t.Fatalf("uTP hints %v, want just %v", d.utp, flagged)
 	}
 }

@@ -31,8 +31,12 @@ func (s *Session) onPexMsg(p *peer, payload []byte) {
 		s.offence(p, fmt.Sprintf("PEX message with %d added peers", len(px.Added)))
 	}
 	addrs := make([]netip.AddrPort, 0, len(added))
+	hints, _ := s.c.cfg.Dialer.(UTPHints)
 	for _, a := range added {
 		addrs = append(addrs, a.Addr)
+		if hints != nil && a.Flags&ext.PexUTP != 0 {
+			hints.PreferUTP(a.Addr)
+		}
 	}
 	s.learn(addrs, "pex")
 }
@@ -58,6 +62,9 @@ func (s *Session) sendPex() {
 		var flags byte
 		if p.outbound {
 			flags |= pexReachable
+		}
+		if u, ok := p.conn.(interface{ UTP() bool }); ok && u.UTP() {
+			flags |= ext.PexUTP // it took a uTP connection, so it speaks uTP
 		}
 		if p.hasAll || (p.has != nil && p.has.Count() == uint(s.numPieces()) && s.numPieces() > 0) {
 			flags |= pexSeed

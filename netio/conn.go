@@ -58,6 +58,12 @@ type peerConn struct {
 	timer     *time.Timer
 	st        stack
 	out       outQueue
+	// silentHangup, on a TCP connection we dialed, runs instead of
+	// DialFailed if the peer closes it before sending a byte (a peer
+	// that takes only uTP), and reports whether it took over. Loop-owned,
+	// like heard.
+	silentHangup func() bool
+	heard        bool // bytes arrived
 }
 
 func newPeerConn(s *Server, addr netip.AddrPort, outbound bool) *peerConn {
@@ -100,6 +106,7 @@ func (pc *peerConn) greeting(ih metainfo.Hash) []byte {
 // messages, which the session will own, to the session. An error closes
 // the connection.
 func (pc *peerConn) onTraffic() error {
+	pc.heard = true
 	if pc.tr.Buffered() > maxInbound {
 		return errInboundFull
 	}
@@ -150,6 +157,9 @@ func (pc *peerConn) onClose(err error) {
 	if pc.peer != nil {
 		pc.peer.Closed(err)
 	} else if pc.outbound && pc.sess != nil {
+		if err != nil && !pc.heard && pc.silentHangup != nil && pc.silentHangup() {
+			return
+		}
 		if err == nil {
 			err = errors.New("netio: closed during handshake")
 		}
@@ -293,6 +303,13 @@ func (pc *peerConn) Close() {
 			tr.Close()
 		}
 	}
+}
+
+// UTP reports whether the connection is uTP, for the PEX flag that says
+// so. Any goroutine once the session has the connection.
+func (pc *peerConn) UTP() bool {
+	_, ok := pc.tr.(*utpTransport)
+	return ok
 }
 
 // RemoteAddr implements engine.PeerConn.

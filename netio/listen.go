@@ -37,6 +37,11 @@ func (s *Server) bind() error {
 		ap := s.ln.addr.(*net.TCPAddr).AddrPort()
 		s.udp, uerr = listenUDP(ap)
 		if uerr == nil {
+			// Linux reports twice what it granted.
+			if rcv, snd := s.udp.Buffers(); rcv < socketBuffer || snd < socketBuffer {
+				s.cfg.Logf("netio: udp: the kernel gave the UDP socket %d and %d bytes of buffers, not %d: uTP will lose packets at high rates (raise net.core.rmem_max and wmem_max, or run with CAP_NET_ADMIN)",
+					rcv/2, snd/2, socketBuffer)
+			}
 			return nil
 		}
 		if _, port, _ := net.SplitHostPort(s.cfg.ListenAddr); port != "0" || try == bindTries-1 {

@@ -1,17 +1,18 @@
 // Package netio owns every socket the daemon has toward peers: the TCP
 // connections, multiplexed on gnet event loops, and the one UDP socket on
-// the peer port that the DHT and the UDP tracker client share (udp.go). It
+// the peer port that the DHT, the UDP tracker client and uTP connections
+// (package utp, on a loop goroutine of its own) share (udp.go). It
 // accepts and dials connections itself and runs each through layers: a
 // transport that moves bytes (transport.go), a stack of stages that
 // handshakes and frames on plain slices (stack.go), and the connection
 // that hands decoded messages to the engine's sessions (conn.go). It never
 // blocks an event loop and never touches session state.
 //
-// Concurrency: gnet's loops own each connection's transport, stack and
-// buffers; the accept loop and the dial goroutines only admit connections
-// and enroll them on a loop; the UDP reader goroutine only routes
-// datagrams. Server's and UDP's exported methods are safe from any
-// goroutine.
+// Concurrency: gnet's loops own each TCP connection's transport, stack
+// and buffers, the uTP Mux's loop each uTP connection's; the accept loop
+// and the dial goroutines only admit connections and enroll them on a
+// loop; the UDP reader goroutine only routes datagrams. Server's and
+// UDP's exported methods are safe from any goroutine.
 package netio
 
 import (
@@ -30,6 +31,7 @@ import (
 
 	"gotorrentserver/engine"
 	"gotorrentserver/metainfo"
+	"gotorrentserver/netio/utp"
 )
 
 // Config configures a Server. Zero values take the defaults noted.
@@ -60,6 +62,12 @@ type Config struct {
 	MaxPendingPerIP int
 	// DHT sets the BEP 5 reserved bit in our handshakes (we run a node).
 	DHT bool
+	// NoUTP turns uTP off: no uTP connections are accepted or dialed.
+	NoUTP bool
+	// UTPFallback is how long a uTP dial waits for the peer's answer
+	// before it gives up (and TCP is tried, if it was not yet); default
+	// 3 s (libtorrent's uTP connect timeout).
+	UTPFallback time.Duration
 	// UDPRequired makes Listen fail when the UDP socket cannot be bound on
 	// the peer port's number (the DHT needs it there); otherwise that is
 	// logged, UDP returns nil, and UDP trackers use sockets of their own.
@@ -100,6 +108,9 @@ func (c *Config) defaults() {
 	if c.Logf == nil {
 		c.Logf = log.Printf
 	}
+	if c.UTPFallback <= 0 {
+		c.UTPFallback = 3 * time.Second
+	}
 }
 
 // Server is the network layer for all peer connections and the shared UDP
@@ -129,6 +140,10 @@ type Server struct {
 	spare       spareFD
 
 	udp       *UDP
+	mux       *utp.Mux // uTP on udp; nil without either
+	hints     utpHints
+	stopping  bool // under dialMu: no new dial goroutines
+	dialMu    sync.Mutex
 	serving   atomic.Bool            // Serve has set client and loops
 	listenErr atomic.Pointer[string] // the listener's trouble, "" when fine
 }
@@ -186,6 +201,10 @@ func (s *Server) Serve(client *engine.Client) error {
 		return fmt.Errorf("netio: event loops: %w", err)
 	}
 	s.loops = cli
+	if s.udp != nil && !s.cfg.NoUTP {
+		s.mux = utp.NewMux(s.udp, utp.Config{Accept: s.acceptUTP, SynTimeouts: synTimeouts(s.cfg.UTPFallback)})
+		s.udp.attachUTP(s.mux.Deliver)
+	}
 	s.serving.Store(true)
 	s.accepts.Add(1)
 	go s.acceptLoop()
@@ -211,7 +230,14 @@ func (s *Server) Stop() error {
 	s.ln.close()
 	s.accepts.Wait()
 	s.spare.close()
+	s.dialMu.Lock()
+	s.stopping = true
+	s.dialMu.Unlock()
 	s.dials.Wait()
+	if s.mux != nil {
+		s.udp.detachUTP()
+		s.mux.Close()
+	}
 	if s.loops == nil {
 		return nil
 	}
@@ -222,6 +248,13 @@ func (s *Server) Stop() error {
 // timeout under the half-open limit, then the connection is enrolled on an
 // event loop, which sends our handshake. Failures go to s.DialFailed.
 // Implements engine.Dialer; safe for concurrent use.
+//
+// TCP or uTP: a peer that a PEX message flagged as speaking uTP
+// (PreferUTP) is dialed over uTP first, TCP if it does not answer in
+// UTPFallback; any other over TCP first, then uTP if TCP is refused,
+// times out, or the peer hangs up before saying anything (what a
+// libtorrent with incoming TCP off does), so that a uTP-only peer is
+// reached.
 func (s *Server) Dial(addr netip.AddrPort, ih metainfo.Hash, sess *engine.Session) {
 	if !s.serving.Load() {
 		sess.DialFailed(addr, errors.New("netio: not serving yet"))
@@ -232,30 +265,88 @@ func (s *Server) Dial(addr netip.AddrPort, ih metainfo.Hash, sess *engine.Sessio
 		sess.DialFailed(addr, engine.ErrDialBusy)
 		return
 	}
-	s.dials.Add(1)
-	go func() {
-		defer s.dials.Done()
+	if !s.goDial(func() {
 		defer s.queued.Add(-1)
 		if err := s.dial(addr, sess); err != nil {
 			sess.DialFailed(addr, err)
 		}
+	}) {
+		s.queued.Add(-1)
+		sess.DialFailed(addr, net.ErrClosed)
+	}
+}
+
+// goDial runs f on a dial goroutine that Stop waits for; false once Stop
+// began.
+func (s *Server) goDial(f func()) bool {
+	s.dialMu.Lock()
+	defer s.dialMu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.dials.Add(1)
+	go func() {
+		defer s.dials.Done()
+		f()
 	}()
+	return true
 }
 
 func (s *Server) dial(addr netip.AddrPort, sess *engine.Session) error {
+	if s.mux == nil {
+		return s.dialTCP(addr, sess, false)
+	}
+	if s.hints.has(addr) {
+		uerr := s.dialUTP(addr, sess)
+		if uerr == nil || s.ctx.Err() != nil {
+			return uerr
+		}
+		return s.dialTCP(addr, sess, false)
+	}
+	err := s.dialTCP(addr, sess, true)
+	if err == nil || s.ctx.Err() != nil {
+		return err
+	}
+	if uerr := s.dialUTP(addr, sess); uerr != nil {
+		return fmt.Errorf("%w; over uTP: %w", err, uerr)
+	}
+	return nil
+}
+
+// halfOpenSlot waits for a slot under MaxHalfOpen; release gives it back.
+func (s *Server) halfOpenSlot() (release func(), err error) {
 	select {
 	case s.halfOpen <- struct{}{}:
+		return func() { <-s.halfOpen }, nil
 	case <-s.ctx.Done():
-		return s.ctx.Err()
+		return nil, s.ctx.Err()
+	}
+}
+
+// dialTCP dials addr over TCP; with utpNext, a peer that hangs up before
+// its handshake is dialed again over uTP (see Dial).
+func (s *Server) dialTCP(addr netip.AddrPort, sess *engine.Session, utpNext bool) error {
+	release, err := s.halfOpenSlot()
+	if err != nil {
+		return err
 	}
 	d := net.Dialer{Timeout: s.cfg.DialTimeout, KeepAlive: -1} // see listenConfig
 	nc, err := d.DialContext(s.ctx, "tcp", addr.String())
-	<-s.halfOpen
+	release()
 	if err != nil {
 		return fmt.Errorf("netio: dial %s: %w", addr, err)
 	}
 	pc := newPeerConn(s, addr, true)
 	pc.sess = sess
+	if utpNext {
+		pc.silentHangup = func() bool {
+			return s.goDial(func() {
+				if err := s.dialUTP(addr, sess); err != nil {
+					sess.DialFailed(addr, fmt.Errorf("netio: %s hung up at once over TCP; over uTP: %w", addr, err))
+				}
+			})
+		}
+	}
 	if !s.pending.add(pc, false) {
 		nc.Close()
 		return errors.New("netio: too many connections still handshaking")

@@ -14,7 +14,7 @@ import (
 
 // UDP is the daemon's one UDP socket, bound to the peer port's number on
 // the peer listener's address, as libtorrent and Transmission do: the DHT,
-// the UDP tracker client and (later) uTP share it, so one port is opened
+// the UDP tracker client and uTP share it, so one port is opened
 // in a firewall and forwarded by a router, and what a peer learns of our
 // DHT port is our peer port.
 //
@@ -24,7 +24,7 @@ import (
 //     uint32, transaction id uint32), for the tracker client that
 //     registered that transaction id with Expect;
 //   - a first byte type<<4 | 1 with type 0-4 is uTP (BEP 29), for the uTP
-//     route, none yet.
+//     multiplexer (utp.Mux), which copies it into its own bounded inbox.
 //
 // Anything else, and anything for a route nobody holds, is dropped and
 // counted. Routes have bounded queues: a consumer that falls behind loses
@@ -39,8 +39,11 @@ type UDP struct {
 	mu     sync.Mutex
 	closed bool
 	dht    *UDPRoute
-	utp    *UDPRoute       // reserved for uTP: nil until it exists
-	trk    tracker.Waiters // BEP 15 replies, by transaction id
+	utp    func(b []byte, from netip.AddrPort) bool // utp.Mux.Deliver, nil without uTP
+	trk    tracker.Waiters                          // BEP 15 replies, by transaction id
+	// rcvBuf and sndBuf are the socket's buffer sizes as the kernel set
+	// them (see sizeBuffers).
+	rcvBuf, sndBuf int
 
 	stats udpCounters
 }
@@ -82,6 +85,7 @@ func listenUDP(addr netip.AddrPort) (*UDP, error) {
 		return nil, fmt.Errorf("netio: udp: %w", err)
 	}
 	u := &UDP{pc: pc, done: make(chan struct{})}
+	u.rcvBuf, u.sndBuf = sizeBuffers(pc, socketBuffer)
 	go u.readLoop()
 	return u, nil
 }
@@ -119,6 +123,32 @@ func (u *UDP) Forget(txid uint32) { u.trk.Forget(txid) }
 // the route gives it back. Any goroutine.
 func (u *UDP) DHT() *UDPRoute { return u.take(&u.dht, dhtQueue) }
 
+// attachUTP routes uTP datagrams to deliver, called on the reader
+// goroutine (it must copy what it keeps, and not block); false if uTP is
+// attached already or the socket is closed.
+func (u *UDP) attachUTP(deliver func(b []byte, from netip.AddrPort) bool) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed || u.utp != nil {
+		return false
+	}
+	u.utp = deliver
+	return true
+}
+
+// detachUTP stops routing uTP datagrams; later ones count as having no
+// listener.
+func (u *UDP) detachUTP() {
+	u.mu.Lock()
+	u.utp = nil
+	u.mu.Unlock()
+}
+
+// Buffers are the socket's receive and send buffer sizes as the kernel
+// set them (Linux reports twice what it was asked, its bookkeeping
+// included).
+func (u *UDP) Buffers() (rcv, snd int) { return u.rcvBuf, u.sndBuf }
+
 func (u *UDP) take(slot **UDPRoute, queue int) *UDPRoute {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -143,7 +173,8 @@ func (u *UDP) Close() error {
 		return nil
 	}
 	u.closed = true
-	routes := []*UDPRoute{u.dht, u.utp}
+	routes := []*UDPRoute{u.dht}
+	u.utp = nil
 	u.mu.Unlock()
 	u.trk.Close()
 	err := u.pc.Close()
@@ -195,7 +226,17 @@ func (u *UDP) route(b []byte, from netip.AddrPort) {
 		}
 		c.tracker.Add(1)
 	case b[0]&0x0f == 1 && b[0]>>4 <= 4:
-		u.queue(&u.utp, b, from, &c.utp)
+		u.mu.Lock()
+		deliver := u.utp
+		u.mu.Unlock()
+		switch {
+		case deliver == nil:
+			c.noListener.Add(1)
+		case deliver(b, from):
+			c.utp.Add(1)
+		default:
+			c.queueFull.Add(1)
+		}
 	default:
 		c.unknown.Add(1)
 	}

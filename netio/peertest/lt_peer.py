@@ -32,6 +32,10 @@ def main():
     ap.add_argument("--pex", action="store_true")
     ap.add_argument("--plaintext", action="store_true",
                     help="no protocol encryption: plain handshakes only, in and out")
+    ap.add_argument("--utp-only", action="store_true",
+                    help="uTP only: no TCP connections, in or out")
+    ap.add_argument("--socket-buffers", type=int, default=0,
+                    help="SO_RCVBUF and SO_SNDBUF of its sockets, bytes (0: the kernel's default)")
     ap.add_argument("--seed-mode", action="store_true", help="trust the data without checking")
     ap.add_argument("--recheck", action="store_true", help="time a full recheck and exit")
     ap.add_argument("--timeout", type=float, default=600)
@@ -55,6 +59,12 @@ def main():
         # the peer hangs up, a second or so later.
         settings["out_enc_policy"] = lt.enc_policy.pe_disabled
         settings["in_enc_policy"] = lt.enc_policy.pe_disabled
+    if a.utp_only:
+        settings.update({"enable_outgoing_tcp": False, "enable_incoming_tcp": False,
+                         "enable_outgoing_utp": True, "enable_incoming_utp": True})
+    if a.socket_buffers:
+        settings.update({"recv_socket_buffer_size": a.socket_buffers,
+                         "send_socket_buffer_size": a.socket_buffers})
     if a.dht_bootstrap:
         # Loopback nodes are refused unless the IP restrictions are lifted.
         settings.update({"enable_dht": True, "dht_bootstrap_nodes": a.dht_bootstrap,

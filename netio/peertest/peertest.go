@@ -194,6 +194,22 @@ func (p *Proc) waitFor(match func(string) bool, cleanExitMatches bool, what stri
 	}
 }
 
+// CPU is the process's user and system CPU time so far (Linux).
+func (p *Proc) CPU() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, may hold spaces: count from its ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	var utime, stime int64
+	if len(f) > 12 {
+		fmt.Sscan(f[11], &utime)
+		fmt.Sscan(f[12], &stime)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
 // Output is everything the process printed so far.
 func (p *Proc) Output() string {
 	p.mu.Lock()
