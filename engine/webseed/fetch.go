@@ -19,9 +19,12 @@ type Config struct {
 	// MaxRedirects followed per request; default 3 (net/http's 10 would
 	// let a server bounce us around for long).
 	MaxRedirects int
-	// MaxConnsPerHost bounds the connections to one server; default 8.
-	MaxConnsPerHost int
-	UserAgent       string // default "GoTorrentServer/0.1"
+	// IdleConnsPerHost is how many connections to one server are kept
+	// for reuse; default 16. Connections are not bounded per host here:
+	// the caller bounds its concurrent Fetches, and a request waiting
+	// for a connection would count against its own stall timeout.
+	IdleConnsPerHost int
+	UserAgent        string // default "GoTorrentServer/0.1"
 	// HTTPClient replaces the client (tests with TLS); its redirect policy
 	// and transport are then its own.
 	HTTPClient *http.Client
@@ -30,7 +33,7 @@ type Config struct {
 const (
 	defaultStall        = 20 * time.Second
 	defaultMaxRedirects = 3
-	defaultConnsPerHost = 8
+	defaultIdlePerHost  = 16
 	defaultUserAgent    = "GoTorrentServer/0.1"
 	// maxEmptyReads ends a body that keeps answering nothing without an
 	// error, which io.Reader discourages but does not forbid.
@@ -53,8 +56,8 @@ func NewFetcher(cfg Config) *Fetcher {
 	if cfg.MaxRedirects <= 0 {
 		cfg.MaxRedirects = defaultMaxRedirects
 	}
-	if cfg.MaxConnsPerHost <= 0 {
-		cfg.MaxConnsPerHost = defaultConnsPerHost
+	if cfg.IdleConnsPerHost <= 0 {
+		cfg.IdleConnsPerHost = defaultIdlePerHost
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = defaultUserAgent
@@ -62,8 +65,7 @@ func NewFetcher(cfg Config) *Fetcher {
 	hc := cfg.HTTPClient
 	if hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxConnsPerHost = cfg.MaxConnsPerHost
-		tr.MaxIdleConnsPerHost = cfg.MaxConnsPerHost
+		tr.MaxIdleConnsPerHost = cfg.IdleConnsPerHost
 		// Ranges of compressed answers are ranges of the compressed bytes:
 		// ask for the file as it is, and refuse anything else.
 		tr.DisableCompression = true
