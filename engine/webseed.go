@@ -333,19 +333,22 @@ func (s *Session) webDone(r webResult) {
 	// A fetch from an earlier run, or from before the server was backed
 	// off or dropped, is over: its requests were freed when that happened,
 	// and may since have gone to a newer fetch.
-	if r.gen != s.life.gen || r.epoch != w.health.Epoch || s.dl.pick == nil || s.life.state != StateDownloading {
+	if r.gen != s.life.gen || r.epoch != w.health.Epoch || s.dl.pick == nil {
 		return
 	}
-	off := 0
-	for _, q := range r.reqs {
-		end := off + q.Length
-		if end <= r.n {
-			s.webBlock(w, q, r.buf[off:end])
-		} else {
-			s.dl.pick.RequestCancelled(w.id, q)
+	if s.life.state == StateDownloading {
+		off := 0
+		for _, q := range r.reqs {
+			end := off + q.Length
+			if end <= r.n {
+				s.webBlock(w, q, r.buf[off:end])
+			} else {
+				s.dl.pick.RequestCancelled(w.id, q)
+			}
+			off = end
 		}
-		off = end
 	}
+	// Complete or not, the answer says how the server is doing.
 	s.dirty = true
 	switch {
 	case r.err == nil:
