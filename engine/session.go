@@ -35,7 +35,7 @@ func (s State) String() string {
 
 // Session is one torrent: a small coordinator over parts that each own one
 // concern (lifecycle, swarm and address book, download, upload, discovery,
-// metadata phase, persistence). Its unexported fields, and its parts,
+// web seeds, metadata phase, persistence). Its unexported fields, and its parts,
 // belong to its event handlers, which the scheduler runs one at a time:
 // nothing else reads or writes them, so they need no locks. Other
 // goroutines talk to a session only through its exported methods, which

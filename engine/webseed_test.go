@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"gotorrentserver/engine/webseed"
+	"gotorrentserver/engine/wire"
 	"gotorrentserver/metainfo"
 )
 
@@ -359,4 +361,66 @@ func TestWebSeedListBuilt(t *testing.T) {
 	if none := newFixture(t, false); len(none.webSeeds()) != 0 {
 		t.Fatal("web seeds for a torrent without a url-list")
 	}
+}
+
+// Beside a peer that never answers, a web seed still finishes the torrent:
+// in endgame it is asked for the peer's blocks too, and the peer is sent
+// CANCEL for each, as with any two peers.
+func TestWebSeedRacesSilentPeerInEndgame(t *testing.T) {
+	ws := newWebServer(t)
+	mi, data := webTorrent(t, ws, webFiles, webSizes)
+	gate := make(chan struct{})
+	ws.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		select {
+		case <-gate:
+		case <-time.After(10 * time.Second):
+		}
+		return false
+	})
+	f := newWebFixture(t, mi, nil, Settings{})
+	f.waitFor("the download to begin", func() bool { return f.state() == StateDownloading })
+	fc, h := f.attach(1)
+	f.deliver(h, wire.Message{Type: wire.HaveAll}, wire.Message{Type: wire.Unchoke})
+	asked := fc.sentTypes(t)[wire.Request]
+	if asked == 0 {
+		t.Fatal("the peer was asked for nothing")
+	}
+	close(gate)
+	f.waitSeeding()
+	f.checkFiles("web torrent", data)
+	if n := fc.sentTypes(t)[wire.Cancel]; n == 0 {
+		t.Fatalf("the silent peer was asked for %d blocks and sent no CANCEL", asked)
+	}
+	if seeds := f.webSeeds(); seeds[0].Downloaded != mi.TotalLength {
+		t.Fatalf("web seed gave %d bytes of %d", seeds[0].Downloaded, mi.TotalLength)
+	}
+}
+
+// Under a download limit a web seed asks for no more than the tokens
+// cover: each second's refill buys about one second's worth.
+func TestWebSeedKeepsTheLimit(t *testing.T) {
+	ws := newWebServer(t)
+	mi, _ := webTorrent(t, ws, webFiles, webSizes)
+	var asked atomic.Int64
+	ws.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		var a, b int64
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &a, &b); err == nil {
+			asked.Add(b - a + 1)
+		}
+		return false
+	})
+	const limit = 200 << 10
+	f := newWebFixture(t, mi, nil, Settings{MaxDown: limit})
+	f.waitFor("the download to begin", func() bool { return f.state() == StateDownloading })
+	const ticks = 4
+	for range ticks {
+		f.tick(time.Second)
+		f.waitFor("the fetch to end", func() bool { return f.webSeeds()[0].InFlight == 0 })
+	}
+	// Each tick's fetch may overshoot by a block, and the bucket saves two
+	// seconds' worth at most.
+	if got, most := asked.Load(), int64(ticks*(limit+blockSize)+limit); got > most || got == 0 {
+		t.Fatalf("%d bytes asked over %d s at %d B/s, want 1..%d", got, ticks, limit, most)
+	}
+	t.Logf("%d bytes asked over %d s at %d B/s", asked.Load(), ticks, limit)
 }
