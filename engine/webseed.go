@@ -35,8 +35,9 @@ const (
 	// webMaxParts bounds the range requests of one fetch (a run across
 	// many small files); one block may still need more.
 	webMaxParts = 64
-	// webJobTimeout ends a fetch before the picker's requestTimeout gives
-	// its blocks to someone else; what arrived by then is kept.
+	// webJobTimeout ends a fetch, counted from when it was queued, before
+	// the picker's requestTimeout gives its blocks to someone else (who may
+	// be the same server, in a newer fetch); what arrived by then is kept.
 	webJobTimeout = 45 * time.Second
 	// webWorkers bounds the fetches running over all torrents, and so the
 	// buffers they fill (webWorkers x webRequestBytes).
@@ -48,12 +49,14 @@ const (
 // the HTTP client (its connection pool) they share. Both are safe for
 // concurrent use.
 type webLane struct {
-	pool  *storage.Pool
-	fetch *webseed.Fetcher
+	pool    *storage.Pool
+	fetch   *webseed.Fetcher
+	timeout time.Duration // webJobTimeout; tests shorten it
 }
 
 func newWebLane() webLane {
-	return webLane{pool: storage.NewPool(webWorkers, webQueue), fetch: webseed.NewFetcher(webseed.Config{})}
+	return webLane{pool: storage.NewPool(webWorkers, webQueue), fetch: webseed.NewFetcher(webseed.Config{}),
+		timeout: webJobTimeout}
 }
 
 // close runs the fetches still queued (the client's context is cancelled
@@ -201,11 +204,20 @@ func (s *Session) webFetch(w *webSeed) bool {
 	}
 	r := webResult{w: w, gen: s.life.gen, epoch: w.health.Epoch, reqs: reqs}
 	ctx, fetch, bufs, now := w.ctx, s.c.web.fetch, s.c.bufs, s.c.cfg.Now
+	// Network time is real time, whatever clock the session runs on.
+	timeout := s.c.web.timeout
+	deadline := time.Now().Add(timeout)
 	ok := s.trySubmit(s.c.web.pool, func() event {
+		if time.Until(deadline) < timeout/2 {
+			// Queued behind other torrents' fetches for most of its
+			// time: no fault of the server's, and no time left to ask it.
+			r.late = true
+			return evFunc(func(s *Session) { s.webDone(r) })
+		}
 		// The buffer is taken here, not when queued, so only running
 		// fetches hold one.
 		r.buf = bufs.get(int(total), max(int(total), webRequestBytes), now())
-		jctx, cancel := context.WithTimeout(ctx, webJobTimeout)
+		jctx, cancel := context.WithDeadline(ctx, deadline)
 		r.n, r.err = fetch.Fetch(jctx, parts, r.buf)
 		r.ownDeadline = errors.Is(r.err, context.DeadlineExceeded) && ctx.Err() == nil
 		cancel()
@@ -324,12 +336,16 @@ type webResult struct {
 	// ownDeadline: the fetch ran out of webJobTimeout, which a slow server
 	// may do with a large run while still making progress.
 	ownDeadline bool
+	// late: it waited on the lane too long to be sent at all.
+	late bool
 }
 
 func (s *Session) webDone(r webResult) {
 	w := r.w
 	w.inflight--
-	defer s.recycle(r.buf)
+	if r.buf != nil {
+		defer s.recycle(r.buf)
+	}
 	// A fetch from an earlier run, or from before the server was backed
 	// off or dropped, is over: its requests were freed when that happened,
 	// and may since have gone to a newer fetch.
@@ -351,6 +367,7 @@ func (s *Session) webDone(r webResult) {
 	// Complete or not, the answer says how the server is doing.
 	s.dirty = true
 	switch {
+	case r.late:
 	case r.err == nil:
 		w.health.Succeeded()
 	case r.ownDeadline && r.n > 0:

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"gotorrentserver/engine/storage"
 	"gotorrentserver/engine/webseed"
 	"gotorrentserver/engine/wire"
 	"gotorrentserver/metainfo"
@@ -423,4 +424,43 @@ func TestWebSeedKeepsTheLimit(t *testing.T) {
 		t.Fatalf("%d bytes asked over %d s at %d B/s, want 1..%d", got, ticks, limit, most)
 	}
 	t.Logf("%d bytes asked over %d s at %d B/s", asked.Load(), ticks, limit)
+}
+
+// A fetch that waited on a busy lane for most of its time is not sent, and
+// the server is not blamed: its blocks are asked for again at once. (Sent,
+// it would time out before this server's first byte, and count.)
+func TestWebSeedLateFetchNotAFailure(t *testing.T) {
+	ws := newWebServer(t)
+	mi, data := webTorrent(t, ws, webFiles, webSizes)
+	var slow atomic.Int64
+	ws.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if slow.Add(1) <= webPerServer {
+			time.Sleep(450 * time.Millisecond)
+		}
+		return false
+	})
+	f := &fixture{t: t, mi: mi, dir: t.TempDir()}
+	f.now.Store(time.Unix(1_700_000_000, 0).UnixNano())
+	f.c = New(Config{PeerID: ourID, Tick: -1, Now: func() time.Time { return time.Unix(0, f.now.Load()) }, Logf: t.Logf})
+	t.Cleanup(f.c.Close)
+	f.c.web.close()
+	f.c.web = webLane{pool: storage.NewPool(1, 16), fetch: webseed.NewFetcher(webseed.Config{}), timeout: time.Second}
+	busy := make(chan struct{})
+	f.c.web.pool.TrySubmit(storage.Job{Kind: storage.KindFunc, Func: func() { <-busy }})
+	s, err := f.c.Add(mi, AddOptions{Settings: Settings{Dir: f.dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.s = s
+	f.waitFor("fetches to queue", func() bool { return f.webSeeds()[0].InFlight > 0 })
+	time.Sleep(600 * time.Millisecond)
+	if n := ws.requests.Load(); n != 0 {
+		t.Fatalf("%d requests while the lane was busy", n)
+	}
+	close(busy)
+	f.waitSeeding()
+	f.checkFiles("web torrent", data)
+	if seed := f.webSeeds()[0]; seed.Status != "working" || seed.Failures != 0 || seed.LastError != "" {
+		t.Fatalf("after late fetches: %+v", seed)
+	}
 }
