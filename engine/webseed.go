@@ -87,6 +87,9 @@ type webSeed struct {
 	inflight   int
 	down       picker.Rate
 	downloaded int64
+	// badPieces counts failed pieces it contributed to, this session, for
+	// the rule peers live by (maxHashFailures).
+	badPieces int
 }
 
 // webList is the torrent's web seeds, built on first use.
@@ -128,6 +131,7 @@ func (s *Session) webStart() {
 			continue
 		}
 		w.health.Reset()
+		w.badPieces = 0
 		s.webRegister(w)
 	}
 	s.dirty = true
@@ -405,24 +409,32 @@ func (s *Session) webFailed(w *webSeed, err error) {
 }
 
 // webPieceFailed deals with the web seeds among a failed piece's
-// contributors: one that sent all of it is dropped, with every piece it
-// had a hand in, as a peer would be banned; one that sent part of it is
-// backed off.
+// contributors by the rule peers live by: one that sent all of it, or that
+// contributed to maxHashFailures failed pieces, is dropped with every piece
+// it had a hand in, as such a peer is banned. One that sent part of it is
+// backed off meanwhile, so others, or it alone, fetch the piece again.
 func (s *Session) webPieceFailed(piece int, contributors []picker.PeerID) {
 	for _, id := range contributors {
 		w := s.webByID(id)
 		if w == nil || w.health.Status == webseed.Dropped {
 			continue
 		}
-		if len(contributors) == 1 {
-			w.health.Drop(fmt.Sprintf("engine: sent piece %d, which failed its hash", piece))
-			s.webUnregister(w)
-			s.discardFrom(w.id)
-			s.dirty = true
-			s.c.logf("engine: %s: web seed %s dropped: %s", s.ih, w.url, w.health.LastError)
+		w.badPieces++
+		var why string
+		switch {
+		case len(contributors) == 1:
+			why = fmt.Sprintf("engine: sent piece %d, which failed its hash", piece)
+		case w.badPieces >= maxHashFailures:
+			why = fmt.Sprintf("engine: contributed to %d pieces that failed their hash", w.badPieces)
+		default:
+			s.webFailed(w, fmt.Errorf("engine: contributed to piece %d, which failed its hash", piece))
 			continue
 		}
-		s.webFailed(w, fmt.Errorf("engine: contributed to piece %d, which failed its hash", piece))
+		w.health.Drop(why)
+		s.webUnregister(w)
+		s.discardFrom(w.id)
+		s.dirty = true
+		s.c.logf("engine: %s: web seed %s dropped: %s", s.ih, w.url, why)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"gotorrentserver/engine/picker"
 	"gotorrentserver/engine/storage"
 	"gotorrentserver/engine/webseed"
 	"gotorrentserver/engine/wire"
@@ -462,5 +463,35 @@ func TestWebSeedLateFetchNotAFailure(t *testing.T) {
 	f.checkFiles("web torrent", data)
 	if seed := f.webSeeds()[0]; seed.Status != "working" || seed.Failures != 0 || seed.LastError != "" {
 		t.Fatalf("after late fetches: %+v", seed)
+	}
+}
+
+// A web seed that shared in failed pieces is backed off, and dropped at the
+// third, as a peer would be banned.
+func TestWebSeedSharedHashFailures(t *testing.T) {
+	ws := newWebServer(t)
+	mi, _ := webTorrent(t, ws, webFiles, webSizes)
+	gate := make(chan struct{})
+	defer close(gate)
+	ws.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+		}
+		return true
+	})
+	f := newWebFixture(t, mi, nil, Settings{})
+	f.waitFor("the download to begin", func() bool { return f.state() == StateDownloading })
+	for i := 1; i <= maxHashFailures; i++ {
+		f.s.post(evFunc(func(s *Session) { s.webPieceFailed(i, []picker.PeerID{s.web.list[0].id, 7}) }))
+		seed := f.webSeeds()[0]
+		want := "backoff"
+		if i == maxHashFailures {
+			want = "dropped"
+		}
+		if seed.Status != want || !strings.Contains(seed.LastError, "failed") {
+			t.Fatalf("after %d shared failures: %+v, want %s", i, seed, want)
+		}
+		f.tick(time.Hour)
 	}
 }
