@@ -20,6 +20,7 @@ const (
 	ChangeRates                       // torrent rates and totals
 	ChangeTrackers                    // tracker statuses
 	ChangeSettings                    // folder, limits, sequential
+	ChangeWebSeeds                    // web seed statuses and figures
 	numChangeKinds = iota
 )
 
@@ -69,6 +70,9 @@ func diffSnapshots(old, sn *Snapshot) Change {
 	}
 	if !trackersEqual(old.Trackers, sn.Trackers) {
 		c |= ChangeTrackers
+	}
+	if !webSeedsEqual(old.WebSeeds, sn.WebSeeds) {
+		c |= ChangeWebSeeds
 	}
 	return c
 }

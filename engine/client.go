@@ -101,6 +101,7 @@ type Client struct {
 	wait      *storage.Pool
 	net       *storage.Pool
 	announces *storage.Pool
+	web       webLane // web seed fetches (webseed.go)
 	cache     *storage.Cache
 	files     *storage.FileCache
 	trk       *tracker.Client
@@ -138,6 +139,7 @@ func New(cfg Config) *Client {
 	c.wait = storage.NewPool(waitWorkers, 1024)
 	c.net = storage.NewPool(netWorkers, 1024)
 	c.announces = storage.NewPool(announceWorkers, 1024)
+	c.web = newWebLane()
 	c.cache = storage.NewCache(cfg.CacheBytes)
 	c.files = storage.NewFileCache(cfg.MaxOpenFiles)
 	c.bufs = newBufPool(pieceBufBudget)
@@ -346,6 +348,7 @@ func (c *Client) Close() {
 	// Lanes before the scheduler, waiting lanes before the ones they wait
 	// on: every job taken runs and posts its outcome.
 	c.net.Close()
+	c.web.close()
 	c.wait.Close()
 	c.sched.close()
 	c.hash.Close()

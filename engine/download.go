@@ -148,16 +148,23 @@ func onPiece(s *Session, p *peer, m *wire.Message) error {
 		p.rttProbe = time.Time{}
 	}
 	p.pipe.BlockReceived()
+	s.keepBlock(piece, begin, m.Block, complete)
+	return nil
+}
+
+// keepBlock copies a block the picker accepted into its piece's buffer and
+// hands the piece to verify once complete: peers' and web seeds' blocks
+// alike.
+func (s *Session) keepBlock(piece, begin int, data []byte, complete bool) {
 	pb := s.dl.pieces[piece]
 	if pb == nil {
 		pb = &pieceBuf{data: s.pieceBuffer(piece)}
 		s.dl.pieces[piece] = pb
 	}
-	copy(pb.data[begin:], m.Block)
+	copy(pb.data[begin:], data)
 	if complete {
 		s.verify(piece, pb)
 	}
-	return nil
 }
 
 // pieceBuffer returns a buffer of exactly piece's size from the client's
@@ -247,6 +254,7 @@ func (s *Session) pieceFailed(piece int) {
 	size := s.mi.PieceSize(piece)
 	s.stats.wasted += size
 	contributors := s.failPiece(piece)
+	s.webPieceFailed(piece, contributors)
 	for _, id := range contributors {
 		p := s.swarm.peers[picker.PeerID(id)]
 		if p == nil {

@@ -15,7 +15,9 @@ import (
 //     lane), so they cannot starve the lanes they wait on;
 //   - net: DHT lookups, which wait on the network for up to 90 s;
 //   - announces: tracker announces, each bounded by the tracker client's
-//     own time-outs.
+//     own time-outs;
+//   - web: web seed fetches (webseed.go), each bounded by a stall timeout
+//     and webJobTimeout, and per server by webPerServer.
 //
 // A full lane pushes back: trySubmit reports it and the caller keeps the
 // work (an upload request stays queued), or submit parks the job in the

@@ -146,9 +146,12 @@ func (s *Session) recheck() error {
 	return nil
 }
 
-// dropTransfers forgets the pieces in progress and the picker: what is
-// verified stays.
-func (s *Session) dropTransfers() { s.dl.stop(s.recycle) }
+// dropTransfers forgets the pieces in progress, the picker and the web
+// seeds' fetches: what is verified stays.
+func (s *Session) dropTransfers() {
+	s.webStop()
+	s.dl.stop(s.recycle)
+}
 
 // Recheck hashes a torrent's data again (see recheckEvent). It fails with
 // ErrNotFound, or ErrNoMetadata for a magnet still fetching its info dict.
@@ -201,6 +204,7 @@ func (s *Session) begin(have *bitset.BitSet) {
 		s.announceHaves(peer)
 		s.registerPieces(peer)
 	}
+	s.webStart()
 	if s.complete() {
 		s.to(onComplete)
 		s.ensureEmptyFiles()

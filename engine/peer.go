@@ -312,13 +312,17 @@ func (s *Session) forget(p *peer) {
 }
 
 // discardContributions throws away every partial piece p contributed to.
-func (s *Session) discardContributions(p *peer) {
+func (s *Session) discardContributions(p *peer) { s.discardFrom(picker.PeerID(p.id)) }
+
+// discardFrom throws away every partial piece the peer or web seed with
+// picker id who contributed to.
+func (s *Session) discardFrom(who picker.PeerID) {
 	if s.dl.pick == nil {
 		return
 	}
 	for piece, pb := range s.dl.pieces {
 		for _, id := range s.dl.pick.Contributors(piece) {
-			if id == picker.PeerID(p.id) {
+			if id == who {
 				s.failPiece(piece)
 				s.stats.wasted += int64(len(pb.data))
 				s.recycle(pb.data)

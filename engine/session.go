@@ -35,7 +35,7 @@ func (s State) String() string {
 
 // Session is one torrent: a small coordinator over parts that each own one
 // concern (lifecycle, swarm and address book, download, upload, discovery,
-// metadata phase, persistence). Its unexported fields, and its parts,
+// web seeds, metadata phase, persistence). Its unexported fields, and its parts,
 // belong to its event handlers, which the scheduler runs one at a time:
 // nothing else reads or writes them, so they need no locks. Other
 // goroutines talk to a session only through its exported methods, which
@@ -70,6 +70,7 @@ type Session struct {
 	dl      transfer    // picker, pieces in flight, verified set (download.go)
 	upload  uploadQueue // peers waiting for reads, and the choker (upload.go)
 	disc    discovery   // trackers and the DHT (announce.go, dht.go)
+	web     webSeeds    // BEP 19 servers (webseed.go)
 	mag     metaPhase   // magnet link, fetching and serving the info dict (magnet.go)
 	persist persistence // the resume record's cadence and totals (resume.go)
 
@@ -154,6 +155,7 @@ func (s *Session) afterBatch() {
 		for _, p := range s.swarm.peers {
 			s.fillRequests(p)
 		}
+		s.fillWebSeeds()
 	}
 	// Only peers with requests queued: a seed with 5,000 connections and
 	// 4 upload slots spent a fifth of its CPU walking the whole peer map

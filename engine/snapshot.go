@@ -37,6 +37,7 @@ type Snapshot struct {
 	// MetadataHave of MetadataPieces BEP 9 pieces fetched, for a magnet.
 	MetadataHave, MetadataPieces int
 	Trackers                     []TrackerSnapshot
+	WebSeeds                     []WebSeedSnapshot // BEP 19 servers, in url-list order
 	Peers                        []PeerSnapshot
 	Files                        []FileSnapshot
 	// Version is the client-wide change version at which this torrent last
@@ -125,6 +126,7 @@ func (s *Session) publish() {
 		DownRate: s.stats.down.Shown(s.now, rateIdle), UpRate: s.stats.up.Shown(s.now, rateIdle),
 		Settings: s.settings, Rechecks: s.life.rechecks,
 		Trackers: trackerSnapshots(s.disc.trackers.Statuses()),
+		WebSeeds: s.webSnapshots(),
 	}
 	if s.life.err != nil {
 		sn.Error = s.life.err.Error()

@@ -58,6 +58,11 @@ const idleTick = 30 * time.Second
 // only for its next announce or saved record: 10,000 idle torrents then cost
 // the ticker a map walk, not 10,000 wake-ups a second.
 func (s *Session) updateWake() {
+	if s.webBusy() {
+		// Fetching from web seeds: their rates and ours move every second.
+		s.wakeAt.Store(0)
+		return
+	}
 	if sn := s.snap.Load(); len(s.swarm.peers) > 0 || s.mag.fetch != nil || s.life.state == StateChecking ||
 		(sn != nil && (sn.DownRate != 0 || sn.UpRate != 0)) {
 		// Rates still shown must be brought down to zero tick by tick.
@@ -72,6 +77,9 @@ func (s *Session) updateWake() {
 	}
 	if s.c.cfg.DHT != nil && s.disc.dhtNext.Before(next) {
 		next = s.disc.dhtNext
+	}
+	if at, ok := s.webNextRetry(); ok && at.Before(next) {
+		next = at
 	}
 	if s.persist.dirty {
 		next = s.now.Add(resumeEvery)

@@ -79,6 +79,22 @@ type sessionJSON struct {
 	// Rechecks counts full hash checks of the data since the daemon started:
 	// 0 after a restart means verified pieces were trusted, not rehashed.
 	Rechecks int `json:"rechecks"`
+	// WebSeeds are the BEP 19 servers of the url-list, shown like the
+	// trackers: [] when the torrent has none.
+	WebSeeds []webSeedJSON `json:"webseeds"`
+}
+
+// webSeedJSON is one web seed. status is "working", "backoff" (asked again
+// at next_retry) or "dropped" (not asked again until the torrent is
+// restarted or rechecked); failures counts failures in a row.
+type webSeedJSON struct {
+	URL        string  `json:"url"`
+	Status     string  `json:"status"`
+	Downloaded int64   `json:"downloaded"`
+	DownRate   int64   `json:"downrate"`
+	Error      *string `json:"error"`
+	NextRetry  *string `json:"next_retry"`
+	Failures   int     `json:"failures"`
 }
 
 type trackerJSON struct {
@@ -185,9 +201,16 @@ func sessionFromSnapshot(sn *engine.Snapshot) sessionJSON {
 		Files:          make([]fileJSON, 0, len(sn.Files)),
 		Added:          timeJSON(sn.Added),
 		Rechecks:       sn.Rechecks,
+		WebSeeds:       make([]webSeedJSON, 0, len(sn.WebSeeds)),
 	}
 	for _, t := range sn.Trackers {
 		out.Trackers = append(out.Trackers, trackerFromStatus(t))
+	}
+	for _, w := range sn.WebSeeds {
+		out.WebSeeds = append(out.WebSeeds, webSeedJSON{
+			URL: w.URL, Status: w.Status, Downloaded: kib(w.Downloaded), DownRate: kib(w.DownRate),
+			Error: nullable(w.LastError), NextRetry: timeJSON(w.NextRetry), Failures: w.Failures,
+		})
 	}
 	for i := range sn.Peers {
 		out.Peers = append(out.Peers, peerFromSnapshot(&sn.Peers[i], sn.NumPieces))

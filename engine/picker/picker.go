@@ -152,6 +152,12 @@ func (p *Picker) NumPieces() int { return p.n }
 // memory its piece buffers hold. Session goroutine only.
 func (p *Picker) SetMaxActive(n int) { p.maxActive = n }
 
+// CanStart reports whether a new piece may be started under the
+// SetMaxActive bound. PickAllowedFast ignores the bound (a choked peer's
+// few allowed pieces must not wait), so a caller using it for more than
+// that asks here first. Session goroutine only.
+func (p *Picker) CanStart() bool { return !p.activeFull() }
+
 // SetSequential switches between rarest-first (false, the default) and
 // lowest-index-first (true) for pieces not yet started. Session goroutine only.
 func (p *Picker) SetSequential(on bool) { p.sequential = on }

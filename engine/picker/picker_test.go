@@ -266,12 +266,15 @@ func TestMaxActiveBoundsStartedPieces(t *testing.T) {
 	p.SetMaxActive(2)
 	p.PeerHaveAll(1)
 	p.PeerHaveAll(2)
+	if !p.CanStart() {
+		t.Fatal("CanStart false with nothing started")
+	}
 	first := p.Pick(1, nil, 100, t0)
 	if got := pieces(first); len(got) != 2 || len(first) != 8 {
 		t.Fatalf("first pick %v: want every block of 2 pieces", first)
 	}
-	if more := p.Pick(2, nil, 100, t0); len(more) != 0 {
-		t.Fatalf("started a third piece at the bound: %v", more)
+	if more := p.Pick(2, nil, 100, t0); len(more) != 0 || p.CanStart() {
+		t.Fatalf("started a third piece at the bound (%v), or CanStart says it may", more)
 	}
 	piece := first[0].Piece
 	for _, r := range first {
