@@ -113,6 +113,12 @@ func TestRestartSamePortsWithConnections(t *testing.T) {
 			}
 			t.Logf("%v: API answers %v after the restart (%v after the signal)", sig,
 				time.Since(restarted).Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+			// The API answers before serve logs its ports: wait for the
+			// line rather than read the log at once.
+			logged := time.Now().Add(5 * time.Second)
+			for !strings.Contains(d2.log.String(), "peers on "+peerAddr) && time.Now().Before(logged) {
+				time.Sleep(10 * time.Millisecond)
+			}
 			if !strings.Contains(d2.log.String(), "peers on "+peerAddr) {
 				t.Fatalf("restarted daemon is not on %s:\n%s", peerAddr, d2.log.String())
 			}
