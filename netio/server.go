@@ -60,6 +60,10 @@ type Config struct {
 	MaxPendingPerIP int
 	// DHT sets the BEP 5 reserved bit in our handshakes (we run a node).
 	DHT bool
+	// Encryption is the MSE policy (mse.go); the zero value, prefer,
+	// accepts both, dials encrypted first and falls back to plaintext
+	// once per peer.
+	Encryption Encryption
 	// UDPRequired makes Listen fail when the UDP socket cannot be bound on
 	// the peer port's number (the DHT needs it there); otherwise that is
 	// logged, UDP returns nil, and UDP trackers use sockets of their own.
@@ -127,6 +131,10 @@ type Server struct {
 	troubled    atomic.Int64
 	scarceUntil atomic.Int64
 	spare       spareFD
+
+	// plainPeers are peers that hung up on our encrypted handshake: they
+	// are dialed in plaintext (prefer).
+	plainPeers addrSet
 
 	udp       *UDP
 	serving   atomic.Bool            // Serve has set client and loops
@@ -256,6 +264,12 @@ func (s *Server) dial(addr netip.AddrPort, sess *engine.Session) error {
 	}
 	pc := newPeerConn(s, addr, true)
 	pc.sess = sess
+	switch s.cfg.Encryption {
+	case EncryptionRequire:
+		pc.encrypt = true
+	case EncryptionPrefer:
+		pc.encrypt = !s.plainPeers.has(addr)
+	}
 	if !s.pending.add(pc, false) {
 		nc.Close()
 		return errors.New("netio: too many connections still handshaking")
@@ -264,6 +278,53 @@ func (s *Server) dial(addr netip.AddrPort, sess *engine.Session) error {
 		return fmt.Errorf("netio: enroll %s: %w", addr, err)
 	}
 	return nil
+}
+
+// redialPlain dials addr again in plaintext after it hung up on our
+// encrypted handshake, and remembers to dial it so from now on; false when
+// stopping (the caller then reports the dial failed).
+func (s *Server) redialPlain(addr netip.AddrPort, sess *engine.Session) bool {
+	if s.ctx.Err() != nil || s.plainPeers.has(addr) {
+		return false
+	}
+	s.plainPeers.add(addr)
+	s.Dial(addr, sess.InfoHash(), sess)
+	return true
+}
+
+// skeyFor finds the infohash an incoming MSE handshake names by
+// HASH('req2', infohash). Any goroutine.
+func (s *Server) skeyFor(req2 [20]byte) ([20]byte, bool) {
+	if sess := s.client.SessionByObfuscatedHash(req2); sess != nil {
+		return sess.InfoHash(), true
+	}
+	return [20]byte{}, false
+}
+
+// addrSet is a bounded set of peer addresses; at its bound it starts over,
+// which costs a forgotten peer one more encrypted attempt. Safe for
+// concurrent use.
+type addrSet struct {
+	mu sync.Mutex
+	m  map[netip.AddrPort]struct{}
+}
+
+const maxAddrSet = 1 << 16
+
+func (a *addrSet) has(ap netip.AddrPort) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.m[ap]
+	return ok
+}
+
+func (a *addrSet) add(ap netip.AddrPort) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil || len(a.m) >= maxAddrSet {
+		a.m = map[netip.AddrPort]struct{}{}
+	}
+	a.m[ap] = struct{}{}
 }
 
 // enroll hands nc to an event loop, which then owns it; pc is already in
