@@ -135,6 +135,8 @@ type Server struct {
 	// plainPeers are peers that hung up on our encrypted handshake: they
 	// are dialed in plaintext (prefer).
 	plainPeers addrSet
+	// lookup is skeyFor, made once rather than per inbound connection.
+	lookup func(req2 [20]byte) ([20]byte, bool)
 
 	udp       *UDP
 	serving   atomic.Bool            // Serve has set client and loops
@@ -147,6 +149,7 @@ type Server struct {
 func Listen(cfg Config) (*Server, error) {
 	cfg.defaults()
 	s := &Server{cfg: cfg, halfOpen: make(chan struct{}, cfg.MaxHalfOpen)}
+	s.lookup = s.skeyFor
 	s.pending.init(cfg.MaxPending, cfg.MaxPendingPerIP)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.bind(); err != nil {
