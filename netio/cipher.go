@@ -9,7 +9,9 @@ import (
 
 // cipherStage is the stack's bottom stage: plaintext, or MSE (mse.go) and
 // then RC4 or plaintext as the two sides agreed. Its zero value is
-// plaintext. Owned by the connection's loop.
+// plaintext, and a connection that is plaintext for good holds no more
+// than mode and skey: the rest lives in x, only while needed. Owned by the
+// connection's loop.
 //
 // Receiving, RC4 decrypts each byte once, as it leaves the transport, into
 // rx, which the upper stages then read; gnet hands a pooled copy where its
@@ -23,24 +25,27 @@ import (
 // every peer, a block may be a view into the read cache), so none is
 // encrypted in place.
 type cipherStage struct {
-	mode   uint8
-	policy Encryption
-	lookup func([20]byte) ([20]byte, bool)
-	rand   io.Reader
+	mode uint8
+	// keyed: the MSE handshake named the torrent skey, and the BitTorrent
+	// handshake must name the same one.
+	keyed bool
+	skey  [20]byte
+	x     *cipherState
+}
 
+// cipherState is the stage's state beyond plaintext.
+type cipherState struct {
+	policy   Encryption
+	lookup   func([20]byte) ([20]byte, bool)
+	rand     io.Reader
 	shake    *mseShake
 	enc, dec *rc4.Cipher
-	// skey is the torrent the MSE handshake named (keyed): the
-	// BitTorrent handshake must name the same one.
-	skey  [20]byte
-	keyed bool
-
-	raw   []byte // ready to send ahead of everything: MSE messages, the flushed stash
-	stash []byte // inbound, undecided: what was sent before it is known how to send it
-	rx    rxBuf
-	join  joinSource
-	empty rxBuf // the source while waiting for the handshake's bytes
-	iov   [1][]byte
+	raw      []byte // ready to send ahead of everything: MSE messages, the flushed stash
+	stash    []byte // inbound, undecided: what was sent before it is known how to send it
+	rx       rxBuf
+	join     joinSource
+	empty    rxBuf // the source while waiting for the handshake's bytes
+	iov      [1][]byte
 }
 
 const (
@@ -61,8 +66,8 @@ func (c *cipherStage) dial(encrypt bool, policy Encryption, skey [20]byte, rnd i
 	if err != nil {
 		return err
 	}
-	c.mode, c.policy, c.shake, c.rand = cipherShake, policy, m, rnd
-	c.raw = m.takeOut()
+	c.mode = cipherShake
+	c.x = &cipherState{policy: policy, shake: m, rand: rnd, raw: m.takeOut()}
 	return nil
 }
 
@@ -73,7 +78,8 @@ func (c *cipherStage) answer(policy Encryption, lookup func([20]byte) ([20]byte,
 	if policy == EncryptionDisable {
 		return
 	}
-	c.mode, c.policy, c.lookup, c.rand = cipherDetect, policy, lookup, rnd
+	c.mode = cipherDetect
+	c.x = &cipherState{policy: policy, lookup: lookup, rand: rnd}
 }
 
 // negotiating tells whether the MSE handshake is under way: a peer that
@@ -81,58 +87,74 @@ func (c *cipherStage) answer(policy Encryption, lookup func([20]byte) ([20]byte,
 func (c *cipherStage) negotiating() bool { return c.mode == cipherShake }
 
 // pending tells whether bytes wait to be sent even with nothing queued.
-func (c *cipherStage) pending() bool { return len(c.raw) > 0 }
+func (c *cipherStage) pending() bool { return c.x != nil && len(c.x.raw) > 0 }
 
 // held is what the stage keeps of the peer's bytes, for the inbound bound.
-func (c *cipherStage) held() int { return c.rx.Buffered() }
+func (c *cipherStage) held() int {
+	if c.x == nil {
+		return 0
+	}
+	return c.x.rx.Buffered()
+}
+
+// plain makes the stage plaintext for good, dropping its state once
+// nothing is left to send or read through it.
+func (c *cipherStage) plain() {
+	c.mode = cipherPlain
+	if x := c.x; x != nil && len(x.raw) == 0 && x.rx.Buffered() == 0 {
+		x.rx.release()
+		c.x = nil
+	}
+}
 
 // recv returns what the upper stages read this turn.
 func (c *cipherStage) recv(src source) (source, error) {
 	for {
+		x := c.x
 		switch c.mode {
 		case cipherPlain:
 			return src, nil
 		case cipherDetect:
 			n := min(src.Buffered(), len(mseProtocol))
 			if b := src.Peek(n); !bytes.Equal(b, mseProtocol[:n]) {
-				c.shake = newMSEReceiver(c.policy.methods(), c.lookup, c.rand)
-				c.shake.queue(c.stash)
-				c.stash, c.mode = nil, cipherShake
+				x.shake = newMSEReceiver(x.policy.methods(), x.lookup, x.rand)
+				x.shake.queue(x.stash)
+				x.stash, c.mode = nil, cipherShake
 				continue
 			}
 			if n < len(mseProtocol) {
-				return &c.empty, nil
+				return &x.empty, nil
 			}
-			if c.policy == EncryptionRequire {
+			if x.policy == EncryptionRequire {
 				return nil, errPlaintextRefused
 			}
-			c.raw = append(c.raw, c.stash...)
-			c.stash, c.mode = nil, cipherPlain
+			x.raw = append(x.raw, x.stash...)
+			x.stash = nil
+			c.plain()
 		case cipherShake:
-			n, err := c.shake.feed(src.Peek(src.Buffered()))
+			n, err := x.shake.feed(src.Peek(src.Buffered()))
 			src.Discard(n)
-			c.raw = append(c.raw, c.shake.takeOut()...)
+			x.raw = append(x.raw, x.shake.takeOut()...)
 			if err != nil {
 				return nil, err
 			}
-			if !c.shake.done() {
-				return &c.empty, nil
+			if !x.shake.done() {
+				return &x.empty, nil
 			}
 			c.agreed()
 		case cipherRC4:
 			if n := src.Buffered(); n > 0 {
-				c.dec.XORKeyStream(c.rx.tail(n), src.Peek(n))
+				x.dec.XORKeyStream(x.rx.tail(n), src.Peek(n))
 				src.Discard(n)
 			}
-			return &c.rx, nil
+			return &x.rx, nil
 		case cipherPlainTail:
-			if c.rx.Buffered() == 0 {
-				c.rx.release()
-				c.mode = cipherPlain
+			if x.rx.Buffered() == 0 {
+				c.plain()
 				continue
 			}
-			c.join.first, c.join.next = &c.rx, src
-			return &c.join, nil
+			x.join.first, x.join.next = &x.rx, src
+			return &x.join, nil
 		}
 	}
 }
@@ -140,62 +162,76 @@ func (c *cipherStage) recv(src source) (source, error) {
 // agreed ends the MSE handshake: the IA is the first payload received,
 // and what was sent meanwhile goes out as the agreed method has it.
 func (c *cipherStage) agreed() {
-	m := c.shake
-	c.shake = nil
+	x := c.x
+	m := x.shake
+	x.shake = nil
 	c.skey, c.keyed = m.skey, true
-	copy(c.rx.tail(len(m.ia)), m.ia)
+	copy(x.rx.tail(len(m.ia)), m.ia)
 	if m.selected == cryptoRC4 {
-		c.enc, c.dec, c.mode = m.enc, m.dec, cipherRC4
-		start := len(c.raw)
-		c.raw = append(c.raw, m.stash...)
-		c.enc.XORKeyStream(c.raw[start:], c.raw[start:])
+		x.enc, x.dec, c.mode = m.enc, m.dec, cipherRC4
+		start := len(x.raw)
+		x.raw = append(x.raw, m.stash...)
+		x.enc.XORKeyStream(x.raw[start:], x.raw[start:])
 		return
 	}
-	c.raw = append(c.raw, m.stash...)
+	x.raw = append(x.raw, m.stash...)
 	c.mode = cipherPlainTail
 }
 
 // endTurn runs after the upper stages read a turn's bytes.
 func (c *cipherStage) endTurn() {
-	c.join.asm = nil
-	c.rx.settle()
+	if x := c.x; x != nil {
+		x.join.asm = nil
+		x.rx.settle()
+	}
 }
 
 // send writes bufs through the stage: held back while undecided, encrypted
 // under RC4, as they are otherwise; the stage's own bytes go first.
 func (c *cipherStage) send(bufs [][]byte, w writer) error {
+	x := c.x
+	if x == nil {
+		if len(bufs) == 0 {
+			return nil
+		}
+		return w.Writev(bufs)
+	}
 	switch c.mode {
 	case cipherDetect:
 		for _, b := range bufs {
-			c.stash = append(c.stash, b...)
+			x.stash = append(x.stash, b...)
 		}
 		return nil
 	case cipherShake:
 		for _, b := range bufs {
-			c.shake.queue(b)
+			x.shake.queue(b)
 		}
-		c.raw = append(c.raw, c.shake.takeOut()...)
-		return c.sendRaw(w)
+		x.raw = append(x.raw, x.shake.takeOut()...)
+		return x.sendRaw(w)
 	case cipherRC4:
-		if err := c.sendRaw(w); err != nil {
+		if err := x.sendRaw(w); err != nil {
 			return err
 		}
-		return c.encrypt(bufs, w)
+		return x.encrypt(bufs, w)
 	}
-	if err := c.sendRaw(w); err != nil || len(bufs) == 0 {
+	err := x.sendRaw(w)
+	if c.mode == cipherPlain {
+		c.plain()
+	}
+	if err != nil || len(bufs) == 0 {
 		return err
 	}
 	return w.Writev(bufs)
 }
 
-func (c *cipherStage) sendRaw(w writer) error {
-	if len(c.raw) == 0 {
+func (x *cipherState) sendRaw(w writer) error {
+	if len(x.raw) == 0 {
 		return nil
 	}
-	c.iov[0] = c.raw
-	c.raw = nil
-	err := w.Writev(c.iov[:])
-	c.iov[0] = nil
+	x.iov[0] = x.raw
+	x.raw = nil
+	err := w.Writev(x.iov[:])
+	x.iov[0] = nil
 	return err
 }
 
@@ -210,19 +246,19 @@ var encryptPool = sync.Pool{New: func() any {
 // encrypt writes bufs encrypted, through a scratch buffer a chunk at a
 // time. The transport has written or copied each chunk when Writev
 // returns, so the scratch is free again at once.
-func (c *cipherStage) encrypt(bufs [][]byte, w writer) error {
+func (x *cipherState) encrypt(bufs [][]byte, w writer) error {
 	p := encryptPool.Get().(*[]byte)
 	defer encryptPool.Put(p)
 	s := (*p)[:0]
 	for _, b := range bufs {
 		for len(b) > 0 {
 			k := min(len(b), cap(s)-len(s))
-			c.enc.XORKeyStream(s[len(s):len(s)+k], b[:k])
+			x.enc.XORKeyStream(s[len(s):len(s)+k], b[:k])
 			s, b = s[:len(s)+k], b[k:]
 			if len(s) == cap(s) {
-				c.iov[0] = s
-				if err := w.Writev(c.iov[:]); err != nil {
-					c.iov[0] = nil
+				x.iov[0] = s
+				if err := w.Writev(x.iov[:]); err != nil {
+					x.iov[0] = nil
 					return err
 				}
 				s = s[:0]
@@ -231,10 +267,10 @@ func (c *cipherStage) encrypt(bufs [][]byte, w writer) error {
 	}
 	var err error
 	if len(s) > 0 {
-		c.iov[0] = s
-		err = w.Writev(c.iov[:])
+		x.iov[0] = s
+		err = w.Writev(x.iov[:])
 	}
-	c.iov[0] = nil
+	x.iov[0] = nil
 	return err
 }
 

@@ -143,6 +143,9 @@ func TestCipherStacksTalk(t *testing.T) {
 			if clear := bytes.Equal(wire1, frames) && bytes.Equal(wire2, frames); clear != tc.plainBytes {
 				t.Fatalf("%s: frames in the clear %v, want %v", tc.name, clear, tc.plainBytes)
 			}
+			if tc.plainBytes && (a.st.cipher.x != nil || b.st.cipher.x != nil) {
+				t.Fatalf("%s: plaintext stages keep their state", tc.name)
+			}
 		}
 	}
 }
@@ -157,7 +160,7 @@ func TestCipherPlaintextOverMSE(t *testing.T) {
 		// plaintext only, as libtorrent does by default.
 		a.flush()
 		b.arrive(a.take(), chunk)
-		b.st.cipher.shake.methods = cryptoPlain
+		b.st.cipher.x.shake.methods = cryptoPlain
 		pump(a, b, chunk)
 		plain := func(e *end) bool { return e.st.cipher.mode == cipherPlain || e.st.cipher.mode == cipherPlainTail }
 		if a.err != nil || b.err != nil || !plain(a) || !plain(b) || len(b.hs) != 1 {
@@ -173,6 +176,11 @@ func TestCipherPlaintextOverMSE(t *testing.T) {
 		b.arrive(out, chunk)
 		if !msgsEqual(b.msgs, want) {
 			t.Fatalf("chunk %d: %d messages", chunk, len(b.msgs))
+		}
+		// Plaintext for good: nothing beyond the mode is kept.
+		b.arrive(wire.AppendKeepAlive(nil), chunk)
+		if a.st.cipher.x != nil || b.st.cipher.x != nil {
+			t.Fatalf("chunk %d: plaintext stages keep their state", chunk)
 		}
 	}
 }
@@ -193,7 +201,7 @@ func TestCipherRefusals(t *testing.T) {
 		t.Fatalf("disable, MSE peer: %v", b.err)
 	}
 	a, b = newPair(t, true, EncryptionPrefer, EncryptionRequire)
-	a.st.cipher.shake.methods = cryptoPlain
+	a.st.cipher.x.shake.methods = cryptoPlain
 	pump(a, b, 1<<20)
 	if !errors.Is(b.err, errMSENoMethod) {
 		t.Fatalf("require, plaintext offered: %v", b.err)
