@@ -111,6 +111,9 @@ type Client struct {
 	// that the check for a duplicate and the store are one step.
 	sessions sync.Map
 	regMu    sync.Mutex
+	// obfuscated maps ObfuscatedHash(infohash) to *Session, stored and
+	// deleted with sessions under regMu (obfuscated.go).
+	obfuscated sync.Map
 
 	conns    atomic.Int64
 	bufs     *bufPool
@@ -259,6 +262,7 @@ func (s *Session) configure(opt AddOptions) {
 // unless opt.Stopped (or it came back in error). Caller holds regMu.
 func (c *Client) register(s *Session, opt AddOptions) {
 	c.sessions.Store(s.ih, s)
+	c.obfuscated.Store(ObfuscatedHash(s.ih), s)
 	if !opt.Stopped && opt.Error == nil {
 		s.post(startEvent{have: opt.Have})
 	}
@@ -295,6 +299,7 @@ func (c *Client) Remove(ih metainfo.Hash, deleteData bool) error {
 		return ErrNotFound
 	}
 	c.sessions.Delete(ih)
+	c.obfuscated.Delete(ObfuscatedHash(ih))
 	c.removed.add(c.version.Add(1), ih)
 	s.removed.Store(true)
 	c.regMu.Unlock()

@@ -68,6 +68,10 @@ type Config struct {
 	// before it gives up (and TCP is tried, if it was not yet); default
 	// 3 s (libtorrent's uTP connect timeout).
 	UTPFallback time.Duration
+	// Encryption is the MSE policy (mse.go); the zero value, prefer,
+	// accepts both, dials encrypted first and falls back to plaintext
+	// once per peer.
+	Encryption Encryption
 	// UDPRequired makes Listen fail when the UDP socket cannot be bound on
 	// the peer port's number (the DHT needs it there); otherwise that is
 	// logged, UDP returns nil, and UDP trackers use sockets of their own.
@@ -139,6 +143,12 @@ type Server struct {
 	scarceUntil atomic.Int64
 	spare       spareFD
 
+	// plainPeers are peers that hung up on our encrypted handshake: they
+	// are dialed in plaintext (prefer).
+	plainPeers addrSet
+	// lookup is skeyFor, made once rather than per inbound connection.
+	lookup func(req2 [20]byte) ([20]byte, bool)
+
 	udp       *UDP
 	mux       *utp.Mux // uTP on udp; nil without either
 	hints     utpHints
@@ -154,6 +164,7 @@ type Server struct {
 func Listen(cfg Config) (*Server, error) {
 	cfg.defaults()
 	s := &Server{cfg: cfg, halfOpen: make(chan struct{}, cfg.MaxHalfOpen)}
+	s.lookup = s.skeyFor
 	s.pending.init(cfg.MaxPending, cfg.MaxPendingPerIP)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.bind(); err != nil {
@@ -347,6 +358,7 @@ func (s *Server) dialTCP(addr netip.AddrPort, sess *engine.Session, utpNext bool
 			})
 		}
 	}
+	pc.encrypt = s.dialEncrypted(addr)
 	if !s.pending.add(pc, false) {
 		nc.Close()
 		return errors.New("netio: too many connections still handshaking")
@@ -355,6 +367,65 @@ func (s *Server) dialTCP(addr netip.AddrPort, sess *engine.Session, utpNext bool
 		return fmt.Errorf("netio: enroll %s: %w", addr, err)
 	}
 	return nil
+}
+
+// dialEncrypted is whether a dial to addr opens with MSE: always under
+// require, under prefer unless it hung up on that before.
+func (s *Server) dialEncrypted(addr netip.AddrPort) bool {
+	switch s.cfg.Encryption {
+	case EncryptionRequire:
+		return true
+	case EncryptionPrefer:
+		return !s.plainPeers.has(addr)
+	}
+	return false
+}
+
+// redialPlain dials addr again in plaintext after it hung up on our
+// encrypted handshake, and remembers to dial it so from now on; false when
+// stopping (the caller then reports the dial failed).
+func (s *Server) redialPlain(addr netip.AddrPort, sess *engine.Session) bool {
+	if s.ctx.Err() != nil || s.plainPeers.has(addr) {
+		return false
+	}
+	s.plainPeers.add(addr)
+	s.Dial(addr, sess.InfoHash(), sess)
+	return true
+}
+
+// skeyFor finds the infohash an incoming MSE handshake names by
+// HASH('req2', infohash). Any goroutine.
+func (s *Server) skeyFor(req2 [20]byte) ([20]byte, bool) {
+	if sess := s.client.SessionByObfuscatedHash(req2); sess != nil {
+		return sess.InfoHash(), true
+	}
+	return [20]byte{}, false
+}
+
+// addrSet is a bounded set of peer addresses; at its bound it starts over,
+// which costs a forgotten peer one more encrypted attempt. Safe for
+// concurrent use.
+type addrSet struct {
+	mu sync.Mutex
+	m  map[netip.AddrPort]struct{}
+}
+
+const maxAddrSet = 1 << 16
+
+func (a *addrSet) has(ap netip.AddrPort) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.m[ap]
+	return ok
+}
+
+func (a *addrSet) add(ap netip.AddrPort) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil || len(a.m) >= maxAddrSet {
+		a.m = map[netip.AddrPort]struct{}{}
+	}
+	a.m[ap] = struct{}{}
 }
 
 // enroll hands nc to an event loop, which then owns it; pc is already in

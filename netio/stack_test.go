@@ -290,8 +290,12 @@ func TestFramerSplit(t *testing.T) {
 // same buffers, so read-cache views still go out without a copy.
 func TestStackOutputPlain(t *testing.T) {
 	var st stack
+	tr := &memTransport{}
 	bufs := [][]byte{[]byte("hdr"), []byte("block")}
-	out := st.output(bufs)
+	if err := st.output(bufs, tr); err != nil || len(tr.writes) != 1 {
+		t.Fatalf("err %v, %d writes", err, len(tr.writes))
+	}
+	out := tr.writes[0]
 	if len(out) != 2 || &out[0][0] != &bufs[0][0] || &out[1][0] != &bufs[1][0] {
 		t.Fatal("the plain stage copied or changed the iovec")
 	}

@@ -25,6 +25,7 @@ func (s *Server) dialUTP(addr netip.AddrPort, sess *engine.Session) error {
 	defer release()
 	pc := newPeerConn(s, addr, true)
 	pc.sess = sess
+	pc.encrypt = s.dialEncrypted(addr)
 	if !s.pending.add(pc, false) {
 		return errPendingFull
 	}

@@ -9,11 +9,12 @@ import (
 	"gotorrentserver/engine"
 	"gotorrentserver/engine/wire"
 	"gotorrentserver/metainfo"
+	"gotorrentserver/netio"
 )
 
 // fetchMagnetInfo joins the magnet's swarm just long enough to fetch and
 // verify its info dict, then leaves without keeping any data.
-func fetchMagnetInfo(link string, timeout time.Duration) (*infoJSON, error) {
+func fetchMagnetInfo(link string, timeout time.Duration, enc netio.Encryption) (*infoJSON, error) {
 	m, err := metainfo.ParseMagnet(link)
 	if err != nil {
 		return nil, err
@@ -25,8 +26,9 @@ func fetchMagnetInfo(link string, timeout time.Duration) (*infoJSON, error) {
 	defer os.RemoveAll(tmp)
 	quiet := func(string, ...any) {}
 	st, err := buildStack(stackConfig{
-		PeerAddr: "0.0.0.0:0",
-		Engine:   engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: quiet},
+		PeerAddr:   "0.0.0.0:0",
+		Encryption: enc,
+		Engine:     engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: quiet},
 	})
 	if err != nil {
 		return nil, err

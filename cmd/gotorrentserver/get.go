@@ -29,6 +29,8 @@ func runGet(args []string, stdout io.Writer) error {
 	sequential := fs.Bool("sequential", false, "download pieces in order")
 	var dhtf dhtFlags
 	dhtf.register(fs)
+	var enc encryptionFlag
+	enc.register(fs)
 	var prof profileFlags
 	prof.register(fs)
 	var peers repeated
@@ -77,7 +79,7 @@ func runGet(args []string, stdout io.Writer) error {
 	defer prof.start()()
 	quiet := func(string, ...any) {}
 	st, err := buildStack(stackConfig{
-		PeerAddr: *listen, DHT: dhtf, // network notices to the log, as ever
+		PeerAddr: *listen, DHT: dhtf, Encryption: enc.Encryption, // network notices to the log, as ever
 		Engine: engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: quiet},
 	})
 	if err != nil {

@@ -40,6 +40,8 @@ func runInfo(args []string, stdout io.Writer) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	fetch := fs.Bool("fetch", false, "for a magnet: fetch the metadata from its peers (tr, x.pe) and print the full torrent")
 	timeout := fs.Duration("timeout", 2*time.Minute, "with -fetch: give up after this long")
+	var enc encryptionFlag
+	enc.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: gotorrentserver info [-json] FILE.torrent|MAGNET")
 		fs.PrintDefaults()
@@ -55,7 +57,7 @@ func runInfo(args []string, stdout io.Writer) error {
 	var out *infoJSON
 	var err error
 	if *fetch && strings.HasPrefix(arg, "magnet:") {
-		out, err = fetchMagnetInfo(arg, *timeout)
+		out, err = fetchMagnetInfo(arg, *timeout, enc.Encryption)
 	} else {
 		out, err = describe(arg)
 	}

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"gotorrentserver/netio"
 )
 
 // TestInfoAgreesWithLibtorrent runs `info -json` on every committed test
@@ -124,5 +127,30 @@ func TestCreateThenInfo(t *testing.T) {
 		len(got.Trackers) != 2 || len(got.Trackers[0]) != 2 || len(got.Files) != 2 ||
 		got.Files[1].Path != "data/sub/two.bin" {
 		t.Fatalf("info of created torrent: %+v", got)
+	}
+}
+
+// -encryption takes prefer, require or disable on every command that
+// talks to peers; anything else is a one-line error naming the choices.
+func TestEncryptionFlag(t *testing.T) {
+	cfg, err := parseServe([]string{"-encryption", "require"}, io.Discard)
+	if err != nil || cfg.Encryption.Encryption != netio.EncryptionRequire {
+		t.Fatalf("serve -encryption require: %v, %v", cfg, err)
+	}
+	if cfg, err := parseServe(nil, io.Discard); err != nil || cfg.Encryption.Encryption != netio.EncryptionPrefer {
+		t.Fatalf("serve's default: %v, %v", cfg, err)
+	}
+	for _, args := range [][]string{
+		{"serve", "-encryption", "on"},
+		{"get", "-encryption=maybe", "x.torrent"},
+		{"info", "-fetch", "-encryption", "", "magnet:?xt=urn:btih:0000000000000000000000000000000000000000"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 1 {
+			t.Errorf("%v: exit %d, want 1", args, code)
+		}
+		if !strings.Contains(stderr.String(), "-encryption: want prefer, require or disable") {
+			t.Errorf("%v: %q", args, stderr.String())
+		}
 	}
 }

@@ -33,6 +33,7 @@ type serveConfig struct {
 	APIRate                                        int64 // KiB/s
 	MaxPeers, MaxPeersPerTorrent, UnchokeSlots     int
 	DHT                                            dhtFlags
+	Encryption                                     encryptionFlag
 	Profile                                        profileFlags
 }
 
@@ -59,6 +60,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&cfg.MaxPeersPerTorrent, "max-peers-per-torrent", 80, "connections per torrent")
 	fs.IntVar(&cfg.UnchokeSlots, "unchoke-slots", 0, "upload slots per torrent, the optimistic one included; 0 = automatic: as many over all torrents as fill the uplink")
 	cfg.DHT.register(fs)
+	cfg.Encryption.register(fs)
 	cfg.Profile.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: gotorrentserver serve [flags]   (also: gotorrentserver with no arguments)")
@@ -179,7 +181,7 @@ func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
 	}
 	maxPeers := fitPeersToDescriptors(cfg.MaxPeers, logf)
 	st, err := buildStack(stackConfig{
-		PeerAddr: cfg.PeerAddr, DHT: cfg.DHT, StateDir: cfg.State, Logf: logf,
+		PeerAddr: cfg.PeerAddr, DHT: cfg.DHT, Encryption: cfg.Encryption.Encryption, StateDir: cfg.State, Logf: logf,
 		Engine: engine.Config{
 			PeerID: wire.NewPeerID(rand.Reader), MaxPeers: maxPeers, MaxPeersPerTorrent: cfg.MaxPeersPerTorrent,
 			UnchokeSlots: cfg.UnchokeSlots, Persister: store, Logf: logf, DownloadRoot: downloads,

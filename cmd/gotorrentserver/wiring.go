@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 
 	"gotorrentserver/engine"
@@ -18,11 +19,12 @@ type stack struct {
 
 // stackConfig is what differs between the commands.
 type stackConfig struct {
-	PeerAddr string
-	DHT      dhtFlags
-	StateDir string // keeps the DHT's routing table; "" keeps none
-	Engine   engine.Config
-	Logf     func(string, ...any) // the network layer's and the DHT's notices; nil: log.Printf and none
+	PeerAddr   string
+	DHT        dhtFlags
+	Encryption netio.Encryption
+	StateDir   string // keeps the DHT's routing table; "" keeps none
+	Engine     engine.Config
+	Logf       func(string, ...any) // the network layer's and the DHT's notices; nil: log.Printf and none
 }
 
 // buildStack builds everything in dependency order, each part complete
@@ -36,7 +38,8 @@ type stackConfig struct {
 //  4. the network layer starts serving the engine: event loops, accepting.
 func buildStack(cfg stackConfig) (*stack, error) {
 	peers, err := netio.Listen(netio.Config{
-		ListenAddr: cfg.PeerAddr, DHT: cfg.DHT.enabled, UDPRequired: cfg.DHT.shared(cfg.PeerAddr), Logf: cfg.Logf,
+		ListenAddr: cfg.PeerAddr, DHT: cfg.DHT.enabled, UDPRequired: cfg.DHT.shared(cfg.PeerAddr),
+		Encryption: cfg.Encryption, Logf: cfg.Logf,
 	})
 	if err != nil {
 		return nil, err
@@ -65,6 +68,24 @@ func buildStack(cfg stackConfig) (*stack, error) {
 		return nil, err
 	}
 	return &stack{client: client, peers: peers, stopDHT: stopDHT}, nil
+}
+
+// encryptionFlag is -encryption, for every command that talks to peers.
+type encryptionFlag struct{ netio.Encryption }
+
+func (f *encryptionFlag) register(fs *flag.FlagSet) {
+	fs.Var(f, "encryption", "peer connection encryption (MSE/PE), `mode`: prefer (the default: accept both; dial encrypted first, then plaintext for a peer that refuses it), require (RC4 only: plaintext peers are refused) or disable (plaintext only)")
+}
+
+func (f *encryptionFlag) String() string { return f.Encryption.String() }
+
+func (f *encryptionFlag) Set(s string) error {
+	e, err := netio.ParseEncryption(s)
+	if err != nil {
+		return errors.New("want prefer, require or disable")
+	}
+	f.Encryption = e
+	return nil
 }
 
 // stop takes the stack down in the reverse order: no new peers, sessions

@@ -2,7 +2,8 @@
 """A python3-libtorrent peer for GoTorrentServer's tests and benchmarks.
 
 Runs on 127.0.0.1 only, with DHT, local peer discovery, UPnP, NAT-PMP and
-(unless --pex) peer exchange off, and (with --plaintext) encryption off. Prints "PORT n" once listening, then
+(unless --pex) peer exchange off, and (with --plaintext) encryption off or
+(with --encrypt) forced to RC4 both ways. Prints "PORT n" once listening, then
 "STATUS state progress down up peers" lines, and "DONE seconds" when a
 leecher completes (it then exits unless --keep). "ACTIVE" says the torrent
 is running: until then, incoming connections for it are refused (a torrent
@@ -36,6 +37,8 @@ def main():
                     help="uTP only: no TCP connections, in or out")
     ap.add_argument("--socket-buffers", type=int, default=0,
                     help="SO_RCVBUF and SO_SNDBUF of its sockets, bytes (0: the kernel's default)")
+    ap.add_argument("--encrypt", action="store_true",
+                    help="protocol encryption forced, RC4 only, in and out: plaintext peers are refused")
     ap.add_argument("--seed-mode", action="store_true", help="trust the data without checking")
     ap.add_argument("--recheck", action="store_true", help="time a full recheck and exit")
     ap.add_argument("--timeout", type=float, default=600)
@@ -65,6 +68,13 @@ def main():
     if a.socket_buffers:
         settings.update({"recv_socket_buffer_size": a.socket_buffers,
                          "send_socket_buffer_size": a.socket_buffers})
+    if a.encrypt:
+        # Forced refuses plaintext handshakes in and out; rc4 (not both)
+        # also refuses MSE with plaintext payload.
+        settings["out_enc_policy"] = lt.enc_policy.pe_forced
+        settings["in_enc_policy"] = lt.enc_policy.pe_forced
+        settings["allowed_enc_level"] = lt.enc_level.rc4
+        settings["prefer_rc4"] = True
     if a.dht_bootstrap:
         # Loopback nodes are refused unless the IP restrictions are lifted.
         settings.update({"enable_dht": True, "dht_bootstrap_nodes": a.dht_bootstrap,

@@ -17,9 +17,12 @@ type TransmissionOpts struct {
 	Port    int    // TCP peer port; 0 picks a free one
 	// Seed: the data is already in Dir; transmission verifies it on add
 	// and seeds.
-	Seed    bool
-	Timeout time.Duration  // the process is stopped after this; 0 means 10 minutes
-	Extra   map[string]any // settings.json keys that override ours
+	Seed bool
+	// EncryptionRequired runs it with -er (settings "encryption": 2,
+	// TR_ENCRYPTION_REQUIRED): MSE with RC4 only, plaintext peers refused.
+	EncryptionRequired bool
+	Timeout            time.Duration  // the process is stopped after this; 0 means 10 minutes
+	Extra              map[string]any // settings.json keys that override ours
 }
 
 // transmissionSettings are written to settings.json in the private config
@@ -76,7 +79,7 @@ var transmissionSettings = map[string]any{
 //
 // -g gives it a private config folder, so no user config or resume data is
 // read or written; -et (encryption tolerated, i.e. prefer plaintext: our
-// peers speak plaintext), -M (no UPnP/NAT-PMP), -B (no blocklist), -D -U
+// peers speak plaintext; -er, required, with EncryptionRequired), -M (no UPnP/NAT-PMP), -B (no blocklist), -D -U
 // (no speed limits). stdbuf -o0
 // makes its '\r'-redrawn status line reach us as printed rather than in
 // 4 KiB bursts (without stdbuf only the log lines arrive promptly).
@@ -114,6 +117,9 @@ func Transmission(tb testing.TB, opts TransmissionOpts) *Proc {
 	for k, v := range transmissionSettings {
 		settings[k] = v
 	}
+	if opts.EncryptionRequired {
+		settings["encryption"] = 2
+	}
 	for k, v := range opts.Extra {
 		settings[k] = v
 	}
@@ -124,7 +130,11 @@ func Transmission(tb testing.TB, opts TransmissionOpts) *Proc {
 	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), js, 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	args := []string{"-g", cfg, "-w", opts.Dir, "-p", fmt.Sprint(port), "-et", "-M", "-B", "-D", "-U"}
+	enc := "-et"
+	if opts.EncryptionRequired {
+		enc = "-er"
+	}
+	args := []string{"-g", cfg, "-w", opts.Dir, "-p", fmt.Sprint(port), enc, "-M", "-B", "-D", "-U"}
 	// No -v even when seeding: a new torrent whose files exist is verified
 	// on add anyway, and -v queues a second verification whose brief
 	// stopped state transmission-cli's main loop can read as "stopped",
