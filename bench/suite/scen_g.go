@@ -35,7 +35,7 @@ func scenarioG(e *env, tb *scope) []*table {
 	tor := []swarm.Torrent{{Meta: pf.mi, Payload: pf.p}}
 	big := parts[len(parts)-1]
 	t := &table{title: fmt.Sprintf("g. Seed %d MiB to leechers capped at 1 MiB/s, 50 ms RTT (%.0f s window)", size>>20, window.Seconds()),
-		cols: []string{"seeder", "leechers", "churn /s", "connected", "demand MB/s", "received MB/s", "share of demand",
+		cols: []string{"seeder", "leechers", "churn /s", "connected / open", "demand MB/s", "received MB/s", "share of demand",
 			"Jain", "served / present", "CPU s/GiB", "RSS MiB", "peak RSS MiB", "runs ok"}}
 	add := func(api *apiClient) error { return api.addTorrent("", pf.raw) }
 	ours := func(slots int) func(n int, _ int64, run int) (*seeder, error) {
@@ -48,16 +48,16 @@ func scenarioG(e *env, tb *scope) []*table {
 	if peertest.Have("libtorrent") {
 		seeders = append(seeders, e.ltWANSeeders(tb, ltOpts{torrents: []string{pf.torrent}, dir: pf.dir})...)
 	}
-	// The machine's capacity: the biggest swarm, uncapped, no RTT, against
-	// our seeder unchoking every leecher.
-	capName := fmt.Sprintf("capacity: gotorrentserver serve -unchoke-slots %d, leechers uncapped, no RTT", big.n)
+	// The machine's capacity: the biggest swarm, uncapped, against our
+	// seeder unchoking every leecher.
+	capName := fmt.Sprintf("capacity: gotorrentserver serve -unchoke-slots %d, leechers uncapped", big.n)
 	capacity := &wanSeeder{capName, ours(big.n)}
 	res := map[string]series{}
 	ok := map[string]int{}
 	key := func(name string, p part) string { return fmt.Sprintf("%s/%d", name, p.n) }
 	for r := range e.opt.Runs {
 		c, err := wanRun(func() (*seeder, error) { return capacity.start(big.n, 0, r) },
-			wanSwarm{tor: tor, n: big.n, churn: big.churn}, window/2)
+			wanSwarm{tor: tor, n: big.n, rate: rate, rtt: rtt, churn: big.churn}.uncapped(), window/2)
 		e.logf("  run %d capacity %5d leechers: %7.1f MB/s  cpu %5.2f s/GiB  %s (%s)", r+1, big.n, c.mbps(),
 			c.cpu.Seconds()/(float64(c.bytes)/gib), errText(err), c.times)
 		capBps := math.Inf(1) // without a capacity, the share is of the demand
@@ -89,10 +89,10 @@ func scenarioG(e *env, tb *scope) []*table {
 		}
 	}
 	t.add(wanRow(res[key(capName, big)], capName, big.n, big.churn, ok[key(capName, big)], e.opt.Runs)...)
-	t.note("demand = sum over connections of cap x time connected in the window. share of demand = received / min(demand, capacity x window), where capacity is the last row, measured in the same run (window %.0f s): the biggest swarm with the same churn but uncapped (64 requests outstanding, no RTT) against our seeder unchoking every leecher; smaller swarms' demand is far below it.", window.Seconds()/2)
+	t.note("demand = sum over connections of cap x time connected in the window. share of demand = received / min(demand, capacity x window), where capacity is the last row, measured in the same run (window %.0f s): the biggest swarm, same RTT, churn and requests outstanding, but uncapped, against our seeder unchoking every leecher; smaller swarms' demand is far below it. A share above 100 %% means a seeder moved more than that.", window.Seconds()/2)
 	wanNotes(t, wanSwarm{rate: rate, rtt: rtt, churn: big.churn}, window)
 	t.note("Our seeder runs `serve` with the torrent added over the API and its defaults (-unchoke-slots 4 per torrent) except -max-peers-per-torrent, raised to leechers + 100 as in scenario c (the default of 80 would refuse most of the swarm).")
-	t.note("served / present: connections that received any block in the window / connections connected at some time in it (with churn, more than the swarm's size).")
+	t.note("connected / open: leecher connections past the handshake / TCP connections open, at the end of the window (a seeder slow to accept leaves connections waiting for its handshake; they are not in demand). served / present: connections that received any block in the window / connections connected at some time in it (with churn, more than the swarm's size).")
 	return []*table{t}
 }
 
@@ -106,6 +106,7 @@ func addWAN(res map[string]series, ok map[string]int, k string, m wanResult, ref
 	}
 	ok[k]++
 	s.add("connected", float64(m.connected))
+	s.add("open", float64(m.open))
 	s.add("demand", m.demand/1e6/m.secs)
 	s.add("mbps", m.mbps())
 	if ref > 0 {
@@ -134,7 +135,7 @@ func wanRow(s series, name string, n int, churn float64, ok, runs int) []string 
 	if len(s["share"]) == 0 {
 		demand = "–"
 	}
-	return []string{name, fmt.Sprint(n), f(churn, 0), f(s.med("connected"), 0), demand, f(s.med("mbps"), 1), share,
+	return []string{name, fmt.Sprint(n), f(churn, 0), f(s.med("connected"), 0) + " / " + f(s.med("open"), 0), demand, f(s.med("mbps"), 1), share,
 		f(s.med("jain"), 3), f(s.med("served"), 0) + " / " + f(s.med("present"), 0), f(s.med("cpu"), 2),
 		f(s.med("rss"), 0), f(s.med("hwm"), 0), fmt.Sprintf("%d/%d", ok, runs)}
 }

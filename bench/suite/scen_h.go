@@ -46,7 +46,7 @@ func scenarioH(e *env, tb *scope) []*table {
 	}
 	t := &table{title: fmt.Sprintf("h. Seed %d torrents of %d MiB to %d leechers capped at 1 MiB/s, 50 ms RTT (%.0f s window)",
 		torrents, size>>20, n, window.Seconds()),
-		cols: []string{"seeder", "upload limit", "connected", "demand MB/s", "reference MB/s", "received MB/s", "share of reference",
+		cols: []string{"seeder", "upload limit", "connected / open", "demand MB/s", "reference MB/s", "received MB/s", "share of reference",
 			"Jain over torrents", "torrents served", "Jain over connections", "CPU s/GiB", "RSS MiB", "peak RSS MiB", "runs ok"}}
 	add := func(api *apiClient) error { return addAll(api, "h", ts) }
 	ours := func(slots int) func(int, int64, int) (*seeder, error) {
@@ -59,7 +59,7 @@ func scenarioH(e *env, tb *scope) []*table {
 	if peertest.Have("libtorrent") {
 		seeders = append(seeders, e.ltWANSeeders(tb, ltOpts{torrentDir: tdir, dir: filepath.Join(dl, "h")})...)
 	}
-	capName := fmt.Sprintf("capacity: gotorrentserver serve -unchoke-slots %d, leechers uncapped, no RTT", n)
+	capName := fmt.Sprintf("capacity: gotorrentserver serve -unchoke-slots %d, leechers uncapped", n)
 	capacity := wanSeeder{capName, ours(n)}
 	limits := []int64{0, limit}
 	res := map[string]series{}
@@ -67,7 +67,7 @@ func scenarioH(e *env, tb *scope) []*table {
 	key := func(name string, l int64) string { return fmt.Sprintf("%s/%d", name, l) }
 	w := wanSwarm{tor: st, n: n, rate: rate, rtt: rtt}
 	for r := range e.opt.Runs {
-		c, err := wanRun(func() (*seeder, error) { return capacity.start(n, 0, r) }, wanSwarm{tor: st, n: n}, window/2)
+		c, err := wanRun(func() (*seeder, error) { return capacity.start(n, 0, r) }, w.uncapped(), window/2)
 		e.logf("  run %d capacity: %7.1f MB/s  cpu %5.2f s/GiB  %s (%s)", r+1, c.mbps(), c.cpu.Seconds()/(float64(c.bytes)/gib), errText(err), c.times)
 		capBps := math.Inf(1)
 		if err == nil {
@@ -106,7 +106,7 @@ func scenarioH(e *env, tb *scope) []*table {
 		if v := s.med("share"); !math.IsNaN(v) {
 			share = f(v, 1) + " %"
 		}
-		return []string{name, limitText(l), f(s.med("connected"), 0), f(s.med("nominal"), 1), f(s.med("ref"), 1),
+		return []string{name, limitText(l), f(s.med("connected"), 0) + " / " + f(s.med("open"), 0), f(s.med("nominal"), 1), f(s.med("ref"), 1),
 			f(s.med("mbps"), 1), share, f(s.med("tjain"), 3), f(s.med("tserved"), 0) + " / " + fmt.Sprint(torrents),
 			f(s.med("jain"), 3), f(s.med("cpu"), 2), f(s.med("rss"), 0), f(s.med("hwm"), 0),
 			fmt.Sprintf("%d/%d", ok[key(name, l)], e.opt.Runs)}
@@ -119,7 +119,7 @@ func scenarioH(e *env, tb *scope) []*table {
 	capRow := row(capName, 0)
 	capRow[3] = "–" // demand: uncapped leechers ask for everything
 	t.add(capRow...)
-	t.note("Leechers are spread evenly: connection i takes part in torrent i mod %d (%d per torrent). Here demand = leechers x cap (a torrent's: its leechers x cap), whether or not the seeder let them in: a seeder that refuses or drops leechers does not lower its demand. reference = min(demand, capacity, upload limit), capacity being the last row, measured in the same run (window %.0f s): the same swarm uncapped (64 requests outstanding, no RTT) against our seeder with -unchoke-slots %d. share of reference = received / reference (a little above 100 %% means the limit let a burst through in the window). Jain over torrents: Jain's index over the torrents' received bytes / their demand (a torrent nobody received from counts as 0).", torrents, n/torrents, window.Seconds()/2, n)
+	t.note("Leechers are spread evenly: connection i takes part in torrent i mod %d (%d per torrent). Here demand = leechers x cap (a torrent's: its leechers x cap), whether or not the seeder let them in: a seeder that refuses or drops leechers does not lower its demand. reference = min(demand, capacity, upload limit), capacity being the last row, measured in the same run (window %.0f s): the same swarm (RTT, requests outstanding) but uncapped, against our seeder with -unchoke-slots %d. share of reference = received / reference (a little above 100 %% means the limit let a burst through in the window). Jain over torrents: Jain's index over the torrents' received bytes / their demand (a torrent nobody received from counts as 0).", torrents, n/torrents, window.Seconds()/2, n)
 	wanNotes(t, w, window)
 	t.note("Our seeder runs `serve` with its defaults (-unchoke-slots 4 per torrent; %d leechers per torrent is within its connection limits), the torrents added over the API; the limit is -max-up %d (KiB/s). libtorrent's limit is upload_rate_limit = %d bytes/s. Each torrent is %d MiB in %d KiB pieces; ours checks them at each start (a fresh state folder), libtorrent once per scenario (see below).",
 		n/torrents, limit>>10, limit, size>>20, pieceLen>>10)

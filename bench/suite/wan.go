@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gotorrentserver/bench/swarm"
+	"gotorrentserver/engine/wire"
 )
 
 // Scenarios g and h seed to WAN-like leechers: bench/swarm connections
@@ -21,6 +22,19 @@ type wanSwarm struct {
 	rate  int64 // bytes/s per connection; 0: uncapped (the capacity runs)
 	rtt   time.Duration
 	churn float64 // connections replaced per second
+	// pipeline is each leecher's requests outstanding; 0: the swarm's
+	// default for rate and rtt.
+	pipeline int
+}
+
+// uncapped is w without its cap, keeping the pipeline the cap gave it:
+// the capacity runs. (The swarm's uncapped default of 64 requests on
+// every one of 2,000 connections, without a round trip, queued so much at
+// the seeder that it moved less than the capped swarm did.)
+func (w wanSwarm) uncapped() wanSwarm {
+	w.pipeline = swarm.DefaultPipeline(w.rate, w.rtt, wire.DefaultBlockLen)
+	w.rate = 0
+	return w
 }
 
 // minPresent is the least time a connection must be open in a window for
@@ -33,6 +47,7 @@ type wanResult struct {
 	secs      float64
 	bytes     int64   // payload the leechers counted in the window
 	connected int64   // handshaken at the end
+	open      int64   // TCP connections open at the end (some may wait for the seeder's handshake)
 	present   int     // connections open at some time in the window
 	served    int     // ... that received any block in it
 	demand    float64 // bytes: rate x seconds present, over the connections
@@ -48,6 +63,10 @@ type wanResult struct {
 	// settle, the seeder to stop: for the log.
 	startup, settle time.Duration
 	times           string
+	// For the log too: connections the seeder closed, dials that failed,
+	// and the benchmark process's CPU (mostly the swarm's), in the window.
+	closes, dialErrors int64
+	swarmCPU           time.Duration
 }
 
 func (r wanResult) mbps() float64 { return float64(r.bytes) / 1e6 / r.secs }
@@ -63,11 +82,12 @@ func wanRun(start func() (*seeder, error), w wanSwarm, window time.Duration) (r 
 	defer func() {
 		t := time.Now()
 		s.stop()
-		r.times = fmt.Sprintf("start %.1f s, settle %.1f s, stop %.1f s", r.startup.Seconds(), r.settle.Seconds(), time.Since(t).Seconds())
+		r.times = fmt.Sprintf("start %.1f s, settle %.1f s, stop %.1f s; in the window the seeder closed %d, %d dials failed, the benchmark process used %.2f CPU s",
+			r.startup.Seconds(), r.settle.Seconds(), time.Since(t).Seconds(), r.closes, r.dialErrors, r.swarmCPU.Seconds())
 	}()
 	r.startup = time.Since(t0)
 	sw, err := swarm.Start(swarm.Config{Mode: swarm.Leech, Torrents: w.tor, Peers: w.n, Target: s.addr,
-		RateCap: w.rate, RTT: w.rtt, Churn: w.churn, Duration: window + 2*time.Minute, Dialers: 64})
+		RateCap: w.rate, RTT: w.rtt, Churn: w.churn, Pipeline: w.pipeline, Duration: window + 2*time.Minute, Dialers: 64})
 	if err != nil {
 		return wanResult{}, err
 	}
@@ -76,13 +96,14 @@ func wanRun(start func() (*seeder, error), w wanSwarm, window time.Duration) (r 
 	settle(sw, w.n)
 	r.settle = time.Since(t1)
 	time.Sleep(time.Second)
-	ua, ca := s.usage(), sw.Conns(sw.Elapsed())
+	ua, ca, sa, selfA := s.usage(), sw.Conns(sw.Elapsed()), sw.Stats(), selfCPU()
 	time.Sleep(window)
-	cb, ub, st := sw.Conns(ca.At), s.usage(), sw.Stats()
+	cb, ub, st, selfB := sw.Conns(ca.At), s.usage(), sw.Stats(), selfCPU()
+	r.closes, r.dialErrors, r.swarmCPU = st.RemoteCloses-sa.RemoteCloses, st.DialErrors-sa.DialErrors, selfB-selfA
 	if err := swarmErr(st); err != nil {
 		return wanResult{}, err
 	}
-	r.secs, r.connected, r.cpu, r.rss, r.hwm = (cb.At - ca.At).Seconds(), st.Handshaken, ub.CPU-ua.CPU, ub.RSS, ub.HWM
+	r.secs, r.connected, r.open, r.cpu, r.rss, r.hwm = (cb.At - ca.At).Seconds(), st.Handshaken, st.Open, ub.CPU-ua.CPU, ub.RSS, ub.HWM
 	r.torBytes, r.torDemand = make([]int64, len(w.tor)), make([]float64, len(w.tor))
 	var rates []float64
 	for _, c := range swarm.Shares(ca, cb) {

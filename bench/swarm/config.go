@@ -96,6 +96,16 @@ type Config struct {
 // is what limits it.
 const pipelineSlack = 500 * time.Millisecond
 
+// DefaultPipeline is a leecher's Pipeline when Config leaves it 0: 64, or
+// with a cap enough requests of blockLen for rateCap x (rtt +
+// pipelineSlack).
+func DefaultPipeline(rateCap int64, rtt time.Duration, blockLen int) int {
+	if rateCap <= 0 {
+		return 64
+	}
+	return min(max(int((rtt+pipelineSlack).Seconds()*float64(rateCap)/float64(blockLen))+1, 4), 1024)
+}
+
 // paced reports whether connections run timed work (rate caps, delays).
 func (c *Config) paced() bool { return c.RateCap > 0 || c.RTT > 0 }
 
@@ -137,10 +147,7 @@ func (c *Config) check() error {
 		return fmt.Errorf("%w: rate cap %d, RTT %v", ErrConfig, c.RateCap, c.RTT)
 	}
 	if c.Pipeline <= 0 {
-		c.Pipeline = 64
-		if c.RateCap > 0 {
-			c.Pipeline = min(max(int((c.RTT+pipelineSlack).Seconds()*float64(c.RateCap)/float64(c.BlockLen))+1, 4), 1024)
-		}
+		c.Pipeline = DefaultPipeline(c.RateCap, c.RTT, c.BlockLen)
 	}
 	if c.Loops <= 0 {
 		c.Loops = 2
