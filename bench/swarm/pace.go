@@ -198,7 +198,7 @@ type fifo struct {
 }
 
 func (q *fifo) len() int     { return len(q.items) - q.head }
-func (q *fifo) peek() *timed { return &q.items[q.head] }
+func (q *fifo) peek() timed  { return q.items[q.head] } // a copy: pop may move the items
 func (q *fifo) push(t timed) { q.items = append(q.items, t) }
 func (q *fifo) clear()       { q.items, q.head = q.items[:0], 0 }
 func (q *fifo) all() []timed { return q.items[q.head:] }

@@ -329,3 +329,47 @@ func TestChurnWithCapsAndRTT(t *testing.T) {
 		t.Errorf("per-torrent bytes %v, down %d", b.PerTorrent, b.Down)
 	}
 }
+
+// The queues compact as they drain: what peek returned must stay what pop
+// takes (a pointer into the queue once served the wrong block after a
+// compaction).
+func TestFifoKeepsOrderAcrossCompaction(t *testing.T) {
+	var q fifo
+	next, want := 0, 0
+	for round := range 50 {
+		for range 1 + round%7*20 {
+			q.push(timed{key: uint64(next)})
+			next++
+		}
+		for range round % 5 * 25 {
+			if q.len() == 0 {
+				break
+			}
+			head := q.peek()
+			if got := q.pop(); got != head || got.key != uint64(want) {
+				t.Fatalf("popped %d (peeked %d), want %d", got.key, head.key, want)
+			}
+			want++
+		}
+	}
+	if q.len() != next-want {
+		t.Errorf("%d left, want %d", q.len(), next-want)
+	}
+}
+
+// Deep pipelines against a capped seeder: every block that arrives is one
+// that was asked for, and every piece verifies.
+func TestCappedSeederAnswersWhatWasAsked(t *testing.T) {
+	tor, mi := testTorrent(t, 26, 4<<20)
+	seeders := startSwarm(t, Config{Mode: Seed, Torrents: []Torrent{tor}, Listen: "127.0.0.1:0", RateCap: 8 << 20,
+		RTT: 10 * time.Millisecond, Duration: 30 * time.Second})
+	// 1,024 blocks per connection: its queues compact several times.
+	want := 4 * mi.TotalLength
+	leechers := startSwarm(t, Config{Mode: Leech, Torrents: []Torrent{tor}, Target: seeders.Addr(), Peers: 2,
+		Pipeline: 256, Verify: true, MaxBytes: want, Duration: 30 * time.Second})
+	st := leechers.Wait()
+	if st.Down < want || st.Unexpected != 0 || st.PiecesBad != 0 || st.ProtocolErrors != 0 {
+		t.Errorf("%d of %d bytes, %d unexpected blocks, %d bad pieces, %d protocol errors (%s)",
+			st.Down, want, st.Unexpected, st.PiecesBad, st.ProtocolErrors, st.LastError)
+	}
+}
