@@ -119,6 +119,9 @@ func transferTime(m measured, start time.Time, sw *swarm.Swarm) measured {
 	st := sw.Stats()
 	if m.err == nil {
 		m.err = swarmErr(st)
+	} else {
+		m.err = fmt.Errorf("the seeders sent %d MB, %d of %d handshaken, %d closed by the client: %w",
+			st.Up/1e6, st.Handshaken, len(st.PerConn), st.RemoteCloses, m.err)
 	}
 	if st.FirstHandshake == 0 {
 		if m.err == nil {

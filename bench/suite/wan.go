@@ -65,8 +65,8 @@ type wanResult struct {
 	times           string
 	// For the log too: connections the seeder closed, dials that failed,
 	// and the benchmark process's CPU (mostly the swarm's), in the window.
-	closes, dialErrors int64
-	swarmCPU           time.Duration
+	closes, dialErrors, unexpected int64
+	swarmCPU                       time.Duration
 }
 
 func (r wanResult) mbps() float64 { return float64(r.bytes) / 1e6 / r.secs }
@@ -82,8 +82,8 @@ func wanRun(start func() (*seeder, error), w wanSwarm, window time.Duration) (r 
 	defer func() {
 		t := time.Now()
 		s.stop()
-		r.times = fmt.Sprintf("start %.1f s, settle %.1f s, stop %.1f s; in the window the seeder closed %d, %d dials failed, the benchmark process used %.2f CPU s",
-			r.startup.Seconds(), r.settle.Seconds(), time.Since(t).Seconds(), r.closes, r.dialErrors, r.swarmCPU.Seconds())
+		r.times = fmt.Sprintf("start %.1f s, settle %.1f s, stop %.1f s; in the window the seeder closed %d, %d dials failed, %d blocks came unasked, the benchmark process used %.2f CPU s",
+			r.startup.Seconds(), r.settle.Seconds(), time.Since(t).Seconds(), r.closes, r.dialErrors, r.unexpected, r.swarmCPU.Seconds())
 	}()
 	r.startup = time.Since(t0)
 	sw, err := swarm.Start(swarm.Config{Mode: swarm.Leech, Torrents: w.tor, Peers: w.n, Target: s.addr,
@@ -100,6 +100,7 @@ func wanRun(start func() (*seeder, error), w wanSwarm, window time.Duration) (r 
 	time.Sleep(window)
 	cb, ub, st, selfB := sw.Conns(ca.At), s.usage(), sw.Stats(), selfCPU()
 	r.closes, r.dialErrors, r.swarmCPU = st.RemoteCloses-sa.RemoteCloses, st.DialErrors-sa.DialErrors, selfB-selfA
+	r.unexpected = st.Unexpected - sa.Unexpected
 	if err := swarmErr(st); err != nil {
 		return wanResult{}, err
 	}
