@@ -47,7 +47,7 @@ func scenarioH(e *env, tb *scope) []*table {
 	t := &table{title: fmt.Sprintf("h. Seed %d torrents of %d MiB to %d leechers capped at 1 MiB/s, 50 ms RTT (%.0f s window)",
 		torrents, size>>20, n, window.Seconds()),
 		cols: []string{"seeder", "upload limit", "connected / open", "demand MB/s", "reference MB/s", "received MB/s", "share of reference",
-			"Jain over torrents", "torrents served", "Jain over connections", "CPU s/GiB", "RSS MiB", "peak RSS MiB", "runs ok"}}
+			"Jain over torrents", "torrents served", "Jain over leechers", "CPU s/GiB", "RSS MiB", "peak RSS MiB", "runs ok"}}
 	add := func(api *apiClient) error { return addAll(api, "h", ts) }
 	ours := func(slots int) func(int, int64, int) (*seeder, error) {
 		return func(_ int, upLimit int64, run int) (*seeder, error) {
@@ -66,35 +66,54 @@ func scenarioH(e *env, tb *scope) []*table {
 	ok := map[string]int{}
 	key := func(name string, l int64) string { return fmt.Sprintf("%s/%d", name, l) }
 	w := wanSwarm{tor: st, n: n, rate: rate, rtt: rtt}
+	var capUsed []float64
 	for r := range e.opt.Runs {
 		c, err := wanRun(func() (*seeder, error) { return capacity.start(n, 0, r) }, w.uncapped(), window/2)
 		e.logf("  run %d capacity: %7.1f MB/s  cpu %5.2f s/GiB  %s (%s)", r+1, c.mbps(), c.cpu.Seconds()/(float64(c.bytes)/gib), errText(err), c.times)
-		capBps := math.Inf(1)
+		capBps := 0.0
 		if err == nil {
 			capBps = c.mbps() * 1e6
-			addWAN(res, ok, key(capName, 0), c, 0)
+			addWAN(res, ok, key(capName, 0), c, 0, 0)
 		} else {
 			t.note("capacity, run %d: %v", r+1, firstLine(err))
 		}
+		type done struct {
+			name string
+			l    int64
+			m    wanResult
+		}
+		var runs []done
 		for _, l := range limits {
 			for _, s := range rotate(seeders, r) {
 				m, err := wanRun(func() (*seeder, error) { return s.start(n, l, r) }, w, window)
-				demand := float64(n*rate) * m.secs
-				ref := min(demand, capBps*m.secs)
-				if l > 0 {
-					ref = min(ref, float64(l)*m.secs)
-				}
-				e.logf("  run %d %-40s limit %3d MiB/s: demand %6.1f MB/s  got %6.1f MB/s  share %5.1f %%  jain torrents %.3f (%d served)  conns %.3f  cpu %5.2f s/GiB  %s (%s)",
-					r+1, s.name, l>>20, demand/1e6/m.secs, m.mbps(), 100*float64(m.bytes)/ref, m.torrentJain(), m.torrentsServed(),
-					m.jain, m.cpu.Seconds()/(float64(m.bytes)/gib), errText(err), m.times)
+				e.logf("  run %d %-40s limit %3d MiB/s: got %6.1f MB/s  jain torrents %.3f (%d served)  leechers %.3f  cpu %5.2f s/GiB  %s (%s)",
+					r+1, s.name, l>>20, m.mbps(), m.torrentJain(), m.torrentsServed(),
+					m.slotJain, m.cpu.Seconds()/(float64(m.bytes)/gib), errText(err), m.times)
 				if err != nil {
 					t.note("%s, limit %s, run %d: %v", s.name, limitText(l), r+1, firstLine(err))
 					continue
 				}
-				addWAN(res, ok, key(s.name, l), m, ref)
-				res[key(s.name, l)].add("ref", ref/1e6/m.secs)
-				res[key(s.name, l)].add("nominal", demand/1e6/m.secs)
+				runs = append(runs, done{s.name, l, m})
+				if l == 0 {
+					capBps = max(capBps, m.mbps()*1e6)
+				}
 			}
+		}
+		if capBps == 0 {
+			capBps = math.Inf(1) // nothing measured: shares of the demand alone
+		}
+		capUsed = append(capUsed, capBps/1e6)
+		for _, d := range runs {
+			demand := float64(n*rate) * d.m.secs
+			ref := min(demand, capBps*d.m.secs)
+			if d.l > 0 {
+				ref = min(ref, float64(d.l)*d.m.secs)
+			}
+			e.logf("  run %d %-40s limit %3d MiB/s: share of reference %5.1f %% (demand %.1f MB/s, capacity %.1f MB/s)",
+				r+1, d.name, d.l>>20, 100*float64(d.m.bytes)/ref, demand/1e6/d.m.secs, capBps/1e6)
+			addWAN(res, ok, key(d.name, d.l), d.m, ref, 0)
+			res[key(d.name, d.l)].add("ref", ref/1e6/d.m.secs)
+			res[key(d.name, d.l)].add("nominal", demand/1e6/d.m.secs)
 		}
 	}
 	row := func(name string, l int64) []string {
@@ -102,13 +121,9 @@ func scenarioH(e *env, tb *scope) []*table {
 		if s == nil {
 			s = series{}
 		}
-		share := "–"
-		if v := s.med("share"); !math.IsNaN(v) {
-			share = f(v, 1) + " %"
-		}
 		return []string{name, limitText(l), f(s.med("connected"), 0) + " / " + f(s.med("open"), 0), f(s.med("nominal"), 1), f(s.med("ref"), 1),
-			f(s.med("mbps"), 1), share, f(s.med("tjain"), 3), f(s.med("tserved"), 0) + " / " + fmt.Sprint(torrents),
-			f(s.med("jain"), 3), f(s.med("cpu"), 2), f(s.med("rss"), 0), f(s.med("hwm"), 0),
+			f(s.med("mbps"), 1), pct(s.med("share")), f(s.med("tjain"), 3), f(s.med("tserved"), 0) + " / " + fmt.Sprint(torrents),
+			f(s.med("sjain"), 3), f(s.med("cpu"), 2), f(s.med("rss"), 0), f(s.med("hwm"), 0),
 			fmt.Sprintf("%d/%d", ok[key(name, l)], e.opt.Runs)}
 	}
 	for _, l := range limits {
@@ -119,7 +134,7 @@ func scenarioH(e *env, tb *scope) []*table {
 	capRow := row(capName, 0)
 	capRow[3] = "–" // demand: uncapped leechers ask for everything
 	t.add(capRow...)
-	t.note("Leechers are spread evenly: connection i takes part in torrent i mod %d (%d per torrent). Here demand = leechers x cap (a torrent's: its leechers x cap), whether or not the seeder let them in: a seeder that refuses or drops leechers does not lower its demand. reference = min(demand, capacity, upload limit), capacity being the last row, measured in the same run (window %.0f s): the same swarm (RTT, requests outstanding) but uncapped, against our seeder with -unchoke-slots %d. share of reference = received / reference (a little above 100 %% means the limit let a burst through in the window). Jain over torrents: Jain's index over the torrents' received bytes / their demand (a torrent nobody received from counts as 0).", torrents, n/torrents, window.Seconds()/2, n)
+	t.note("Leechers are spread evenly: connection i takes part in torrent i mod %d (%d per torrent). Here demand = leechers x cap (a torrent's: its leechers x cap), whether or not the seeder let them in: a seeder that refuses or drops leechers does not lower its demand. reference = min(demand, capacity, upload limit); capacity = the most this machine moved to the swarm in the same run: the last row (window %.0f s; the same swarm, same RTT and requests outstanding, but uncapped, against our seeder with -unchoke-slots %d), or a seeder's received rate without a limit if higher; median %s MB/s. share of reference = received / reference. Jain over torrents: Jain's index over the torrents' received bytes / their demand (a torrent nobody received from counts as 0). Jain over leechers: over each leecher's bytes in the window (one never let in counts as 0).", torrents, n/torrents, window.Seconds()/2, n, f(median(capUsed), 1))
 	wanNotes(t, w, window)
 	t.note("Our seeder runs `serve` with its defaults (-unchoke-slots 4 per torrent; %d leechers per torrent is within its connection limits), the torrents added over the API; the limit is -max-up %d (KiB/s). libtorrent's limit is upload_rate_limit = %d bytes/s. Each torrent is %d MiB in %d KiB pieces; ours checks them at each start (a fresh state folder), libtorrent once per scenario (see below).",
 		n/torrents, limit>>10, limit, size>>20, pieceLen>>10)

@@ -52,6 +52,7 @@ type wanResult struct {
 	served    int     // ... that received any block in it
 	demand    float64 // bytes: rate x seconds present, over the connections
 	jain      float64 // over per-connection rates (bytes / seconds present), those present >= minPresent
+	slotJain  float64 // over the swarm's positions (dialed slots): bytes over the window, 0 if never let in
 	torBytes  []int64
 	// torDemand is each torrent's leechers x cap x window, whether or not
 	// they got in: a seeder that refuses or drops leechers does not lower
@@ -95,7 +96,9 @@ func wanRun(start func() (*seeder, error), w wanSwarm, window time.Duration) (r 
 	t1 := time.Now()
 	settle(sw, w.n)
 	r.settle = time.Since(t1)
-	time.Sleep(time.Second)
+	// Past the first burst: a seeder's limiter starts with tokens, and
+	// what it sent at once the capped leechers count over the next second.
+	time.Sleep(2 * time.Second)
 	ua, ca, sa, selfA := s.usage(), sw.Conns(sw.Elapsed()), sw.Stats(), selfCPU()
 	time.Sleep(window)
 	cb, ub, st, selfB := sw.Conns(ca.At), s.usage(), sw.Stats(), selfCPU()
@@ -120,6 +123,11 @@ func wanRun(start func() (*seeder, error), w wanSwarm, window time.Duration) (r 
 		}
 	}
 	r.jain = swarm.Jain(rates)
+	slots := make([]float64, len(st.PerConn))
+	for i, b := range st.PerConn {
+		slots[i] = float64(b - sa.PerConn[i])
+	}
+	r.slotJain = swarm.Jain(slots)
 	for i := range w.n {
 		r.torDemand[i%len(w.tor)] += float64(w.rate) * r.secs
 	}
@@ -203,7 +211,7 @@ func (e *env) oursServing(tb *scope, downloads string, count int, o serveOpts, a
 func wanNotes(t *table, w wanSwarm, window time.Duration) {
 	t.note("Leechers: bench/swarm connections from 127.0.0.2..250, each capped at %s and behind a %d ms round trip: a leecher counts a received block %d ms after it arrived and at most at its cap (a token bucket, 50 ms of burst), and only then decides its next request, which leaves %d ms later; it keeps enough requests outstanding for its cap over the round trip plus 0.5 s, so the cap, not its pipeline, limits it. %s",
 		rateText(w.rate), w.rtt.Milliseconds(), w.rtt.Milliseconds()/2, w.rtt.Milliseconds()/2, churnText(w))
-	t.note("Window: %.0f s, starting 1 s after the connections settled. received = payload the leechers counted in it; Jain = Jain's fairness index over per-connection rates (bytes / time connected in the window) of the connections connected at least %.0f s of it. CPU is the seeder process's in the window per GiB received; RSS is its VmRSS at the end of the window, peak its VmHWM.", window.Seconds(), minPresent.Seconds())
+	t.note("Window: %.0f s, starting 2 s after the connections settled. received = payload the leechers counted in it; Jain = Jain's fairness index over per-connection rates (bytes / time connected in the window) of the connections connected at least %.0f s of it. CPU is the seeder process's in the window per GiB received; RSS is its VmRSS at the end of the window, peak its VmHWM.", window.Seconds(), minPresent.Seconds())
 	t.note("python3-libtorrent seeds through bench/suite/lt_bench.py (DHT, LSD, UPnP, NAT-PMP, PEX and uTP off, plaintext) with connections_limit = leechers + 100, once with libtorrent's default settings and once from lt.high_performance_seed(). Its torrents are checked once per scenario and then added from resume data, as a fresh add would add them (queued, auto-managed), so each start skips the check. Both map every address to the global peer class (set_peer_class_filter): by default libtorrent puts loopback peers in its local class, exempt from unchoke slots and rate limits, and would treat the synthetic leechers as LAN peers.")
 }
 
