@@ -19,7 +19,7 @@ import (
 
 // Options configure a suite run.
 type Options struct {
-	Quick      bool     // reduced sizes and one run each (about 3 minutes)
+	Quick      bool     // reduced sizes and one run each (about 6 minutes)
 	Runs       int      // runs per measurement; default 3, Quick 1
 	Only       []string // scenario ids ("a".."i"); empty: all
 	OutDir     string   // where <id>.md and summary.md go; empty: nowhere

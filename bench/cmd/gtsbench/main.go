@@ -3,8 +3,8 @@
 // table per scenario to bench/results/ (bench/results/quick/ with -quick).
 // Run it from the module root:
 //
-//	go run ./bench/cmd/gtsbench            # everything, medians of 3 runs (< 20 min)
-//	go run ./bench/cmd/gtsbench -quick     # reduced sizes, 1 run (< 3 min)
+//	go run ./bench/cmd/gtsbench            # everything, medians of 3 runs (about 35 min; g, h, i about 18)
+//	go run ./bench/cmd/gtsbench -quick     # reduced sizes, 1 run (about 6 min)
 //	go run ./bench/cmd/gtsbench -only a,f -profile /tmp/prof
 //
 // Scenarios: a download beside aria2c, transmission-cli, python3-libtorrent;
@@ -28,7 +28,7 @@ import (
 )
 
 func main() {
-	quick := flag.Bool("quick", false, "reduced sizes and one run each (about 3 minutes)")
+	quick := flag.Bool("quick", false, "reduced sizes and one run each (about 6 minutes)")
 	runs := flag.Int("runs", 0, "runs per figure (default 3, 1 with -quick)")
 	only := flag.String("only", "", "comma-separated scenario ids to run (a,b,c,d,e,f,g,h,i); default all")
 	out := flag.String("out", "", "folder for the reports (default bench/results, or bench/results/quick with -quick; \"-\" for none)")
