@@ -245,6 +245,8 @@ func (c *conn) frame(f []byte) error {
 // the socket does not take at once, so buffers return to the pool at once.
 var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
+// checkRequest: a request outside the torrent, or of no or too many bytes,
+// is a protocol error (checked on arrival, also when the answer waits).
 func (c *conn) checkRequest(index, begin, length uint32) error {
 	mi := c.t.mi
 	if int(index) >= mi.NumPieces() || length == 0 || length > wire.MaxBlockLen ||
