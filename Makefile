@@ -51,7 +51,7 @@ fuzz-smoke:
 # Longer fuzzing for developers: make fuzz FUZZTIME=5m
 fuzz: fuzz-smoke
 
-# Scenarios a-f beside real clients (bench/cmd/gtsbench): tables in bench/results/.
+# Scenarios a-i beside real clients (bench/cmd/gtsbench): tables in bench/results/.
 bench:
 	$(GO) run ./bench/cmd/gtsbench
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./metainfo/ ./bench/ ./engine/

@@ -93,6 +93,8 @@ type serveOpts struct {
 	state, downloads string
 	maxPeers         int
 	perTorrent       int
+	unchokeSlots     int    // 0: the daemon's default
+	maxUpKiB         int64  // global upload limit; 0: none
 	tag              string // profile name
 }
 
@@ -110,6 +112,12 @@ func (e *env) startServe(tb *scope, o serveOpts) *serveProc {
 	}
 	if o.perTorrent > 0 {
 		args = append(args, "-max-peers-per-torrent", fmt.Sprint(o.perTorrent))
+	}
+	if o.unchokeSlots > 0 {
+		args = append(args, "-unchoke-slots", fmt.Sprint(o.unchokeSlots))
+	}
+	if o.maxUpKiB > 0 {
+		args = append(args, "-max-up", fmt.Sprint(o.maxUpKiB))
 	}
 	pa, trace := e.profileArgs("serve", o.tag)
 	p := startOwn(tb, trace, e.ours.bin, append(args, pa...)...)

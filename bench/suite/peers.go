@@ -26,19 +26,24 @@ type ltPeer struct {
 // returns once it listens. connections 0 keeps libtorrent's default limit;
 // peers are dialed at once.
 func startLT(tb *scope, torrent, dir string, connections int, peers ...string) *ltPeer {
-	peertest.Require(tb, "libtorrent")
-	tmp := tb.TempDir()
-	s := &ltPeer{connectFile: filepath.Join(tmp, "connect"), script: filepath.Join(tmp, "lt_bench.py")}
-	if err := os.WriteFile(s.script, ltBenchScript, 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	args := []string{s.script, "--torrent", torrent, "--dir", dir, "--connect-file", s.connectFile}
-	if connections > 0 {
-		args = append(args, "--connections", fmt.Sprint(connections))
-	}
-	for _, p := range peers {
-		args = append(args, "--peer", p)
-	}
+	return startLTWith(tb, ltOpts{torrents: []string{torrent}, dir: dir, connections: connections, peers: peers})
+}
+
+// ltOpts are lt_bench.py's options (see the script).
+type ltOpts struct {
+	torrents    []string
+	torrentDir  string // every .torrent in it, after torrents
+	dir         string
+	connections int    // 0: libtorrent's default limit
+	preset      string // "" (libtorrent's defaults) or "high_performance_seed"
+	upLimit     int64  // upload_rate_limit, bytes/s; 0: none
+	globalClass bool   // every address in the global peer class (see the script)
+	resumeDir   string // resume data, from ltPrepare
+	peers       []string
+}
+
+func startLTWith(tb *scope, o ltOpts) *ltPeer {
+	s, args := ltCommand(tb, o)
 	s.Proc = peertest.Start(tb, peertest.LibtorrentPython, args...)
 	line, err := s.WaitLine("PORT ", 20*time.Second)
 	if err != nil {
@@ -46,6 +51,56 @@ func startLT(tb *scope, torrent, dir string, connections int, peers ...string) *
 	}
 	fmt.Sscanf(line, "PORT %d", &s.Port)
 	return s
+}
+
+// ltPrepare checks o's torrents once and saves their resume data to
+// o.resumeDir, so that seeders started with it do not check again:
+// libtorrent checks auto-managed torrents one at a time, about one a
+// second (200 small torrents: over 3 minutes per start).
+func ltPrepare(tb *scope, o ltOpts) {
+	o.connections, o.preset, o.upLimit, o.peers = 0, "", 0, nil
+	s, args := ltCommand(tb, o)
+	s.Proc = peertest.Start(tb, peertest.LibtorrentPython, append(args, "--prepare", "--timeout", "600")...)
+	defer s.Stop()
+	if _, err := s.WaitLine("PREPARED", 10*time.Minute); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// ltCommand writes the script and returns its arguments for o.
+func ltCommand(tb *scope, o ltOpts) (*ltPeer, []string) {
+	peertest.Require(tb, "libtorrent")
+	tmp := tb.TempDir()
+	s := &ltPeer{connectFile: filepath.Join(tmp, "connect"), script: filepath.Join(tmp, "lt_bench.py")}
+	if err := os.WriteFile(s.script, ltBenchScript, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	args := []string{s.script, "--dir", o.dir, "--connect-file", s.connectFile}
+	for _, t := range o.torrents {
+		args = append(args, "--torrent", t)
+	}
+	if o.torrentDir != "" {
+		args = append(args, "--torrent-dir", o.torrentDir)
+	}
+	if o.connections > 0 {
+		args = append(args, "--connections", fmt.Sprint(o.connections))
+	}
+	if o.preset != "" {
+		args = append(args, "--preset", o.preset)
+	}
+	if o.upLimit > 0 {
+		args = append(args, "--upload-rate-limit", fmt.Sprint(o.upLimit))
+	}
+	if o.globalClass {
+		args = append(args, "--global-class")
+	}
+	if o.resumeDir != "" {
+		args = append(args, "--resume-dir", o.resumeDir)
+	}
+	for _, p := range o.peers {
+		args = append(args, "--peer", p)
+	}
+	return s, args
 }
 
 // ltSeeder is lt_bench.py seeding, sampled for CPU and memory.
@@ -57,7 +112,11 @@ type ltSeeder struct {
 // startLTSeeder starts lt_bench.py on the data in dir and waits until its
 // check has passed.
 func startLTSeeder(tb *scope, torrent, dir string, connections int) *ltSeeder {
-	p := startLT(tb, torrent, dir, connections)
+	return startLTSeederWith(tb, ltOpts{torrents: []string{torrent}, dir: dir, connections: connections})
+}
+
+func startLTSeederWith(tb *scope, o ltOpts) *ltSeeder {
+	p := startLTWith(tb, o)
 	if _, err := p.WaitLine("SEEDING", 5*time.Minute); err != nil {
 		tb.Fatal(err)
 	}
@@ -93,6 +152,7 @@ type measured struct {
 	bytes int64         // verified payload bytes
 	peers int64         // peers connected at completion, where the scenario counts them
 	exit  time.Duration // ours: start to exit
+	xfer  time.Duration // scenario i: first peer connected to completion
 	err   error
 }
 

@@ -111,17 +111,7 @@ func downloadTable(e *env, tb *scope, t *table, clients []dlClient, pf *payloadF
 	out := filepath.Join(e.opt.WorkDir, "out")
 	for r := range e.opt.Runs {
 		for _, c := range rotate(clients, r) {
-			if err := freshDir(out); err != nil {
-				tb.Fatal(err)
-			}
-			warmMemory(pf.mi.TotalLength + 512<<20)
-			m := c.run(out, r)
-			if m.err == nil {
-				m.bytes = verifiedBytes(filepath.Join(out, pf.mi.Name), pf.mi)
-				if m.bytes != pf.mi.TotalLength {
-					m.err = fmt.Errorf("%d of %d bytes verified on disk", m.bytes, pf.mi.TotalLength)
-				}
-			}
+			m := downloadOnce(tb, c, pf, out, r)
 			e.logf("  run %d %-22s wall %6.2fs  %7.1f MB/s  cpu %5.2fs  peak %5.0f MiB  %v", r+1, c.name,
 				m.wall.Seconds(), float64(m.bytes)/1e6/m.wall.Seconds(), m.cpu.Seconds(), float64(m.hwm)/mib, errText(m.err))
 			if m.err != nil {
@@ -160,6 +150,23 @@ func downloadTable(e *env, tb *scope, t *table, clients []dlClient, pf *payloadF
 	if len(exits) > 0 {
 		t.note("gotorrentserver get exits %.2f s (median) after its completion line; that shutdown is not in its wall time.", median(exits))
 	}
+}
+
+// downloadOnce runs one client into the emptied folder out, after a sync
+// and warming memory, and counts the bytes verified on disk.
+func downloadOnce(tb *scope, c dlClient, pf *payloadFiles, out string, run int) measured {
+	if err := freshDir(out); err != nil {
+		tb.Fatal(err)
+	}
+	warmMemory(pf.mi.TotalLength + 512<<20)
+	m := c.run(out, run)
+	if m.err == nil {
+		m.bytes = verifiedBytes(filepath.Join(out, pf.mi.Name), pf.mi)
+		if m.bytes != pf.mi.TotalLength {
+			m.err = fmt.Errorf("%d of %d bytes verified on disk", m.bytes, pf.mi.TotalLength)
+		}
+	}
+	return m
 }
 
 // oursDownload measures `get` to its completion line, then waits for it

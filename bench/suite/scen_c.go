@@ -166,21 +166,7 @@ func seedRun(start func(n, run int) (*seeder, error), n, run int, tor []swarm.To
 		return nil, err
 	}
 	defer sw.Stop()
-	// Settled: every leecher in, or no new peak for 2 s (a seeder that
-	// caps connections refuses some, which redial, so the count wobbles),
-	// at most 20 s.
-	peak, since := int64(-1), time.Now()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		h := sw.Stats().Handshaken
-		if h >= int64(n) {
-			break
-		}
-		if h > peak {
-			peak, since = h, time.Now()
-		} else if time.Since(since) > 2*time.Second {
-			break
-		}
-	}
+	settle(sw, n)
 	time.Sleep(time.Second)
 	a, ua := sw.Stats(), s.usage()
 	time.Sleep(window)
@@ -207,6 +193,25 @@ func seedRun(start func(n, run int) (*seeder, error), n, run int, tor []swarm.To
 		"active":    float64(w.Active),
 		"p50":       median(served),
 	}, nil
+}
+
+// settle waits until the swarm's connections have settled: every one of
+// n in, or no new peak for 2 s (a seeder that caps connections refuses
+// some, which redial, and churn closes some, so the count wobbles), at most
+// 20 s.
+func settle(sw *swarm.Swarm, n int) {
+	peak, since := int64(-1), time.Now()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		h := sw.Stats().Handshaken
+		if h >= int64(n) {
+			return
+		}
+		if h > peak {
+			peak, since = h, time.Now()
+		} else if time.Since(since) > 2*time.Second {
+			return
+		}
+	}
 }
 
 // swarmErr reports protocol errors the swarm saw: the peer under test sent

@@ -19,9 +19,9 @@ import (
 
 // Options configure a suite run.
 type Options struct {
-	Quick      bool     // reduced sizes and one run each (about 3 minutes)
+	Quick      bool     // reduced sizes and one run each (about 6 minutes)
 	Runs       int      // runs per measurement; default 3, Quick 1
-	Only       []string // scenario ids ("a".."f"); empty: all
+	Only       []string // scenario ids ("a".."i"); empty: all
 	OutDir     string   // where <id>.md and summary.md go; empty: nowhere
 	WorkDir    string   // scratch; empty: a temp folder, removed at the end
 	ProfileDir string   // when set, the daemon's profiles (or /proc traces) go here
@@ -44,6 +44,9 @@ func scenarios() []scenario {
 		{"d", "Idle handshaken connections over 100 torrents", scenarioD},
 		{"e", "Many torrents loaded: start-up, API latency, transfer under API load", scenarioE},
 		{"f", "Recheck", scenarioF},
+		{"g", "Seed to WAN-like leechers (rate caps, RTT, churn)", scenarioG},
+		{"h", "Seed many torrents to WAN-like leechers, with and without a global upload limit", scenarioH},
+		{"i", "Download from WAN-like synthetic seeders (rate caps, RTT)", scenarioI},
 	}
 }
 

@@ -14,10 +14,12 @@ type Mode int
 
 const (
 	// Leech: interested, then keeps Pipeline block requests outstanding
-	// whenever unchoked, as fast as they are served.
+	// whenever unchoked, as fast as they are served (or as RateCap and RTT
+	// allow).
 	Leech Mode = iota + 1
 	// Seed: a full bitfield, unchoke on interest, every request answered at
-	// once with blocks of the torrent's Payload.
+	// once (or as RateCap and RTT allow) with blocks of the torrent's
+	// Payload.
 	Seed
 	// Idle: handshake, then only keep-alives.
 	Idle
@@ -57,12 +59,15 @@ type Config struct {
 	Duration time.Duration // the swarm stops itself after this; default 60 s
 	MaxBytes int64         // and once this many payload bytes moved; 0 = no limit
 	Churn    float64       // dialed connections closed and reopened per second
-	Pipeline int           // Leech: requests outstanding per connection; default 64
-	BlockLen int           // Leech: request size; default 16 KiB
-	Verify   bool          // Leech: SHA-1 check of every piece completed
-	Corrupt  float64       // Seed: fraction of connections that send corrupt blocks
-	Loops    int           // gnet event loops; default 2
-	Dialers  int           // dials in flight at once; default 32
+	// Pipeline is, for Leech, the requests outstanding per connection
+	// (sent, or arrived and not yet counted); default 64, or with a
+	// RateCap enough for RateCap x (RTT + pipelineSlack).
+	Pipeline int
+	BlockLen int     // Leech: request size; default 16 KiB
+	Verify   bool    // Leech: SHA-1 check of every piece completed
+	Corrupt  float64 // Seed: fraction of connections that send corrupt blocks
+	Loops    int     // gnet event loops; default 2
+	Dialers  int     // dials in flight at once; default 32
 	// DialTimeout bounds one dial; default 5 s.
 	DialTimeout time.Duration
 	// RedialDelay is how long a slot waits after the remote closed it or a
@@ -72,7 +77,37 @@ type Config struct {
 	// default (and at most) 249. 1 keeps every connection on 127.0.0.2.
 	SourceIPs int
 	KeepAlive time.Duration // idle connections send a keep-alive this often; default 60 s
+	// RateCap, in bytes per second per connection, makes every connection
+	// a capped WAN peer: a leecher counts received blocks at most this
+	// fast and asks for more only as it counts them; a seeder sends
+	// answers at most this fast. 0: no cap.
+	RateCap int64
+	// RTT is the round trip added to every request: a leecher's request
+	// leaves RTT/2 after it is decided and a block counts RTT/2 after it
+	// arrived; a seeder answers RTT after the request arrived. Other
+	// messages (handshake, choke, interest) are not delayed. Timing is kept
+	// to within half of pacerTick. 0: none.
+	RTT time.Duration
 }
+
+// pipelineSlack is how much of RateCap a capped leecher keeps requested
+// beyond one round trip, so a seeder's scheduling jitter (a choker round,
+// a disk read, a busy loop) does not starve it: the cap, not the pipeline,
+// is what limits it.
+const pipelineSlack = 500 * time.Millisecond
+
+// DefaultPipeline is a leecher's Pipeline when Config leaves it 0: 64, or
+// with a cap enough requests of blockLen for rateCap x (rtt +
+// pipelineSlack).
+func DefaultPipeline(rateCap int64, rtt time.Duration, blockLen int) int {
+	if rateCap <= 0 {
+		return 64
+	}
+	return min(max(int((rtt+pipelineSlack).Seconds()*float64(rateCap)/float64(blockLen))+1, 4), 1024)
+}
+
+// paced reports whether connections run timed work (rate caps, delays).
+func (c *Config) paced() bool { return c.RateCap > 0 || c.RTT > 0 }
 
 func (c *Config) check() error {
 	if c.Mode < Leech || c.Mode > Idle {
@@ -102,14 +137,17 @@ func (c *Config) check() error {
 	if c.Duration <= 0 {
 		c.Duration = time.Minute
 	}
-	if c.Pipeline <= 0 {
-		c.Pipeline = 64
-	}
 	if c.BlockLen <= 0 {
 		c.BlockLen = wire.DefaultBlockLen
 	}
 	if c.BlockLen > wire.MaxBlockLen {
 		return fmt.Errorf("%w: block length %d above %d", ErrConfig, c.BlockLen, wire.MaxBlockLen)
+	}
+	if c.RateCap < 0 || c.RTT < 0 {
+		return fmt.Errorf("%w: rate cap %d, RTT %v", ErrConfig, c.RateCap, c.RTT)
+	}
+	if c.Pipeline <= 0 {
+		c.Pipeline = DefaultPipeline(c.RateCap, c.RTT, c.BlockLen)
 	}
 	if c.Loops <= 0 {
 		c.Loops = 2

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -15,10 +16,11 @@ import (
 
 var errWrongTorrent = errors.New("swarm: handshake for another torrent")
 
-// conn is one peer connection. Everything but churned belongs to the
-// connection's event loop.
+// conn is one peer connection. Everything but churned and moved belongs to
+// the connection's event loop.
 type conn struct {
 	sw      *Swarm
+	id      uint64
 	slot    int // -1: accepted
 	inbound bool
 	t       *torrent // nil on an accepted connection until its handshake
@@ -32,11 +34,16 @@ type conn struct {
 	churned atomic.Bool // closed by churn: reopen at once
 	out     []byte      // small frames queued during one wake-up
 	lch     *leecher
+	ans     *answerer     // Seed with pacing: answers waiting for their time
+	pc      *pacer        // with pacing: its loop's pacer, from the handshake
+	pidx    int           // its index in pc
+	start   time.Duration // handshake, on the swarm's clock
+	moved   atomic.Int64  // payload bytes counted (Leech) or sent (Seed)
 }
 
 func (s *Swarm) newConn(slot int, t *torrent, inbound bool) *conn {
-	c := &conn{sw: s, slot: slot, t: t, inbound: inbound, choked: true}
 	n := s.ids.Add(1)
+	c := &conn{sw: s, id: n, slot: slot, t: t, inbound: inbound, choked: true, pidx: -1}
 	copy(c.peerID[:], fmt.Sprintf("-SW0001-%012d", n%1e12))
 	if s.cfg.Mode == Seed && s.cfg.Corrupt > 0 {
 		// Spread evenly: the k-th connection corrupts when the running
@@ -74,6 +81,7 @@ func (s *Swarm) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	s.cnt.open.Add(-1)
 	if c.hs {
 		s.cnt.handshaken.Add(-1)
+		s.unregister(c)
 	}
 	if c.slot < 0 {
 		return gnet.None
@@ -99,6 +107,9 @@ func (s *Swarm) OnTraffic(gc gnet.Conn) gnet.Action {
 	n, err := c.consume(b)
 	if n > 0 {
 		gc.Discard(n) // Discard(0) would drop everything buffered
+	}
+	if err == nil && c.pc != nil {
+		c.pace(s.clock())
 	}
 	if err != nil {
 		c.failed = true
@@ -136,6 +147,7 @@ func (c *conn) consume(b []byte) (int, error) {
 		c.hs = true
 		c.sw.cnt.handshaken.Add(1)
 		c.greet()
+		c.sw.register(c)
 	}
 	for {
 		rest := b[used:]
@@ -161,6 +173,9 @@ func (c *conn) greet() {
 	switch c.sw.cfg.Mode {
 	case Seed:
 		c.out = append(c.out, c.t.bitfield...)
+		if c.sw.cfg.paced() {
+			c.ans = &answerer{bkt: newBucket(c.sw.cfg.RateCap, c.sw.cfg.BlockLen, c.sw.clock())}
+		}
 	case Leech:
 		c.lch = newLeecher(c)
 		c.out = wire.AppendSimple(c.out, wire.Interested)
@@ -194,7 +209,18 @@ func (c *conn) frame(f []byte) error {
 			return fmt.Errorf("swarm: request of %d bytes", len(p))
 		}
 		if c.sw.cfg.Mode == Seed && c.unchoke {
-			return c.serve(binary.BigEndian.Uint32(p), binary.BigEndian.Uint32(p[4:]), binary.BigEndian.Uint32(p[8:]))
+			index, begin, length := binary.BigEndian.Uint32(p), binary.BigEndian.Uint32(p[4:]), binary.BigEndian.Uint32(p[8:])
+			if err := c.checkRequest(index, begin, length); err != nil {
+				return err
+			}
+			if c.ans != nil {
+				return c.ans.request(c, index, begin, length)
+			}
+			c.serve(index, begin, length)
+		}
+	case wire.Cancel:
+		if len(p) == 12 && c.ans != nil {
+			c.ans.cancel(binary.BigEndian.Uint32(p), binary.BigEndian.Uint32(p[4:]), binary.BigEndian.Uint32(p[8:]))
 		}
 	case wire.Piece:
 		if len(p) < 8 {
@@ -209,8 +235,9 @@ func (c *conn) frame(f []byte) error {
 			c.lch.reject(binary.BigEndian.Uint32(p), binary.BigEndian.Uint32(p[4:]))
 		}
 	}
-	// Bitfield, have, have-all, cancel, extended and unknown ids need no
-	// answer: leechers assume the remote is a seed, seeders have it all.
+	// Bitfield, have, have-all, extended and unknown ids need no answer:
+	// leechers assume the remote is a seed, seeders have it all; an
+	// unpaced seeder has answered every request before its cancel came.
 	return nil
 }
 
@@ -218,15 +245,22 @@ func (c *conn) frame(f []byte) error {
 // the socket does not take at once, so buffers return to the pool at once.
 var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
-// serve answers a request with a block of the payload (corrupted on a
-// corrupt connection). Blocks are batched with other frames of the same
-// wake-up and written in one call.
-func (c *conn) serve(index, begin, length uint32) error {
+// checkRequest: a request outside the torrent, or of no or too many bytes,
+// is a protocol error (checked on arrival, also when the answer waits).
+func (c *conn) checkRequest(index, begin, length uint32) error {
 	mi := c.t.mi
 	if int(index) >= mi.NumPieces() || length == 0 || length > wire.MaxBlockLen ||
 		int64(begin)+int64(length) > mi.PieceSize(int(index)) {
 		return fmt.Errorf("swarm: bad request %d/%d/%d", index, begin, length)
 	}
+	return nil
+}
+
+// serve answers a checked request with a block of the payload (corrupted
+// on a corrupt connection). Blocks are batched with other frames of the
+// same wake-up and written in one call.
+func (c *conn) serve(index, begin, length uint32) {
+	mi := c.t.mi
 	if len(c.out)+13+int(length) > 1<<20 {
 		c.flush()
 	}
@@ -242,11 +276,23 @@ func (c *conn) serve(index, begin, length uint32) error {
 		block[0] ^= 0xff
 		block[len(block)-1] ^= 0xff
 	}
-	c.sw.cnt.up.Add(int64(length))
-	if c.slot >= 0 {
-		c.sw.slots[c.slot].bytes.Add(int64(length))
+	c.counted(length)
+}
+
+// counted adds payload bytes moved to every counter that holds them: the
+// swarm's (up or down by mode), the slot's, the connection's, the
+// torrent's.
+func (c *conn) counted(n uint32) {
+	if c.sw.cfg.Mode == Seed {
+		c.sw.cnt.up.Add(int64(n))
+	} else {
+		c.sw.cnt.down.Add(int64(n))
 	}
-	return nil
+	if c.slot >= 0 {
+		c.sw.slots[c.slot].bytes.Add(int64(n))
+	}
+	c.moved.Add(int64(n))
+	c.t.moved.Add(int64(n))
 }
 
 // flush writes the frames queued during this wake-up.

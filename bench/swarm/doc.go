@@ -10,4 +10,12 @@
 // keep-alives). Connections dial the target from many source addresses in
 // 127.0.0.0/8, so a daemon's per-address limits can stay on; churn closes and
 // reopens some of them every second.
+//
+// With Config.RateCap and Config.RTT the connections are WAN-like peers: a
+// capped leecher counts received blocks at most at its cap and only then
+// asks for more, so the peer under test sees a remote that takes its cap
+// and no more; a capped seeder sends at most its cap; requests and answers
+// are delayed by the round trip. Conns and Shares give each connection's
+// bytes and time present in a window (closed connections included), for
+// fairness measures such as Jain's index.
 package swarm

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -22,10 +23,16 @@ type sink struct {
 
 func (s *sink) Write(b []byte) (int, error) { return s.out.Write(b) }
 
+// EventLoop: the fuzzed swarm has no loops; its pacer is driven by hand.
+func (s *sink) EventLoop() gnet.EventLoop { return nil }
+
 // fuzzSwarm is a swarm with no sockets: enough state for conn.consume.
-func fuzzSwarm(t testing.TB, mode Mode, mi *metainfo.MetaInfo, p Payload) (*Swarm, *torrent) {
+func fuzzSwarm(t testing.TB, mode Mode, mi *metainfo.MetaInfo, p Payload, paced bool) (*Swarm, *torrent) {
 	cfg := Config{Mode: mode, Torrents: []Torrent{{Meta: mi, Payload: p}}, Target: netipLoopback, Pipeline: 8,
 		Verify: true, Corrupt: 0.5}
+	if paced {
+		cfg.RateCap, cfg.RTT = 1<<20, 10*time.Millisecond
+	}
 	if err := cfg.check(); err != nil {
 		t.Fatal(err)
 	}
@@ -46,9 +53,9 @@ func frame(id wire.Type, payload ...uint32) []byte {
 }
 
 // FuzzConsume feeds the peer's side of a connection, in any split, to a
-// leecher, a seeder and an idle peer, dialed and accepted: nothing may
-// panic, a leecher never exceeds its pipeline, and an error stops the
-// stream where it happened.
+// leecher, a seeder and an idle peer, dialed and accepted, paced or not:
+// nothing may panic, a leecher never exceeds its pipeline (held blocks
+// included), and an error stops the stream where it happened.
 func FuzzConsume(f *testing.F) {
 	p := Payload{Seed: 1, Size: 100_000}
 	_, mi, err := MakeTorrent(p, "f.bin", 32<<10)
@@ -73,34 +80,36 @@ func FuzzConsume(f *testing.F) {
 	f.Add(append(append([]byte{}, hs...), frame(wire.Request, 99, 0, 1<<20)...), uint8(1))
 	f.Add(append(append([]byte{}, hs...), 0, 0, 0, 5, 7, 0, 0, 0, 0), uint8(2))
 	f.Fuzz(func(t *testing.T, data []byte, split uint8) {
-		for _, mode := range []Mode{Leech, Seed, Idle} {
-			for _, inbound := range []bool{false, true} {
-				s, tt := fuzzSwarm(t, mode, mi, p)
-				var c *conn
-				if inbound {
-					c = s.newConn(-1, nil, true)
-				} else {
-					c = s.newConn(0, tt, false)
-				}
-				c.gc = &sink{}
-				// Deliver in two parts, as two wake-ups would.
-				cut := min(int(split), len(data))
-				buf := append([]byte{}, data[:cut]...)
-				n, err := c.consume(buf)
+		for i := range 12 {
+			mode, inbound, paced := []Mode{Leech, Seed, Idle}[i%3], i/3%2 == 1, i/6 == 1
+			s, tt := fuzzSwarm(t, mode, mi, p, paced)
+			var c *conn
+			if inbound {
+				c = s.newConn(-1, nil, true)
+			} else {
+				c = s.newConn(0, tt, false)
+			}
+			c.gc = &sink{}
+			// Deliver in two parts, as two wake-ups would.
+			cut := min(int(split), len(data))
+			buf := append([]byte{}, data[:cut]...)
+			n, err := c.consume(buf)
+			if n > len(buf) {
+				t.Fatalf("used %d of %d bytes", n, len(buf))
+			}
+			if err == nil {
+				buf = append(buf[n:], data[cut:]...)
+				n, err = c.consume(buf)
 				if n > len(buf) {
 					t.Fatalf("used %d of %d bytes", n, len(buf))
 				}
-				if err == nil {
-					buf = append(buf[n:], data[cut:]...)
-					n, err = c.consume(buf)
-					if n > len(buf) {
-						t.Fatalf("used %d of %d bytes", n, len(buf))
-					}
-				}
-				c.flush()
-				if c.lch != nil && len(c.lch.outstanding) > s.cfg.Pipeline {
-					t.Fatalf("%d requests outstanding, pipeline %d", len(c.lch.outstanding), s.cfg.Pipeline)
-				}
+			}
+			if err == nil && c.pc != nil {
+				c.pace(s.clock() + time.Hour) // everything queued is due
+			}
+			c.flush()
+			if c.lch != nil && len(c.lch.outstanding)+c.lch.held.len() > s.cfg.Pipeline {
+				t.Fatalf("%d requests outstanding, %d held, pipeline %d", len(c.lch.outstanding), c.lch.held.len(), s.cfg.Pipeline)
 			}
 		}
 	})

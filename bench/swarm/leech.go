@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"slices"
+	"time"
 
 	"gotorrentserver/engine/wire"
 )
@@ -22,6 +23,14 @@ type leecher struct {
 	outstanding map[uint64]struct{}
 	retry       []uint64 // dropped by a choke or rejected: asked again first
 	prog        map[uint32]*progress
+	// With pacing: held are blocks arrived and not yet counted (waiting
+	// for RTT/2 and the cap; they count against Pipeline, so what the
+	// remote has in flight stays bounded); sendq are requests decided and
+	// not yet sent (outstanding already).
+	paced bool
+	held  fifo
+	sendq fifo
+	bkt   bucket
 }
 
 // progress hashes one piece as its blocks arrive; blocks that come early
@@ -42,15 +51,21 @@ func newLeecher(c *conn) *leecher {
 		id = c.sw.ids.Load()
 	}
 	return &leecher{c: c, numPieces: n, nextPiece: int(word(0x1eec4, id) % uint64(n)),
-		outstanding: map[uint64]struct{}{}, prog: map[uint32]*progress{}}
+		outstanding: map[uint64]struct{}{}, prog: map[uint32]*progress{},
+		paced: c.sw.cfg.paced(), bkt: newBucket(c.sw.cfg.RateCap, c.sw.cfg.BlockLen, c.sw.clock())}
 }
 
 func (l *leecher) pieceSize(i uint32) uint32 { return uint32(l.c.t.mi.PieceSize(int(i))) }
 
-// fill requests blocks until Pipeline are outstanding, while unchoked.
+// fill requests blocks until Pipeline are outstanding (or held), while
+// unchoked; with an RTT they leave RTT/2 later.
 func (l *leecher) fill() {
 	c, cfg := l.c, &l.c.sw.cfg
-	for !c.choked && len(l.outstanding) < cfg.Pipeline {
+	var at time.Duration
+	if cfg.RTT > 0 {
+		at = c.sw.clock() + cfg.RTT/2
+	}
+	for !c.choked && len(l.outstanding)+l.held.len() < cfg.Pipeline {
 		var k uint64
 		if len(l.retry) > 0 {
 			k, l.retry = l.retry[0], l.retry[1:]
@@ -71,18 +86,25 @@ func (l *leecher) fill() {
 			}
 		}
 		index, begin := uint32(k>>32), uint32(k)
-		c.out = wire.AppendRequest(c.out, index, begin, min(uint32(cfg.BlockLen), l.pieceSize(index)-begin))
+		length := min(uint32(cfg.BlockLen), l.pieceSize(index)-begin)
+		if at > 0 {
+			l.sendq.push(timed{at: at, key: k, length: length})
+		} else {
+			c.out = wire.AppendRequest(c.out, index, begin, length)
+		}
 		l.outstanding[k] = struct{}{}
 	}
 }
 
 // choke: without the Fast extension (we do not offer it) a choke drops
 // every request; they are asked again, in order, after the next unchoke.
+// Requests not yet sent are not sent; blocks held still count.
 func (l *leecher) choke() {
 	for k := range l.outstanding {
 		l.retry = append(l.retry, k)
 	}
 	clear(l.outstanding)
+	l.sendq.clear()
 	slices.Sort(l.retry)
 }
 
@@ -96,6 +118,7 @@ func (l *leecher) reject(index, begin uint32) {
 
 // piece takes a block: counted if we asked for it (a block that crossed a
 // choke on the wire counts too), fed to the piece's hash when verifying.
+// With pacing it is held, and counted (asking for the next) by pace.
 func (l *leecher) piece(index, begin uint32, block []byte) error {
 	sw := l.c.sw
 	k := blockKey(index, begin)
@@ -110,16 +133,19 @@ func (l *leecher) piece(index, begin uint32, block []byte) error {
 	if want := min(uint32(sw.cfg.BlockLen), l.pieceSize(index)-begin); uint32(len(block)) != want {
 		return fmt.Errorf("swarm: block %d/%d of %d bytes, asked %d", index, begin, len(block), want)
 	}
-	sw.cnt.down.Add(int64(len(block)))
-	if l.c.slot >= 0 {
-		sw.slots[l.c.slot].bytes.Add(int64(len(block)))
-	}
 	if sw.cfg.Verify {
 		l.hash(index, begin, block)
 	}
+	if l.paced {
+		l.held.push(timed{at: sw.clock() + sw.cfg.RTT/2, key: k, length: uint32(len(block))})
+		return nil
+	}
+	l.count(uint32(len(block)))
 	l.fill()
 	return nil
 }
+
+func (l *leecher) count(n uint32) { l.c.counted(n) }
 
 func (l *leecher) hash(index, begin uint32, block []byte) {
 	p := l.prog[index]

@@ -24,7 +24,11 @@ type Stats struct {
 	ProtocolErrors int64
 	Churned        int64
 	PerConn        []int64 // payload bytes moved by each dialed slot, over its reconnects
-	LastError      string  // the last protocol error, "" if none
+	PerTorrent     []int64 // payload bytes moved on each of Config.Torrents' connections
+	// FirstHandshake is when the first connection completed its handshake,
+	// on the swarm's clock (since Start); 0 before.
+	FirstHandshake time.Duration
+	LastError      string // the last protocol error, "" if none
 }
 
 // Stats reads the counters. Any goroutine.
@@ -38,10 +42,14 @@ func (s *Swarm) Stats() Stats {
 		Dials: s.cnt.dials.Load(), DialErrors: s.cnt.dialErrors.Load(),
 		RemoteCloses: s.cnt.remoteCloses.Load(), ProtocolErrors: s.cnt.protocolErrors.Load(),
 		Churned: s.cnt.churned.Load(),
-		PerConn: make([]int64, len(s.slots)),
+		PerConn: make([]int64, len(s.slots)), PerTorrent: make([]int64, len(s.torrents)),
+		FirstHandshake: time.Duration(s.cnt.firstHandshake.Load()),
 	}
 	for i := range s.slots {
 		st.PerConn[i] = s.slots[i].bytes.Load()
+	}
+	for i, t := range s.torrents {
+		st.PerTorrent[i] = t.moved.Load()
 	}
 	if e := s.lastErr.Load(); e != nil {
 		st.LastError = *e

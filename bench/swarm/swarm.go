@@ -38,6 +38,9 @@ type Swarm struct {
 	ids      atomic.Uint64
 	cnt      counters
 	lastErr  atomic.Pointer[string] // the last protocol error, for reports
+	reg      registry
+	pmu      sync.Mutex
+	pacers   []*pacer // one per event loop that has a paced connection
 }
 
 // slot is one dialed connection position, reopened after churn or a close.
@@ -52,14 +55,17 @@ type counters struct {
 	open, handshaken                          atomic.Int64
 	dials, dialErrors, remoteCloses           atomic.Int64
 	protocolErrors, churned                   atomic.Int64
+	firstHandshake                            atomic.Int64 // on the swarm's clock; 0: none yet
 }
 
 // torrent is the read-only per-torrent data every connection shares.
 type torrent struct {
+	idx      int // in Config.Torrents
 	mi       *metainfo.MetaInfo
 	payload  Payload
 	bitfield []byte // the whole bitfield frame, for Seed
 	maxFrame int
+	moved    atomic.Int64 // payload bytes counted on its connections
 }
 
 // Start validates cfg, starts the event loops, the listener and the dials,
@@ -70,13 +76,13 @@ func Start(cfg Config) (*Swarm, error) {
 	}
 	s := &Swarm{cfg: cfg, byHash: map[metainfo.Hash]*torrent{}, slots: make([]slot, cfg.Peers),
 		dialq: make(chan int, cfg.Peers)}
-	for _, t := range cfg.Torrents {
+	for i, t := range cfg.Torrents {
 		n := t.Meta.NumPieces()
 		bf := make([]byte, wire.BitfieldLen(n))
 		for i := range n {
 			bf[i/8] |= 0x80 >> (i % 8)
 		}
-		tt := &torrent{mi: t.Meta, payload: t.Payload, bitfield: wire.AppendBitfield(nil, bf),
+		tt := &torrent{idx: i, mi: t.Meta, payload: t.Payload, bitfield: wire.AppendBitfield(nil, bf),
 			maxFrame: wire.MaxFrame(wire.MaxBlockLen, n)}
 		s.torrents = append(s.torrents, tt)
 		s.byHash[t.Meta.InfoHash] = tt
@@ -114,8 +120,15 @@ func Start(cfg Config) (*Swarm, error) {
 	}
 	s.workers.Add(1)
 	go s.control()
+	if cfg.paced() {
+		s.workers.Add(1)
+		go s.pace()
+	}
 	return s, nil
 }
+
+// Elapsed is the time since Start: the clock of ConnSnapshot.
+func (s *Swarm) Elapsed() time.Duration { return s.clock() }
 
 // Addr is the listening address (zero without Config.Listen).
 func (s *Swarm) Addr() netip.AddrPort { return s.addr }
