@@ -137,7 +137,10 @@ func (h *Peer) Deliver(msgs []wire.Message) error {
 
 // Writable reports that the outbound buffer drained after NotifyWritable.
 func (h *Peer) Writable() {
-	h.s.post(evFunc(func(*Session) { h.p.blocking = false }))
+	h.s.post(evFunc(func(s *Session) {
+		h.p.blocking = false
+		s.upload.resume(h.p)
+	}))
 }
 
 // Closed reports that the connection is gone.

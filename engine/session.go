@@ -162,7 +162,10 @@ func (s *Session) afterBatch() {
 	// here after every batch.
 	for id, p := range s.upload.waiting {
 		s.serveUploads(p)
-		if len(p.uploads) == 0 || p.closed {
+		if len(p.uploads) == 0 || p.closed || p.blocking || p.reading >= maxReading {
+			// Back when it drains (Writable) or a read finishes
+			// (readDone): 2,000 slow readers with full send buffers
+			// walked here after every batch cost a tenth of a core.
 			delete(s.upload.waiting, id)
 		}
 	}

@@ -37,6 +37,14 @@ func (u *uploadQueue) queue(p *peer, r picker.Request) {
 	u.waiting[p.id] = p
 }
 
+// resume puts p back among the peers to serve after it left them (its
+// send buffer drained, a read finished), if it still has requests.
+func (u *uploadQueue) resume(p *peer) {
+	if len(p.uploads) > 0 && !p.closed {
+		u.waiting[p.id] = p
+	}
+}
+
 // freeSlot: a newly interested peer may be unchoked now, with unchoked
 // peers already served.
 func (u *uploadQueue) freeSlot(unchoked int) bool {
@@ -145,6 +153,7 @@ type readDone struct {
 
 func (e readDone) handle(s *Session) {
 	e.p.reading--
+	s.upload.resume(e.p)
 	if !e.ok {
 		if e.err != nil && s.store != nil {
 			s.c.logf("engine: %s: read for %s: %v", s.ih, e.p.addr, e.err)

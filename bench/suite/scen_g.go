@@ -114,7 +114,7 @@ func scenarioG(e *env, tb *scope) []*table {
 		window.Seconds()/2, f(median(capUsed), 1))
 	wanNotes(t, wanSwarm{rate: rate, rtt: rtt, churn: big.churn}, window)
 	t.note("Jain (leechers): Jain's index over each leecher's rate over the whole window (a leecher is a position in the swarm, kept across its reconnects; one never let in counts as 0).")
-	t.note("Our seeder runs `serve` with the torrent added over the API and its defaults (-unchoke-slots 4 per torrent) except -max-peers-per-torrent, raised to leechers + 100 as in scenario c (the default of 80 would refuse most of the swarm).")
+	t.note("Our seeder runs `serve` with the torrent added over the API and its defaults (automatic upload slots, -unchoke-slots 0) except -max-peers-per-torrent, raised to leechers + 100 as in scenario c (the default of 80 would refuse most of the swarm).")
 	t.note("connected / open: leecher connections past the handshake / TCP connections open, at the end of the window (a seeder slow to accept leaves connections waiting for its handshake; they are not in demand). served / present: connections that received any block in the window / connections connected at some time in it (with churn, more than the swarm's size).")
 	return []*table{t}
 }

@@ -10,9 +10,11 @@ const (
 	// every unchoked peer may hold a send buffer and a request queue.
 	DefaultMaxSlots = 20000
 	// DefaultMinPeerRate is what each unchoked peer should still get once
-	// the uplink is saturated (16 KiB/s: a block a second). Below it more
-	// slots only thin everyone out, so slots are cut and peers take turns.
-	DefaultMinPeerRate = 16 << 10
+	// the uplink is saturated (64 KiB/s: four blocks a second). Below it
+	// more slots only thin everyone out, so slots are cut and peers take
+	// turns: a 1 MB/s home uplink then serves 16 at a time (Transmission
+	// unchokes 14 per torrent), a 100 MiB/s limit 1,600.
+	DefaultMinPeerRate = 64 << 10
 )
 
 // Load is what the uplink did during the last round, over all torrents.
@@ -28,18 +30,23 @@ type Load struct {
 	Limited bool  // the global upload limit held sends back
 }
 
-// Uplink decides how many peers all torrents together unchoke. While the
-// uplink is not saturated and interested peers wait, it doubles the slots
-// each round: slow peers (a few MiB/s behind a long round trip) each take
-// a small share, and a seedbox's uplink needs hundreds of them. Once it is
-// saturated (the global limit holds sends back, or most unchoked peers
-// wait on us) it stops growing, and cuts the slots to what keeps every
-// unchoked peer at MinPeerRate or better; the torrents' chokers then
-// rotate the waiting peers through those slots.
+// Uplink decides how many peers all torrents together unchoke: every
+// interested peer, as long as each can still get MinPeerRate. Slow peers
+// (a few MiB/s behind a long round trip) each take a small share, and a
+// seedbox's uplink needs hundreds of them, so while the uplink has room
+// everyone who asks is served. Once it is saturated (the global limit
+// holds sends back, or most unchoked peers wait on us) the uplink's rate
+// is shared by all of them, which is as fair as sharing gets, until that
+// share would fall below MinPeerRate: then the slots are cut to what keeps
+// each unchoked peer at MinPeerRate, and the torrents' chokers rotate the
+// waiting peers through them. Taking turns is the fallback, not the rule:
+// a peer choked for a turn loses its pipeline and its place in the
+// measured window, and with hundreds of peers turns come round slowly.
 //
-// libtorrent's rate-based choker grows by a marginal-rate threshold that
-// rises with each slot (1 KiB/s more per slot), which caps it near 500
-// slots whatever the link; this one asks where the bottleneck is instead.
+// libtorrent's rate-based choker opens a slot while the slowest unchoked
+// peer beats a threshold that rises by 2 KiB/s per slot, which stops near
+// 500 slots of 1 MiB/s peers whatever the link; this one asks where the
+// bottleneck is instead.
 //
 // Plain data; the client's ticker is its only caller.
 type Uplink struct {
@@ -67,18 +74,10 @@ func Saturated(l Load) bool {
 // Round takes the last round's load and returns the regular slots for the
 // next one.
 func (u *Uplink) Round(l Load) int {
-	slots := u.Slots()
-	switch {
-	case Saturated(l):
-		if u.MinPeerRate > 0 && l.Rate > 0 {
-			slots = min(slots, int(l.Rate/u.MinPeerRate))
-		}
-	case l.Interested > l.Unchoked:
-		slots = 2 * max(slots, l.Unchoked)
-	default:
-		// Everyone interested is served: leave room for newcomers
-		// without growing past what is used.
-		slots = max(slots, l.Unchoked+u.MinSlots)
+	// Everyone interested, and room for newcomers until the next round.
+	slots := l.Interested + u.MinSlots
+	if Saturated(l) && u.MinPeerRate > 0 && l.Rate > 0 {
+		slots = min(slots, int(l.Rate/u.MinPeerRate))
 	}
 	u.slots = min(max(slots, u.MinSlots), u.MaxSlots)
 	return u.slots

@@ -194,8 +194,15 @@ const recentWindow = 4096
 
 // thrashSample: while thrashing, one miss in this many still fills its
 // whole piece, so that pieces many peers want become hits again and the
-// hit rate can tell when the thrashing is over.
-const thrashSample = 8
+// hit rate can tell when the thrashing is over. A sampled fill reads 64
+// blocks for one: at 1 in 8 that was still 9 times the bytes asked for.
+const thrashSample = 256
+
+// thrashMissShare: whole pieces are filled only while at most one lookup
+// in this many misses, i.e. each fill serves 20 blocks or more. A piece
+// evicted after serving 4 of its 64 blocks still leaves a 75 % hit rate
+// while reading 16 times what was asked for.
+const thrashMissShare = 20
 
 // thrashMinLookups is the fewest recent lookups a hit rate is judged on.
 const thrashMinLookups = 256
@@ -214,12 +221,12 @@ func (c *Cache) count(hit bool) {
 }
 
 // thrashing reports, for a miss, whether to read only the block asked for
-// instead of the whole piece: most recent lookups missed, so pieces are
-// evicted before their other blocks are asked for (thousands of slow
-// peers each in a different piece), and every whole-piece fill reads up
-// to 64 times what was asked. Caller holds c.mu.
+// instead of the whole piece: more than one recent lookup in 20 missed, so
+// pieces are evicted before most of their blocks are asked for (thousands
+// of slow peers each in a different piece), and every whole-piece fill
+// reads up to 64 times what was asked. Caller holds c.mu.
 func (c *Cache) thrashing() bool {
-	if n := c.recentHits + c.recentMisses; n < thrashMinLookups || 2*c.recentHits >= n {
+	if n := c.recentHits + c.recentMisses; n < thrashMinLookups || thrashMissShare*c.recentMisses <= n {
 		c.sampled = 0
 		return false
 	}

@@ -181,16 +181,16 @@ func TestCacheReadsBlocksAloneWhileThrashing(t *testing.T) {
 		}
 	}
 	st := c.Stats()
-	if n := int64(200 * pieces); st.Misses < n*9/10 || st.Blocks < n/2 {
-		t.Fatalf("thrashing: %+v, want nearly %d misses, most of them block reads", st, n)
+	if n := int64(200 * pieces); st.Misses < n*8/10 || st.Blocks < n/2 {
+		t.Fatalf("thrashing: %+v, want most of %d lookups missed, most of them block reads", st, n)
 	}
 	// Now every reader wants piece 5: hits come back.
 	before := c.Stats()
-	for range 600 {
+	for range 2000 {
 		read(5, 300)
 	}
 	st = c.Stats()
-	if hits := st.Hits - before.Hits; hits < 550 {
-		t.Fatalf("one shared piece: %d hits of 600 (%+v)", hits, st)
+	if hits := st.Hits - before.Hits; hits < 1500 {
+		t.Fatalf("one shared piece: %d hits of 2000 (%+v)", hits, st)
 	}
 }
