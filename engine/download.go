@@ -111,7 +111,7 @@ func (s *Session) fillRequests(p *peer) {
 		buf = wire.AppendRequest(buf, uint32(r.Piece), uint32(r.Begin), uint32(r.Length))
 		// Tokens are taken when asking, so what is in flight is paid for.
 		s.limits.down.take(int64(r.Length))
-		s.c.down.take(int64(r.Length))
+		s.limits.gdown.take(&s.c.down, int64(r.Length))
 	}
 	s.send(p, buf)
 }

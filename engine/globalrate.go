@@ -23,6 +23,34 @@ type globalBucket struct {
 	lastMoved int64        // moved at the last refill; ticker only
 	perSecond atomic.Int64 // bytes taken per second over the last refill period
 	hit       atomic.Bool  // the limit held a transfer back since the ticker last looked
+
+	// epoch counts refills; quota is what one session may take per epoch
+	// (0: no quota), so that sessions already busy when a refill lands do
+	// not take all of it before the ones it wakes run. Set by the ticker.
+	epoch atomic.Uint64
+	quota atomic.Int64
+}
+
+// share is one session's use of a global limit in the current epoch.
+// Session-owned.
+type share struct {
+	epoch uint64
+	taken int64
+}
+
+// over reports whether the session used its quota of b this epoch.
+func (sh *share) over(b *globalBucket) bool {
+	if e := b.epoch.Load(); sh.epoch != e {
+		sh.epoch, sh.taken = e, 0
+	}
+	q := b.quota.Load()
+	return q > 0 && sh.taken >= q
+}
+
+// take counts n against the session's quota and takes it from b.
+func (sh *share) take(b *globalBucket, n int64) {
+	sh.taken += n
+	b.take(n)
 }
 
 // set changes the rate; one second's worth may be saved.
@@ -96,12 +124,26 @@ func (c *Client) limitRefill(now time.Time) {
 	}
 	c.down.refill(now, false)
 	c.up.refill(now, false)
+	var woken []*Session
 	c.sessions.Range(func(_, v any) bool {
 		if s := v.(*Session); s.limitWake.CompareAndSwap(true, false) {
-			s.post(evFunc(func(*Session) {})) // afterBatch serves and requests
+			woken = append(woken, s)
 		}
 		return true
 	})
+	// Each session held back may take an equal part of this refill.
+	for _, b := range []*globalBucket{&c.down, &c.up} {
+		if r := b.rate.Load(); r > 0 {
+			part := int64(float64(r) * limitRefillEvery.Seconds())
+			b.quota.Store(max(part/int64(max(len(woken), 1)), blockSize))
+		} else {
+			b.quota.Store(0)
+		}
+		b.epoch.Add(1)
+	}
+	for _, s := range woken {
+		s.post(evFunc(func(*Session) {})) // afterBatch serves and requests
+	}
 }
 
 // PayloadRates are the bytes per second of block data requested from peers

@@ -24,6 +24,8 @@ func (b *bucket) tokens() (int64, bool) { return int64(b.Tokens()), b.Limited() 
 // top (see downBlocked).
 type rateLimits struct {
 	down, up bucket
+	// gdown, gup: this session's use of the global limits' quota.
+	gdown, gup share
 }
 
 func (l *rateLimits) refill(now time.Time) {
@@ -35,22 +37,23 @@ func (l *rateLimits) downBlocked(s *Session) bool {
 	if l.down.blocked() {
 		return true
 	}
-	return s.heldBack(&s.c.down)
+	return s.heldBack(&s.c.down, &l.gdown)
 }
 
 func (l *rateLimits) upBlocked(s *Session) bool {
 	if l.up.blocked() {
 		return true
 	}
-	return s.heldBack(&s.c.up)
+	return s.heldBack(&s.c.up, &l.gup)
 }
 
-// heldBack reports whether the global limit b holds the session back, and
-// if so asks to be woken at its next refill (Client.limitRefill): without
-// that, a session would wait for its next event, and the sessions ticked
-// first after each refill would take all of it.
-func (s *Session) heldBack(b *globalBucket) bool {
-	if !b.blocked() {
+// heldBack reports whether the global limit b holds the session back (it
+// is spent, or the session took its quota of this refill), and if so asks
+// to be woken at its next refill (Client.limitRefill): without that, a
+// session would wait for its next event, and the sessions already busy
+// when a refill lands would take all of it.
+func (s *Session) heldBack(b *globalBucket, sh *share) bool {
+	if !b.blocked() && !sh.over(b) {
 		return false
 	}
 	s.limitWake.Store(true)

@@ -140,7 +140,7 @@ func (s *Session) serveUploads(p *peer) {
 		p.uploads = p.uploads[1:]
 		p.reading++
 		s.limits.up.take(int64(r.Length))
-		s.c.up.take(int64(r.Length))
+		s.limits.gup.take(&s.c.up, int64(r.Length))
 	}
 }
 

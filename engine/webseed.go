@@ -237,7 +237,7 @@ func (s *Session) webFetch(w *webSeed) bool {
 	// Tokens are taken when asking, as for peers, so what is in flight is
 	// paid for.
 	s.limits.down.take(total)
-	s.c.down.take(total)
+	s.limits.gdown.take(&s.c.down, total)
 	return true
 }
 

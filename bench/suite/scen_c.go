@@ -147,7 +147,7 @@ func scenarioC(e *env, tb *scope) []*table {
 		}
 	}
 	t.note("Leechers: bench/swarm connections from 127.0.0.2..250, each interested at once and keeping 64 requests of 16 KiB outstanding whenever unchoked (no hash verification, to leave the CPU to the seeder). The window starts once the connection count has settled; upload MB/s counts requested blocks the swarm received in it; CPU is the seeder process's in the window.")
-	t.note("Both seeders are allowed leechers + 100 connections (libtorrent: connections_limit) and keep their default upload slots (ours 4 per torrent, libtorrent 8 plus optimistic).")
+	t.note("Both seeders are allowed leechers + 100 connections (libtorrent: connections_limit) and keep their default upload slots (ours automatic over all torrents; libtorrent 8 plus optimistic, but here its loopback peers sit in its local peer class, which ignores unchoke slots).")
 	t.note("connected: swarm connections past the handshake at the end of the window; conns served: connections that received any block in the window. RSS is VmRSS at the end of the window; anon RSS leaves out file-backed pages, which for libtorrent include the torrent's data mapped into memory (it reads through mmap).")
 	return []*table{t}
 }

@@ -36,8 +36,9 @@ type Load struct {
 // seedbox's uplink needs hundreds of them, so while the uplink has room
 // everyone who asks is served. Once it is saturated (the global limit
 // holds sends back, or most unchoked peers wait on us) the uplink's rate
-// is shared by all of them, which is as fair as sharing gets, until that
-// share would fall below MinPeerRate: then the slots are cut to what keeps
+// is shared by all of them, which is as fair as sharing gets (when our
+// own side is the bottleneck, no more are added: fast peers would only
+// split the same rate), until that share would fall below MinPeerRate: then the slots are cut to what keeps
 // each unchoked peer at MinPeerRate, and the torrents' chokers rotate the
 // waiting peers through them. Taking turns is the fallback, not the rule:
 // a peer choked for a turn loses its pipeline and its place in the
@@ -76,8 +77,16 @@ func Saturated(l Load) bool {
 func (u *Uplink) Round(l Load) int {
 	// Everyone interested, and room for newcomers until the next round.
 	slots := l.Interested + u.MinSlots
-	if Saturated(l) && u.MinPeerRate > 0 && l.Rate > 0 {
-		slots = min(slots, int(l.Rate/u.MinPeerRate))
+	if Saturated(l) {
+		if !l.Limited {
+			// Our side (CPU, disk) is the bottleneck and the unchoked
+			// peers would take more: peers added now would only split
+			// what they get, at a cost per connection. Hold.
+			slots = min(slots, u.Slots())
+		}
+		if u.MinPeerRate > 0 && l.Rate > 0 {
+			slots = min(slots, int(l.Rate/u.MinPeerRate))
+		}
 	}
 	u.slots = min(max(slots, u.MinSlots), u.MaxSlots)
 	return u.slots

@@ -23,6 +23,7 @@ func TestUplinkServesEveryoneWhileLinkHasRoom(t *testing.T) {
 // MinPeerRate; the rest take turns.
 func TestUplinkCutsToMinPeerRateWhenSaturated(t *testing.T) {
 	u := NewUplink()
+	u.Round(Load{Interested: 1000, Unchoked: 8, Rate: 1 << 20})
 	// Most unchoked peers wait on us at 10 MiB/s.
 	if got, want := u.Round(Load{Interested: 1000, Unchoked: 1000, Starved: 900, Rate: 10 << 20}), (10<<20)/DefaultMinPeerRate; got != want {
 		t.Fatalf("starved at 10 MiB/s: %d slots, want %d", got, want)
@@ -30,6 +31,12 @@ func TestUplinkCutsToMinPeerRateWhenSaturated(t *testing.T) {
 	// A global limit of 1 MiB/s.
 	if got, want := u.Round(Load{Interested: 1000, Unchoked: 160, Rate: 1 << 20, Limited: true}), (1<<20)/DefaultMinPeerRate; got != want {
 		t.Fatalf("limited to 1 MiB/s: %d slots, want %d", got, want)
+	}
+	// Starved peers (fast ones our side cannot keep up with) add no
+	// slots: more would split the same rate.
+	u2 := NewUplink()
+	if got := u2.Round(Load{Interested: 5000, Unchoked: 4, Starved: 4, Rate: 1 << 30}); got != DefaultMinSlots {
+		t.Fatalf("starved from the start: %d slots, want the %d held", got, DefaultMinSlots)
 	}
 	// Fewer starved than half the unchoked is not saturation.
 	if got := u.Round(Load{Interested: 1000, Unchoked: 160, Starved: 80, Rate: 1 << 20}); got < 1000 {
