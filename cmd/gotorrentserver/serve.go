@@ -130,12 +130,14 @@ func runServe(args []string, stdout io.Writer) error {
 	stopGC := make(chan struct{})
 	defer close(stopGC)
 	adaptGC(stopGC, d.client.PayloadRates)
-	logger.Printf("gotorrentserver: peers on %s, API on http://%s, %d torrents, state in %s",
-		d.peers.Addr(), d.api.Addr(), len(d.client.Sessions()), cfg.State)
 	sig := make(chan os.Signal, 1)
 	// SIGHUP (a closed terminal, or a service manager) stops cleanly too:
 	// by default it would kill the daemon without flushing or announcing.
+	// Caught before the ready line, so a Ctrl-C sent on seeing it stops
+	// cleanly rather than killing the process.
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	logger.Printf("gotorrentserver: peers on %s, API on http://%s, %d torrents, state in %s",
+		d.peers.Addr(), d.api.Addr(), len(d.client.Sessions()), cfg.State)
 	s := <-sig
 	logger.Printf("gotorrentserver: %v: stopping", s)
 	cfg.Profile.writeHeap()
