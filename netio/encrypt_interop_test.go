@@ -85,8 +85,8 @@ func TestRequireRefusesPlaintextLibtorrent(t *testing.T) {
 	tap := newWiretap(t, n.addr())
 	leech := peertest.Libtorrent(t, "--torrent", tpath, "--dir", t.TempDir(), "--peer", tap.addr().String(), "--plaintext")
 	// libtorrent retries a refused peer; let it try a few times.
-	waitFor(t, "libtorrent to dial twice", 30*time.Second, func() bool { return len(tap.seen()) >= 2 })
-	for i, c := range tap.seen() {
+	waitFor(t, "libtorrent to dial twice", 30*time.Second, func() bool { return len(tap.begun()) >= 2 })
+	for i, c := range tap.begun() {
 		if c.first != 0x13 {
 			t.Fatalf("connection %d: libtorrent did not dial in plaintext: %+v", i, c)
 		}

@@ -26,8 +26,9 @@ type wiretap struct {
 }
 
 type tapped struct {
-	first byte // the dialer's first byte: 0x13 for a plaintext handshake
-	clear bool // "\x13BitTorrent protocol" seen in either direction
+	first   byte // the dialer's first byte: 0x13 for a plaintext handshake
+	started bool // the dialer has sent a byte, so first is meaningful
+	clear   bool // "\x13BitTorrent protocol" seen in either direction
 }
 
 func newWiretap(t *testing.T, target netip.AddrPort) *wiretap {
@@ -90,7 +91,7 @@ func (w *wiretap) copy(dst, src net.Conn, tc *tapped, dialer bool) {
 			seen := append(tail, buf[:n]...)
 			w.mu.Lock()
 			if first && dialer {
-				tc.first = buf[0]
+				tc.first, tc.started = buf[0], true
 			}
 			if bytes.Contains(seen, mseProtocol) {
 				tc.clear = true
@@ -113,6 +114,18 @@ func (w *wiretap) seen() []tapped {
 	out := make([]tapped, len(w.conns))
 	for i, c := range w.conns {
 		out[i] = *c
+	}
+	return out
+}
+
+// begun is seen without the connections whose dialer has sent nothing yet:
+// a connection is recorded when accepted, before its first byte arrives.
+func (w *wiretap) begun() []tapped {
+	var out []tapped
+	for _, c := range w.seen() {
+		if c.started {
+			out = append(out, c)
+		}
 	}
 	return out
 }
