@@ -189,8 +189,9 @@ func TestAddOptions(t *testing.T) {
 	// Absolute inside the root is fine too, and start defaults to true.
 	tor2, _ := newTorrent(t, "opts2", 3)
 	ih2 := e.add(tor2, url.Values{"path": {filepath.Join(e.root, "abs")}})
-	// Start is asynchronous: the add answers before the session runs.
-	m = e.waitTorrent(ih2, "started", func(m map[string]any) bool { return m["state"] != "stopped" })
+	// Start is asynchronous: the add answers before the session runs, and
+	// it checks the (absent) data before it downloads.
+	m = e.waitTorrent(ih2, "started", func(m map[string]any) bool { return m["state"] != "stopped" && m["state"] != "checking" })
 	if m["path"] != filepath.Join(e.srv.root.real, "abs") || m["state"] != "downloading" || m["maxdown"] != float64(0) {
 		t.Errorf("second torrent: path %v state %v maxdown %v", m["path"], m["state"], m["maxdown"])
 	}
