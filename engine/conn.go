@@ -26,6 +26,10 @@ type PeerConn interface {
 	// Buffered is how many bytes wait to be written; the session stops
 	// reading blocks from disk for a peer above a bound.
 	Buffered() int
+	// Unsent is the part of Buffered the socket would not take: the
+	// peer's link or window holds it back, not our side. The rest is
+	// queued for the event loop, which grows when the loop is behind.
+	Unsent() int
 	// NotifyWritable asks for one Peer.Writable call once Buffered has
 	// dropped under the bound again.
 	NotifyWritable(bound int)

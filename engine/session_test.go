@@ -26,6 +26,8 @@ type fakeConn struct {
 	mu     sync.Mutex
 	out    []byte
 	closed bool
+	// what Buffered and Unsent report, for tests of backpressure
+	buffered, unsent atomic.Int64
 }
 
 func (f *fakeConn) Send(bufs ...[]byte) {
@@ -41,7 +43,8 @@ func (f *fakeConn) SendBlock(hdr, block []byte, release func()) {
 }
 func (f *fakeConn) Close()                     { f.mu.Lock(); f.closed = true; f.mu.Unlock() }
 func (f *fakeConn) RemoteAddr() netip.AddrPort { return f.addr }
-func (f *fakeConn) Buffered() int              { return 0 }
+func (f *fakeConn) Buffered() int              { return int(f.buffered.Load()) }
+func (f *fakeConn) Unsent() int                { return int(f.unsent.Load()) }
 func (f *fakeConn) NotifyWritable(int)         {}
 
 func (f *fakeConn) isClosed() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.closed }

@@ -87,7 +87,7 @@ func (s *Session) reportSlots() {
 			continue
 		}
 		unchoked++
-		if len(p.uploads) > 0 && !p.blocking && !capped {
+		if len(p.uploads) > 0 && !capped && (!p.blocking || ownBacklog(p.conn)) {
 			starved++
 		}
 	}
@@ -96,6 +96,14 @@ func (s *Session) reportSlots() {
 	sh.unchoked.Store(unchoked)
 	sh.starved.Store(starved)
 	sh.capped.Store(capped)
+}
+
+// ownBacklog reports whether most of what c has buffered waits for our
+// event loop rather than for the peer: a fast peer whose blocks pile up
+// in front of a busy loop waits on us as much as one with requests not
+// yet read, though its buffer is full.
+func ownBacklog(c PeerConn) bool {
+	return 2*c.Unsent() < c.Buffered()
 }
 
 // slotLimit is the upload slots this torrent may use now, the optimistic

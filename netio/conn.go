@@ -358,3 +358,7 @@ func (pc *peerConn) RemoteAddr() netip.AddrPort { return pc.addr }
 
 // Buffered implements engine.PeerConn: bytes waiting to be written.
 func (pc *peerConn) Buffered() int { return int(pc.queued.Load() + pc.outbuf.Load()) }
+
+// Unsent implements engine.PeerConn: what the transport still held after
+// its last write on the loop.
+func (pc *peerConn) Unsent() int { return int(pc.outbuf.Load()) }
