@@ -121,8 +121,8 @@ func (s *Session) slotLimit() int {
 }
 
 // fillSlots unchokes waiting interested peers, longest-waiting first, while
-// the torrent is under its slots: a grown budget is used at once rather
-// than at the next rechoke.
+// the torrent is under its slots, and rechokes at once when it is over: a
+// changed budget is used now rather than at the next rechoke.
 func (s *Session) fillSlots() {
 	limit := s.slotLimit()
 	s.upload.choker.Slots = limit
@@ -130,7 +130,14 @@ func (s *Session) fillSlots() {
 		return
 	}
 	free := limit - s.swarm.unchoked()
-	if free <= 0 {
+	if free < 0 {
+		// The budget shrank (a probe for more slots was undone, or a
+		// global limit cut them): waiting for the next round would
+		// keep the extra peers splitting the rate for seconds.
+		s.rechoke()
+		return
+	}
+	if free == 0 {
 		return
 	}
 	var waiting []*peer

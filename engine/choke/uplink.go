@@ -30,24 +30,32 @@ type Load struct {
 	Limited bool  // the global upload limit held sends back
 }
 
-// Uplink decides how many peers all torrents together unchoke: every
-// interested peer, as long as each can still get MinPeerRate. Slow peers
+// Uplink decides how many peers all torrents together unchoke. Slow peers
 // (a few MiB/s behind a long round trip) each take a small share, and a
-// seedbox's uplink needs hundreds of them, so while the uplink has room
-// everyone who asks is served. Once it is saturated (the global limit
-// holds sends back, or most unchoked peers wait on us) the uplink's rate
-// is shared by all of them, which is as fair as sharing gets (when our
-// own side is the bottleneck, no more are added: fast peers would only
-// split the same rate), until that share would fall below MinPeerRate: then the slots are cut to what keeps
-// each unchoked peer at MinPeerRate, and the torrents' chokers rotate the
-// waiting peers through them. Taking turns is the fallback, not the rule:
-// a peer choked for a turn loses its pipeline and its place in the
-// measured window, and with hundreds of peers turns come round slowly.
+// seedbox's uplink needs hundreds of them, so while more slots move more
+// bytes the slots grow: eightfold per probe, each probe judged over two
+// rounds once its peers are unchoked (one, if it clearly passed). A probe
+// must bring a quarter of the gain its new peers would if each took what
+// the old ones did, at most half again the rate; one that does not is
+// undone and the slots held there for a while: our own side (CPU, disk)
+// was the bottleneck, and more peers would only split the same rate at a
+// cost per connection (1,000 fast loopback leechers unchoked at once moved
+// a third less than four). A probe that passed is kept even when the next one fails, so peers that each need
+// little keep their slots: 2,000 peers of 1 MiB/s over an uplink of
+// 1 GB/s are all served at half their rate, not half of them at full rate
+// in turns.
+//
+// Under a global upload limit the limit is the bottleneck and is shared by
+// every interested peer, until each one's share would fall below
+// MinPeerRate: then the slots are cut to keep MinPeerRate each and the
+// torrents' chokers rotate the waiting peers through them. Taking turns is
+// the fallback, not the rule: a peer choked for a turn loses its pipeline
+// and its place in the measured window.
 //
 // libtorrent's rate-based choker opens a slot while the slowest unchoked
 // peer beats a threshold that rises by 2 KiB/s per slot, which stops near
-// 500 slots of 1 MiB/s peers whatever the link; this one asks where the
-// bottleneck is instead.
+// 500 slots of 1 MiB/s peers whatever the link; this one measures what
+// more slots bring instead.
 //
 // Plain data; the client's ticker is its only caller.
 type Uplink struct {
@@ -56,7 +64,39 @@ type Uplink struct {
 	MinPeerRate int64
 
 	slots int
+	// The rates of the last two rounds: a one-second rate swings by a
+	// third on its own, so a probe is judged by the mean of two rounds
+	// against the better of the two before it (a ramp's first second
+	// would make any probe look good).
+	rates [2]int64
+	// A probe in progress: the slots and mean rate before it, the gain
+	// it must bring, the rounds left until it is judged and the rates
+	// seen since.
+	base     int
+	baseRate int64
+	need     float64
+	judgeIn  int
+	sum      int64
+	// heldFor counts down the rounds before the next probe after a
+	// failed one.
+	heldFor int
+	// wasSaturated is the last round's Saturated: the starved count is
+	// a snapshot, and one round in three shows none of a few fast
+	// peers waiting on us, so a probe needs two unsaturated rounds.
+	wasSaturated bool
 }
+
+// Probe tuning.
+const (
+	probeGrowth  = 8   // a probe multiplies the slots by this
+	maxProbeGain = 0.5 // the most gain a probe must bring
+	probeRounds  = 3   // rounds between a probe and its judgement
+	// probeLag is the rounds a probe's slots take to show in the load:
+	// sessions take up a budget at their next tick and report at the
+	// one after.
+	probeLag   = 1
+	holdRounds = 30 // rounds without probing after a failed probe
+)
 
 // NewUplink returns an Uplink with the default bounds.
 func NewUplink() *Uplink {
@@ -76,19 +116,53 @@ func Saturated(l Load) bool {
 // next one.
 func (u *Uplink) Round(l Load) int {
 	// Everyone interested, and room for newcomers until the next round.
-	slots := l.Interested + u.MinSlots
-	if Saturated(l) {
-		if !l.Limited {
-			// Our side (CPU, disk) is the bottleneck and the unchoked
-			// peers would take more: peers added now would only split
-			// what they get, at a cost per connection. Hold.
-			slots = min(slots, u.Slots())
-		}
+	want := l.Interested + u.MinSlots
+	cur := u.Slots()
+	u.rates[0], u.rates[1] = u.rates[1], l.Rate
+	saturated := Saturated(l) || u.wasSaturated
+	u.wasSaturated = Saturated(l)
+	switch {
+	case l.Limited:
+		u.judgeIn, u.heldFor = 0, 0
+		cur = want
 		if u.MinPeerRate > 0 && l.Rate > 0 {
-			slots = min(slots, int(l.Rate/u.MinPeerRate))
+			cur = min(cur, int(l.Rate/u.MinPeerRate))
 		}
+	case u.judgeIn > 0:
+		u.judgeIn--
+		if u.judgeIn >= probeRounds-probeLag {
+			break
+		}
+		u.sum += l.Rate
+		need := u.need * float64(u.baseRate)
+		switch {
+		case float64(l.Rate) >= need:
+			// One round is enough to pass: a ramp over a few hundred
+			// slow peers should not wait on noise.
+			u.judgeIn = 0
+		case u.judgeIn == 0 && float64(u.sum)/(probeRounds-probeLag) < need:
+			cur, u.heldFor = u.base, holdRounds
+		}
+	case l.Interested <= cur:
+		// Every interested peer fits: no probe needed, and room for
+		// newcomers is free.
+		cur = want
+	case u.heldFor > 0:
+		u.heldFor--
+	case saturated:
+		// Most unchoked peers already wait on us: hold.
+	default:
+		u.base, u.baseRate, u.judgeIn, u.sum = cur, max(u.rates[0], u.rates[1]), probeRounds, 0
+		cur = min(want, cur*probeGrowth)
+		// Peers that get a slot add their rate if our side has room: a
+		// quarter of the proportional gain, with noise to spare, says
+		// they did, and half again the rate is enough where the new
+		// peers would fill any link (512 slots of 1 MiB/s peers grown
+		// to 2,000 on a 1 GB/s uplink).
+		from := min(u.base, l.Interested)
+		u.need = 1 + min((float64(min(cur, l.Interested))/float64(max(from, 1))-1)/4, maxProbeGain)
 	}
-	u.slots = min(max(slots, u.MinSlots), u.MaxSlots)
+	u.slots = min(max(cur, u.MinSlots), u.MaxSlots)
 	return u.slots
 }
 

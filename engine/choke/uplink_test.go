@@ -5,49 +5,83 @@ import (
 	"testing"
 )
 
-// While the uplink has room every interested peer is served at once:
-// 2,000 slow peers need no ramp of rounds.
-func TestUplinkServesEveryoneWhileLinkHasRoom(t *testing.T) {
+// rounds feeds u the load a link of capacity bytes/s would show with
+// peers each taking perPeer, for n rounds, and returns the last slots.
+func rounds(u *Uplink, n, interested int, perPeer, capacity int64) int {
+	slots := u.Slots()
+	for range n {
+		unchoked := min(slots, interested)
+		rate := min(int64(unchoked)*perPeer, capacity)
+		starved := 0
+		if rate == capacity {
+			starved = unchoked // all wait on us
+		}
+		slots = u.Round(Load{Interested: interested, Unchoked: unchoked, Starved: starved, Rate: rate})
+	}
+	return slots
+}
+
+// While more slots move more bytes they grow, eightfold per probe: 2,000
+// peers of 1 MiB/s over a 10 GB/s link are all unchoked within a few
+// rounds.
+func TestUplinkGrowsWhileSlotsRaiseTheRate(t *testing.T) {
 	u := NewUplink()
-	if got := u.Round(Load{Interested: 2000, Unchoked: 4, Rate: 4 << 20}); got < 2000 {
+	if got := rounds(u, 15, 2000, 1<<20, 10<<30); got < 2000 {
 		t.Fatalf("%d slots for 2000 interested peers and an uplink with room", got)
 	}
-	// Saturated by CPU at 400 MiB/s: 2,000 peers still get 200 KiB/s
-	// each, well above the floor, so all stay unchoked.
-	if got := u.Round(Load{Interested: 2000, Unchoked: 2000, Starved: 1500, Rate: 400 << 20}); got < 2000 {
-		t.Fatalf("saturated at 400 MiB/s: %d slots for 2000 peers", got)
+	// A probe that did raise the rate is kept when the link fills: a
+	// 1 GB/s link and 2,000 peers of 1 MiB/s each get half their rate,
+	// all unchoked, rather than half of them the full rate in turns.
+	u = NewUplink()
+	if got := rounds(u, 40, 2000, 1<<20, 1<<30); got < 2000 {
+		t.Fatalf("saturated at 1 GiB/s: %d slots for 2000 peers", got)
 	}
 }
 
-// Once saturated, the slots are cut so each unchoked peer keeps
-// MinPeerRate; the rest take turns.
-func TestUplinkCutsToMinPeerRateWhenSaturated(t *testing.T) {
+// Fast peers our side cannot keep up with: a probe brings no more bytes,
+// so it is undone and the slots stay at the floor, with a probe now and
+// then.
+func TestUplinkUndoesProbesThatBringNothing(t *testing.T) {
 	u := NewUplink()
-	u.Round(Load{Interested: 1000, Unchoked: 8, Rate: 1 << 20})
-	// Most unchoked peers wait on us at 10 MiB/s.
-	if got, want := u.Round(Load{Interested: 1000, Unchoked: 1000, Starved: 900, Rate: 10 << 20}), (10<<20)/DefaultMinPeerRate; got != want {
-		t.Fatalf("starved at 10 MiB/s: %d slots, want %d", got, want)
+	var seen []int
+	for range 40 {
+		seen = append(seen, rounds(u, 1, 1000, 400<<20, 1600<<20))
 	}
-	// A global limit of 1 MiB/s.
+	floor := 0
+	for _, s := range seen {
+		if s == DefaultMinSlots {
+			floor++
+		} else if s > DefaultMinSlots*probeGrowth {
+			t.Fatalf("slots %d: a failed probe grew further (%v)", s, seen)
+		}
+	}
+	if floor < 30 {
+		t.Fatalf("at the floor in %d of 40 rounds, want most: %v", floor, seen)
+	}
+	// Demand that fits needs no probe at all.
+	u = NewUplink()
+	if got := u.Round(Load{Interested: 5, Unchoked: 5, Rate: 1 << 20}); got != DefaultMinSlots+5 {
+		t.Fatalf("%d slots for 5 interested peers, want %d", got, DefaultMinSlots+5)
+	}
+}
+
+// Under a global limit the slots are cut so each unchoked peer keeps
+// MinPeerRate; the rest take turns.
+func TestUplinkCutsToMinPeerRateWhenLimited(t *testing.T) {
+	u := NewUplink()
 	if got, want := u.Round(Load{Interested: 1000, Unchoked: 160, Rate: 1 << 20, Limited: true}), (1<<20)/DefaultMinPeerRate; got != want {
 		t.Fatalf("limited to 1 MiB/s: %d slots, want %d", got, want)
 	}
-	// Starved peers (fast ones our side cannot keep up with) add no
-	// slots: more would split the same rate.
-	u2 := NewUplink()
-	if got := u2.Round(Load{Interested: 5000, Unchoked: 4, Starved: 4, Rate: 1 << 30}); got != DefaultMinSlots {
-		t.Fatalf("starved from the start: %d slots, want the %d held", got, DefaultMinSlots)
-	}
-	// Fewer starved than half the unchoked is not saturation.
-	if got := u.Round(Load{Interested: 1000, Unchoked: 160, Starved: 80, Rate: 1 << 20}); got < 1000 {
-		t.Fatalf("unsaturated: %d slots for 1000 peers", got)
+	// A 100 MiB/s limit shares among all 1,000: 100 KiB/s each.
+	if got := u.Round(Load{Interested: 1000, Unchoked: 16, Rate: 100 << 20, Limited: true}); got < 1000 {
+		t.Fatalf("limited to 100 MiB/s: %d slots for 1000 peers", got)
 	}
 	// Never below the floor, never above the ceiling.
 	if got := u.Round(Load{Interested: 10, Unchoked: 10, Rate: 1, Limited: true}); got != DefaultMinSlots {
 		t.Fatalf("slots %d below the floor %d", got, DefaultMinSlots)
 	}
 	u.MaxSlots = 100
-	if got := u.Round(Load{Interested: 5000, Unchoked: 10}); got != 100 {
+	if got := u.Round(Load{Interested: 5000, Unchoked: 10, Rate: 1 << 30, Limited: true}); got != 100 {
 		t.Fatalf("slots %d, want the ceiling 100", got)
 	}
 }
