@@ -26,10 +26,11 @@ type Cache struct {
 	hits     int64
 	misses   int64
 	blocks   int64 // misses read as the block alone (thrashing)
-	// recent* are hits and misses, halved every recentWindow lookups:
-	// the hit rate now, not since start.
-	recentHits, recentMisses int64
-	sampled                  int64 // misses since the last whole-piece fill while thrashing
+	// recent* are hits, misses and whole-piece fills, halved every
+	// recentWindow lookups: how the cache does now, not since start.
+	recentHits, recentMisses, recentFills int64
+	recentFillBlocks                      int64 // blocks in the pieces of recentFills, counted in the asking read's size
+	sampled                               int64 // misses since the last whole-piece fill while thrashing
 }
 
 type cacheKey struct {
@@ -168,6 +169,8 @@ func (c *Cache) read(s *Storage, piece int, begin int64, dst []byte) (view []byt
 		c.mu.Unlock()
 		return dst, nil, s.ReadBlock(piece, begin, dst)
 	}
+	c.recentFills++
+	c.recentFillBlocks += size / max(int64(len(dst)), 1)
 	f := &cacheFill{done: make(chan struct{})}
 	c.inflight[key] = f
 	gen := s.gen.Load()
@@ -194,18 +197,18 @@ const recentWindow = 4096
 
 // thrashSample: while thrashing, one miss in this many still fills its
 // whole piece, so that pieces many peers want become hits again and the
-// hit rate can tell when the thrashing is over. A sampled fill reads 64
+// fills can tell when the thrashing is over. A sampled fill reads 64
 // blocks for one: at 1 in 8 that was still 9 times the bytes asked for.
 const thrashSample = 256
 
-// thrashMissShare: whole pieces are filled only while at most one lookup
-// in this many misses, i.e. each fill serves 20 blocks or more. A piece
-// evicted after serving 4 of its 64 blocks still leaves a 75 % hit rate
-// while reading 16 times what was asked for.
-const thrashMissShare = 20
+// thrashShare: whole pieces are filled only while each fill serves at
+// least one in this many of its piece's blocks (21 of a 1 MiB piece's 64).
+// A piece evicted after serving 4 of its 64 blocks still leaves a 75 %
+// hit rate while reading 16 times what was asked for.
+const thrashShare = 3
 
-// thrashMinLookups is the fewest recent lookups a hit rate is judged on.
-const thrashMinLookups = 256
+// thrashMinFills is the fewest recent fills the cache is judged on.
+const thrashMinFills = 8
 
 // count adds a lookup to the recent hit rate. Caller holds c.mu.
 func (c *Cache) count(hit bool) {
@@ -217,16 +220,23 @@ func (c *Cache) count(hit bool) {
 	if c.recentHits+c.recentMisses > recentWindow {
 		c.recentHits /= 2
 		c.recentMisses /= 2
+		c.recentFills /= 2
+		c.recentFillBlocks /= 2
 	}
 }
 
 // thrashing reports, for a miss, whether to read only the block asked for
-// instead of the whole piece: more than one recent lookup in 20 missed, so
-// pieces are evicted before most of their blocks are asked for (thousands
-// of slow peers each in a different piece), and every whole-piece fill
-// reads up to 64 times what was asked. Caller holds c.mu.
+// instead of the whole piece: recent fills served fewer than a third of
+// their pieces' blocks, so pieces are evicted before most of their blocks
+// are asked for (thousands of slow peers each in a different piece), and
+// every whole-piece fill reads up to 64 times what was asked. Judged by
+// fills rather than by the hit rate, which the block reads keep low: a
+// few fast readers each going through pieces of their own after the
+// thrashing left it at a fifth (63 hits for each sampled fill, 256 misses
+// between) and read every block alone, though each fill they got served
+// its whole piece. Caller holds c.mu.
 func (c *Cache) thrashing() bool {
-	if n := c.recentHits + c.recentMisses; n < thrashMinLookups || thrashMissShare*c.recentMisses <= n {
+	if f := c.recentFills; f < thrashMinFills || thrashShare*(c.recentHits+f) >= c.recentFillBlocks {
 		c.sampled = 0
 		return false
 	}

@@ -194,3 +194,47 @@ func TestCacheReadsBlocksAloneWhileThrashing(t *testing.T) {
 		t.Fatalf("one shared piece: %d hits of 2000 (%+v)", hits, st)
 	}
 }
+
+// After thrashing, a reader going through pieces of its own block by
+// block gets whole-piece fills again: the hit rate alone, held down by
+// the block reads, would have kept it reading one block per syscall.
+func TestCacheLeavesThrashingForSequentialReaders(t *testing.T) {
+	mi, data := newTorrent(t, "multi", 1000, mixedFiles, 44)
+	c := NewCache(2000) // two pieces
+	s := openT(t, t.TempDir(), mi, Options{Cache: c})
+	writeAllBlocks(t, s, data, 1000, 45)
+	pieces := mi.NumPieces() - 1
+	read := func(piece int, begin int64) {
+		t.Helper()
+		dst := make([]byte, 100)
+		if err := s.ReadBlockCached(piece, begin, dst); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(dst, pieceData(mi, data, piece)[begin:begin+100]) {
+			t.Fatalf("block at %d of piece %d wrong", begin, piece)
+		}
+	}
+	for round := range 200 {
+		for piece := range pieces {
+			read(piece, int64(round%10*100))
+		}
+	}
+	if st := c.Stats(); st.Blocks == 0 {
+		t.Fatalf("never thrashed: %+v", st)
+	}
+	// One reader, every block of every piece in order, many times over.
+	before := c.Stats()
+	n := 0
+	for range 60 {
+		for piece := range pieces {
+			for b := range 10 {
+				read(piece, int64(b*100))
+				n++
+			}
+		}
+	}
+	st := c.Stats()
+	if hits := st.Hits - before.Hits; hits < int64(n)*8/10 {
+		t.Fatalf("sequential reader after thrashing: %d hits of %d lookups (%+v)", hits, n, st)
+	}
+}
