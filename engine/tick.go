@@ -34,6 +34,7 @@ func (e tickEvent) handle(s *Session) {
 	for _, p := range s.swarm.peers {
 		s.tickPeer(p)
 	}
+	s.scaleDepths()
 	if s.c.autoSlots() {
 		s.reportSlots()
 		s.fillSlots()

@@ -1,9 +1,14 @@
 package engine
 
 import (
+	"math/rand"
 	"testing"
 
+	"github.com/bits-and-blooms/bitset"
+
+	"gotorrentserver/engine/picker"
 	"gotorrentserver/engine/wire"
+	"gotorrentserver/metainfo"
 )
 
 // A peer whose send buffer is full counts as waiting on us when its bytes
@@ -41,5 +46,53 @@ func TestReportSlotsTellsOwnBacklogFromPeerLink(t *testing.T) {
 	}
 	if sent := loop.sentTypes(t)[wire.Piece] + link.sentTypes(t)[wire.Piece]; sent != 0 {
 		t.Fatalf("%d blocks sent to peers over their send bound", sent)
+	}
+}
+
+// Fifty seeders' pipelines together want more blocks than the pieces in
+// progress may hold: each gets the same fraction of its depth, so all of
+// them stay busy instead of the first few taking every piece.
+func TestPipelinesScaleToActivePieces(t *testing.T) {
+	const pieceLen = 1 << 20
+	mi := &metainfo.MetaInfo{PieceLength: pieceLen, TotalLength: 1024 * pieceLen}
+	pick, err := picker.New(1024, func(int) int64 { return pieceLen }, bitset.New(1024), rand.New(rand.NewSource(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{mi: mi, swarm: newSwarm(), dl: newTransfer()}
+	s.dl.pick = pick
+	var peers []*peer
+	for i := range 50 {
+		p := &peer{pipe: picker.NewPipeline(), amInterested: true}
+		for range 100 + 5*i { // slow start: one more per block
+			p.pipe.BlockReceived()
+		}
+		s.swarm.add(p)
+		peers = append(peers, p)
+	}
+	s.scaleDepths()
+	budget := maxActivePieces(pieceLen) * pieceLen / blockSize
+	asked := 0
+	for _, p := range peers {
+		asked += p.pipe.Depth()
+	}
+	total := 0
+	for _, p := range peers {
+		d := s.dl.depth(p)
+		total += d
+		if want := p.pipe.Depth() * budget / asked; d < want-1 || d > want+1 {
+			t.Fatalf("depth %d of pipeline %d, want about %d", d, p.pipe.Depth(), want)
+		}
+	}
+	if total > budget {
+		t.Fatalf("pipelines ask for %d blocks, the pieces in progress hold %d", total, budget)
+	}
+	// Few peers: no scaling.
+	s2 := &Session{mi: mi, swarm: newSwarm(), dl: newTransfer()}
+	s2.dl.pick = pick
+	s2.swarm.add(peers[0])
+	s2.scaleDepths()
+	if d := s2.dl.depth(peers[0]); d != peers[0].pipe.Depth() {
+		t.Fatalf("one peer: depth %d, its pipeline %d", d, peers[0].pipe.Depth())
 	}
 }
