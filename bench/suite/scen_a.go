@@ -49,21 +49,54 @@ func scenarioA(e *env, tb *scope) []*table {
 		}
 	}
 
-	clients := []dlClient{{"gotorrentserver get", func(out string, run int) measured {
-		tag := fmt.Sprintf("a-ours-run%d", run)
-		pa, trace := e.profileArgs("get", tag)
-		args := append([]string{"get", "-listen", "127.0.0.1:0", "-o", out, "-peer", seed.addr()}, pa...)
-		p := startOwn(tb, trace, e.ours.bin, append(args, pf.torrent)...)
-		return e.oursDownload(p, tag, trace, timeout)
-	}}}
-	if peertest.Have("libtorrent") {
-		clients = append(clients, dlClient{"python3-libtorrent", func(out string, _ int) measured {
+	// The encrypted and uTP rows each download from a seeder of their own
+	// that speaks only that (so a row cannot quietly fall back to
+	// plaintext TCP), and that reports its peers' flags to prove it.
+	rc4Seed := startLTSeederWith(tb, ltOpts{torrents: []string{pf.torrent}, dir: pf.dir, encrypt: true, peerFlags: true})
+	utpSeed := startLTSeederWith(tb, ltOpts{torrents: []string{pf.torrent}, dir: pf.dir, utpOnly: true,
+		sockBuf: utpSocketBuffer, peerFlags: true})
+
+	ours := func(name, tag string, seed *ltSeeder, extra ...string) dlClient {
+		return dlClient{name, func(out string, run int) measured {
+			tag := fmt.Sprintf("a-%s-run%d", tag, run)
+			pa, trace := e.profileArgs("get", tag)
+			args := append([]string{"get", "-listen", "127.0.0.1:0", "-o", out, "-peer", seed.addr()}, pa...)
+			p := startOwn(tb, trace, e.ours.bin, append(append(args, extra...), pf.torrent)...)
+			return e.oursDownload(p, tag, trace, timeout)
+		}}
+	}
+	lt := func(name string, seed *ltSeeder, o ltOpts) dlClient {
+		return dlClient{name, func(out string, _ int) measured {
 			start := time.Now()
-			p := startLT(tb, pf.torrent, out, 0, seed.addr())
+			o.torrents, o.dir, o.peers = []string{pf.torrent}, out, []string{seed.addr()}
+			p := startLTWith(tb, o)
 			defer p.Stop()
 			return watchPeer(start, []string{p.script}, func() error { _, err := p.WaitLine("SEEDING", timeout); return err })
-		}})
+		}}
 	}
+	// checked fails a run that the seeder did not see as wanted.
+	checked := func(c dlClient, seed *ltSeeder, wantUTP, wantRC4 bool) dlClient {
+		run := c.run
+		c.run = func(out string, r int) measured {
+			before := seed.peersSeen()
+			m := run(out, r)
+			if err := seed.checkPeers(before, wantUTP, wantRC4); err != nil && m.err == nil {
+				m.err = err
+			}
+			return m
+		}
+		return c
+	}
+	clients := []dlClient{ours("gotorrentserver get", "ours", seed)}
+	var rc4Clients, utpClients []dlClient
+	rc4Clients = append(rc4Clients, checked(ours(oursRC4, "ours-rc4", rc4Seed, "-encryption", "require"), rc4Seed, false, true))
+	utpClients = append(utpClients, checked(ours(oursUTP, "ours-utp", utpSeed), utpSeed, true, false))
+	if peertest.Have("libtorrent") {
+		clients = append(clients, lt("python3-libtorrent", seed, ltOpts{}))
+		rc4Clients = append(rc4Clients, checked(lt(ltRC4, rc4Seed, ltOpts{encrypt: true}), rc4Seed, false, true))
+		utpClients = append(utpClients, checked(lt(ltUTP, utpSeed, ltOpts{utpOnly: true, sockBuf: utpSocketBuffer}), utpSeed, true, false))
+	}
+	clients = append(append(clients, rc4Clients...), utpClients...)
 	if aria {
 		clients = append(clients, dlClient{"aria2c", func(out string, _ int) measured {
 			start := time.Now()
@@ -91,17 +124,40 @@ func scenarioA(e *env, tb *scope) []*table {
 			return m
 		}})
 	}
-	downloadTable(e, tb, t, clients, pf, "")
+	res := downloadTable(e, tb, t, clients, pf, "")
 	t.note("Wall time runs from starting the process to its completion line (ours prints it as the last piece is verified); MB/s = bytes whose piece hashes match on disk afterwards / wall time. CPU and peak RSS (VmHWM) are the kernel's for the client process; libtorrent's peak RSS includes the downloaded data it maps into memory (it writes through mmap).")
 	t.note("aria2c first opens every connection with an encrypted (MSE) handshake and retries in plaintext about a second after the plaintext-only seeder hangs up; transmission-cli updates interest and unchokes only in its 10-second rechoke pulse, and is dialed by the seeder once it listens. Both costs are in their wall times.")
 	t.note("%s", peerNote())
+	t.note("Rows without a suffix download from a plaintext, TCP-only lt_bench.py seeder; ours runs `get -listen 127.0.0.1:0 -o DIR -peer SEEDER` with its default `-encryption prefer` (it dials MSE first; the seeder hangs up and ours redials in plaintext).")
+	t.note("(RC4) rows download from a second lt_bench.py seeder started with --encrypt (in_enc_policy and out_enc_policy pe_forced, allowed_enc_level rc4, prefer_rc4: plaintext handshakes, and MSE agreeing on plaintext, are refused), over TCP; ours adds `-encryption require`, libtorrent's downloader also runs with --encrypt. The seeder counts the peers it saw and checks each run's were all RC4-encrypted (peer_info.flags rc4_encrypted).")
+	t.note("(uTP) rows download from a third lt_bench.py seeder started with --utp-only (enable_incoming_tcp and enable_outgoing_tcp off, uTP on both ways: it still listens on TCP but closes what it accepts before a byte) and --socket-buffers %d (recv/send_socket_buffer_size, what our daemon asks for its UDP socket; with the kernel's default 208 KiB, libtorrent's uTP on loopback moves about 5 MB/s); ours runs the same command as the plaintext row and reaches uTP by itself: the seeder hangs up on its MSE attempt over TCP, then on its plaintext one, and ours then dials uTP (on the UDP port of the same number); libtorrent's downloader runs with the seeder's --utp-only and --socket-buffers. The seeder checks each run's peers were all on uTP (peer_info.flags bit 17, utp_socket) and plaintext.", utpSocketBuffer)
+	if r, p := res[oursRC4], res["gotorrentserver get"]; r != nil && p != nil {
+		t.note("RC4 costs ours %.2f× the CPU of plaintext: %.2f ÷ %.2f CPU s/GiB.", r.med("cpu")/p.med("cpu"), r.med("cpu"), p.med("cpu"))
+	}
+	if o, l := res[oursUTP], res[ltUTP]; o != nil && l != nil {
+		t.note("Over uTP ours moves %.1f MB/s, libtorrent %.1f MB/s: %.2f× libtorrent's rate.", o.med("mbps"), l.med("mbps"), o.med("mbps")/l.med("mbps"))
+	}
 	return []*table{t}
 }
+
+// Scenario a's encrypted and uTP rows, named in its notes.
+const (
+	oursRC4 = "gotorrentserver get (RC4)"
+	ltRC4   = "python3-libtorrent (RC4)"
+	oursUTP = "gotorrentserver get (uTP)"
+	ltUTP   = "python3-libtorrent (uTP)"
+)
+
+// utpSocketBuffer is what lt_bench.py asks for its sockets in the uTP rows:
+// the 4 MiB our daemon asks for its UDP socket (netio's socketBuffer), so
+// that both sides' uTP runs with the same buffers.
+const utpSocketBuffer = 4 << 20
 
 // downloadTable runs every client Runs times in rotating order, each into
 // an emptied folder after a sync, and adds one row per client (medians).
 // peerCol, when set, adds a column with the median of measured.peers.
-func downloadTable(e *env, tb *scope, t *table, clients []dlClient, pf *payloadFiles, peerCol string) {
+// It returns each client's series, by name, for notes comparing rows.
+func downloadTable(e *env, tb *scope, t *table, clients []dlClient, pf *payloadFiles, peerCol string) map[string]series {
 	if peerCol != "" {
 		t.cols = append(t.cols[:len(t.cols)-1], peerCol, t.cols[len(t.cols)-1])
 	}
@@ -150,6 +206,7 @@ func downloadTable(e *env, tb *scope, t *table, clients []dlClient, pf *payloadF
 	if len(exits) > 0 {
 		t.note("gotorrentserver get exits %.2f s (median) after its completion line; that shutdown is not in its wall time.", median(exits))
 	}
+	return res
 }
 
 // downloadOnce runs one client into the emptied folder out, after a sync
