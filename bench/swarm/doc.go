@@ -18,4 +18,11 @@
 // are delayed by the round trip. Conns and Shares give each connection's
 // bytes and time present in a window (closed connections included), for
 // fairness measures such as Jain's index.
+//
+// Config.Transport chooses how dialed connections are made: plaintext TCP;
+// TCP with an MSE handshake (RC4 required), which the dialing goroutine
+// runs before the connection joins a gnet loop, where RC4 then encrypts
+// and decrypts every byte; or uTP from UDP sockets of the swarm's own, one
+// per source address, whose Mux loops drive the connections as gnet's do.
+// The peer protocol above is the same code on all three.
 package swarm
