@@ -47,9 +47,9 @@ const (
 	// (netio.InitiateMSE, run by the dialing goroutine, the BitTorrent
 	// handshake inside it); then on the gnet loops, RC4 both ways.
 	MSE
-	// UTP: the plaintext peer protocol over uTP (netio/utp), from UDP
-	// sockets of the swarm's own, one per source address (at most
-	// maxUTPSockets), each with its Mux's loop driving its connections.
+	// UTP: the plaintext peer protocol over uTP (netio/utp), each
+	// connection from a UDP socket of its own, Loops Mux loops driving
+	// them; at most 65,536 Peers.
 	UTP
 )
 
@@ -97,7 +97,7 @@ type Config struct {
 	BlockLen int     // Leech: request size; default 16 KiB
 	Verify   bool    // Leech: SHA-1 check of every piece completed
 	Corrupt  float64 // Seed: fraction of connections that send corrupt blocks
-	Loops    int     // gnet event loops; default 2
+	Loops    int     // gnet event loops (and uTP Muxes); default 2
 	// Dialers bounds the dials in flight at once (with MSE, until its
 	// handshake is done; with uTP, until the SYN is answered); default 32.
 	Dialers int
@@ -203,6 +203,9 @@ func (c *Config) check() error {
 	}
 	if c.Transport < TCP || c.Transport > UTP {
 		return fmt.Errorf("%w: %v", ErrConfig, c.Transport)
+	}
+	if c.Transport == UTP && c.Peers > maxUTPSlots {
+		return fmt.Errorf("%w: %d uTP peers, at most %d", ErrConfig, c.Peers, maxUTPSlots)
 	}
 	if c.Transport == UTP && c.paced() {
 		// Pacing runs on gnet's loops (pacer), which uTP connections are

@@ -120,8 +120,8 @@ func TestSwarmLeechesOverMSEAndUTP(t *testing.T) {
 			waitUntil(t, "6 connections are handshaken", 10*time.Second, func() bool { return s.Stats().Handshaken == 6 })
 			var in int64
 			if tc.tr == UTP {
-				for _, us := range s.utp.socks {
-					st, _ := us.mux.Stats()
+				for _, m := range s.utp.muxes {
+					st, _ := m.Stats()
 					in += st.PacketsIn
 				}
 			}

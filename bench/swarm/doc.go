@@ -22,7 +22,8 @@
 // Config.Transport chooses how dialed connections are made: plaintext TCP;
 // TCP with an MSE handshake (RC4 required), which the dialing goroutine
 // runs before the connection joins a gnet loop, where RC4 then encrypts
-// and decrypts every byte; or uTP from UDP sockets of the swarm's own, one
-// per source address, whose Mux loops drive the connections as gnet's do.
-// The peer protocol above is the same code on all three.
+// and decrypts every byte; or uTP, each connection from a UDP socket of
+// its own (libtorrent closes a second connection from the same address and
+// port as a duplicate), a few netio/utp Mux loops driving them as gnet's
+// loops do. The peer protocol above is the same code on all three.
 package swarm

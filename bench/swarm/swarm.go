@@ -100,13 +100,8 @@ func Start(cfg Config) (*Swarm, error) {
 	s.cli = cli
 	s.ctx, s.cancel = context.WithTimeout(context.Background(), cfg.Duration)
 	s.start = time.Now()
-	if cfg.Transport == UTP && cfg.Peers > 0 {
-		if err := s.utp.open(min(cfg.SourceIPs, cfg.Peers, maxUTPSockets), cfg.DialTimeout); err != nil {
-			s.utp.close()
-			s.cancel()
-			cli.Stop()
-			return nil, err
-		}
+	if cfg.Transport == UTP {
+		s.utp.open(cfg.Target, cfg.Peers, cfg.Loops, cfg.DialTimeout)
 	}
 	if cfg.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Listen)
