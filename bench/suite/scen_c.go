@@ -3,6 +3,7 @@ package suite
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"gotorrentserver/bench/swarm"
@@ -148,8 +149,8 @@ func scenarioC(e *env, tb *scope) []*table {
 			for r := range e.opt.Runs {
 				for _, w := range rotate(md.seeders, r) {
 					m, err := seedRun(w.start, n, r, tor, window, md.transport)
-					e.logf("  run %d %-25s %5d leechers: connected %5.0f  %7.1f MB/s  cpu %5.2f s/GiB  rss %5.0f MiB  %s",
-						r+1, w.name, n, m["connected"], m["mbps"], m["cpu"], m["rss"], errText(err))
+					e.logf("  run %d %-25s %5d leechers: connected %5.0f  %7.1f MB/s  cpu %5.2f s/GiB  rss %5.0f MiB  (swarm cpu %.2f s/GiB, %.0f dials failed, %.0f closed by the seeder)  %s",
+						r+1, w.name, n, m["connected"], m["mbps"], m["cpu"], m["rss"], m["swarmcpu"], m["dialerr"], m["closes"], errText(err))
 					if err != nil {
 						t.note("%s, %d leechers, run %d: %v", w.name, n, r+1, firstLine(err))
 						continue
@@ -195,6 +196,19 @@ func scenarioC(e *env, tb *scope) []*table {
 	if e.opt.mode(modeUTP) {
 		t.note("(uTP) rows: every leecher dials uTP (netio/utp, plaintext) from a UDP socket of its own (libtorrent closes a second connection from the same address and port as a duplicate) with 4 MiB buffers, each read by a goroutine of its own; two netio/utp Mux loops drive the connections as gnet's loops do; ours runs its usual flags (uTP is accepted on the UDP socket it binds on the peer port's number, with 4 MiB buffers), libtorrent with lt_bench.py --utp-only --socket-buffers %d, the same buffers. These leechers are no TCP connection at all, so no row can fall back to TCP.", utpSocketBuffer)
 	}
+	if e.opt.mode(modeRC4) || e.opt.mode(modeUTP) {
+		var parts []string
+		for _, md := range modes {
+			for _, n := range md.sizes {
+				for _, w := range md.seeders {
+					if s := meds[w.name][n]; s != nil {
+						parts = append(parts, fmt.Sprintf("%s at %d: %.2f", w.name, n, s.med("swarmcpu")))
+					}
+				}
+			}
+		}
+		t.note("The leechers share the two cores with the seeder, and decrypting RC4 or running uTP costs them too: the benchmark process (mostly the swarm) used, in CPU s per GiB received: %s. Where seeder and leechers together fill both cores, a rate says as much about the swarm as about the seeder; CPU s/GiB is the seeder's alone.", strings.Join(parts, "; "))
+	}
 	for _, n := range modeSizes {
 		if r, p := meds["gotorrentserver (RC4)"][n], meds["gotorrentserver"][n]; r != nil && p != nil {
 			t.note("At %d leechers RC4 costs ours %.2f× the CPU of plaintext (%.2f ÷ %.2f CPU s/GiB) and moves %.0f %% of its plaintext rate.",
@@ -225,9 +239,9 @@ func seedRun(start func(n, run int) (*seeder, error), n, run int, tor []swarm.To
 	defer sw.Stop()
 	settle(sw, n)
 	time.Sleep(time.Second)
-	a, ua := sw.Stats(), s.usage()
+	a, ua, selfA := sw.Stats(), s.usage(), selfCPU()
 	time.Sleep(window)
-	b, ub := sw.Stats(), s.usage()
+	b, ub, selfB := sw.Stats(), s.usage(), selfCPU()
 	w := swarm.Rates(a, b)
 	if err := swarmErr(b); err != nil {
 		return nil, err
@@ -249,6 +263,12 @@ func seedRun(start func(n, run int) (*seeder, error), n, run int, tor []swarm.To
 		"anon":      float64(ub.Anon) / mib,
 		"active":    float64(w.Active),
 		"p50":       median(served),
+		// For the log and notes: the benchmark process's CPU (mostly the
+		// leechers') in the window, and since the swarm started, the dials
+		// that failed and the connections the seeder closed.
+		"swarmcpu": (selfB - selfA).Seconds() / (float64(w.Bytes) / gib),
+		"dialerr":  float64(b.DialErrors),
+		"closes":   float64(b.RemoteCloses),
 	}, nil
 }
 
