@@ -142,6 +142,7 @@ func scenarioC(e *env, tb *scope) []*table {
 	}
 	tor := []swarm.Torrent{{Meta: pf.mi, Payload: pf.p}}
 	meds := map[string]map[int]series{} // seeder -> leechers -> its runs
+	var short []string                  // rows whose swarm did not all connect
 	for _, md := range modes {
 		for _, n := range md.sizes {
 			res := map[string]series{}
@@ -174,6 +175,10 @@ func scenarioC(e *env, tb *scope) []*table {
 					meds[w.name] = map[int]series{}
 				}
 				meds[w.name][n] = s
+				if c := s.med("connected"); c < float64(n) {
+					short = append(short, fmt.Sprintf("%s at %d: %.0f connected, %.0f open, %.0f dials failed, %.0f closed by the seeder",
+						w.name, n, c, s.med("open"), s.med("dialerr"), s.med("closes")))
+				}
 				t.add(w.name, fmt.Sprint(n), f(s.med("connected"), 0), f(s.med("mbps"), 1), f(s.med("cpu"), 2),
 					f(s.med("rss"), 0), f(s.med("anon"), 0), f(s.med("active"), 0), f(s.med("p50"), 0),
 					fmt.Sprintf("%d/%d", ok[w.name], e.opt.Runs))
@@ -195,6 +200,9 @@ func scenarioC(e *env, tb *scope) []*table {
 	}
 	if e.opt.mode(modeUTP) {
 		t.note("(uTP) rows: every leecher dials uTP (netio/utp, plaintext) from a UDP socket of its own (libtorrent closes a second connection from the same address and port as a duplicate) with 4 MiB buffers, each read by a goroutine of its own; two netio/utp Mux loops drive the connections as gnet's loops do; ours runs its usual flags (uTP is accepted on the UDP socket it binds on the peer port's number, with 4 MiB buffers), libtorrent with lt_bench.py --utp-only --socket-buffers %d, the same buffers. These leechers are no TCP connection at all, so no row can fall back to TCP.", utpSocketBuffer)
+	}
+	if len(short) > 0 {
+		t.note("Rows short of their leechers (medians; dials and closes count from the swarm's start, a failed dial is a connect refused or not answered in time (TCP 5 s, uTP 3 s of SYNs), or for RC4 an MSE handshake not done in 5 s; open counts established connections, past their BitTorrent handshake or not): %s.", strings.Join(short, "; "))
 	}
 	if e.opt.mode(modeRC4) || e.opt.mode(modeUTP) {
 		var parts []string
@@ -269,6 +277,7 @@ func seedRun(start func(n, run int) (*seeder, error), n, run int, tor []swarm.To
 		"swarmcpu": (selfB - selfA).Seconds() / (float64(w.Bytes) / gib),
 		"dialerr":  float64(b.DialErrors),
 		"closes":   float64(b.RemoteCloses),
+		"open":     float64(b.Open),
 	}, nil
 }
 
