@@ -2,12 +2,30 @@
 """A python3-libtorrent peer for GoTorrentServer's benchmarks (bench/suite).
 
 Settings as netio/peertest/lt_peer.py --plaintext: 127.0.0.1 only; DHT,
-local peer discovery, UPnP, NAT-PMP and PEX off; no protocol encryption.
+local peer discovery, UPnP, NAT-PMP and PEX off; no protocol encryption
+(see --encrypt).
 On top, for benchmarks:
-  - TCP only (uTP off both ways). Every other client here speaks TCP, and
-    between two libtorrents on loopback uTP's delay-based congestion control
-    holds a transfer to about 5 MB/s; with uTP only off on the seeder, a
-    libtorrent downloader loses about 3 s trying uTP before TCP.
+  - TCP only (uTP off both ways), unless --utp-only. Every other client
+    here speaks TCP, and between two libtorrents on loopback uTP's
+    delay-based congestion control holds a transfer to about 5 MB/s (with
+    the kernel's default socket buffers); with uTP only off on the seeder,
+    a libtorrent downloader loses about 3 s trying uTP before TCP.
+  - --encrypt forces protocol encryption (MSE) with RC4, in and out, as
+    lt_peer.py --encrypt: plaintext handshakes, and MSE with plaintext
+    payload, are refused.
+  - --utp-only turns TCP off both ways and uTP on: no TCP connection is
+    made or kept (libtorrent still listens on TCP, and closes what it
+    accepts there before a byte).
+  - --socket-buffers sets SO_RCVBUF and SO_SNDBUF of its sockets (bytes):
+    with the kernel's default UDP buffers a window's burst overflows the
+    receiver, so uTP needs bigger ones; our daemon asks 4 MiB for its UDP
+    socket.
+  - --peer-flags prints "PEERS n utp rc4" at start and whenever it
+    changes: the peers seen connected so far (by address and port, over
+    all torrents), how many of them were on uTP, how many RC4-encrypted.
+    It reads every peer's info five times a second and remembers every
+    peer, so it is for runs with few peers that do not measure this
+    process.
   - --connections raises the connection limit (default 200), so a large
     synthetic swarm can connect.
   - --connect-file names a file polled every 20 ms (once seeding) whose new
@@ -57,6 +75,10 @@ def main():
     ap.add_argument("--global-class", action="store_true")
     ap.add_argument("--resume-dir")
     ap.add_argument("--prepare", action="store_true")
+    ap.add_argument("--encrypt", action="store_true")
+    ap.add_argument("--utp-only", action="store_true")
+    ap.add_argument("--socket-buffers", type=int, default=0)
+    ap.add_argument("--peer-flags", action="store_true")
     a = ap.parse_args()
     torrents = list(a.torrent)
     if a.torrent_dir:
@@ -76,6 +98,16 @@ def main():
         "in_enc_policy": lt.enc_policy.pe_disabled,
         "enable_incoming_utp": False, "enable_outgoing_utp": False,
     })
+    if a.encrypt:
+        # Forced refuses plaintext handshakes; rc4 (not both) also refuses
+        # MSE that agrees on plaintext payload.
+        settings.update({"out_enc_policy": lt.enc_policy.pe_forced, "in_enc_policy": lt.enc_policy.pe_forced,
+                         "allowed_enc_level": lt.enc_level.rc4, "prefer_rc4": True})
+    if a.utp_only:
+        settings.update({"enable_outgoing_tcp": False, "enable_incoming_tcp": False,
+                         "enable_outgoing_utp": True, "enable_incoming_utp": True})
+    if a.socket_buffers > 0:
+        settings.update({"recv_socket_buffer_size": a.socket_buffers, "send_socket_buffer_size": a.socket_buffers})
     if a.upload_rate_limit > 0:
         settings["upload_rate_limit"] = a.upload_rate_limit
     if a.connections > 0:
@@ -123,6 +155,7 @@ def main():
 
     start = time.time()
     seeding = False
+    flags = PeerFlags() if a.peer_flags else None
     dialed = 0
     last = 0
     # Every status() is a round trip to the network thread: with many
@@ -137,6 +170,8 @@ def main():
             if all(x.status().is_seeding for x in handles):
                 seeding = True
                 print("SEEDING %.3f" % (time.time() - start), flush=True)
+        if flags and time.time() - flags.last >= 0.2:
+            flags.poll(handles)
         if seeding and a.connect_file and os.path.exists(a.connect_file):
             with open(a.connect_file) as f:
                 lines = [l.strip() for l in f if l.strip()]
@@ -153,6 +188,33 @@ def main():
                 print("ERROR %s" % alert.message(), flush=True)
         time.sleep(0.02)
     print("TIMEOUT", flush=True)
+
+
+# utp_socket is bit 17 of peer_info.flags in libtorrent 2.0 (i2p_socket 16,
+# ssl_socket 18, rc4_encrypted 19); the Python binding does not export it.
+UTP_SOCKET = getattr(lt.peer_info, "utp_socket", 1 << 17)
+
+
+class PeerFlags:
+    """The peers seen so far and their transport and encryption (a peer's
+    flags are set once its handshake is done and do not change)."""
+
+    def __init__(self):
+        self.seen = {}
+        self.last = 0
+        print("PEERS 0 0 0", flush=True)
+
+    def poll(self, handles):
+        self.last = time.time()
+        n = len(self.seen)
+        for h in handles:
+            for p in h.get_peer_info():
+                if not p.flags & (lt.peer_info.handshake | lt.peer_info.connecting):
+                    self.seen[p.ip] = p.flags
+        if len(self.seen) != n:
+            utp = sum(1 for f in self.seen.values() if f & UTP_SOCKET)
+            rc4 = sum(1 for f in self.seen.values() if f & lt.peer_info.rc4_encrypted)
+            print("PEERS %d %d %d" % (len(self.seen), utp, rc4), flush=True)
 
 
 def prepare(ses, handles, missing, resume_dir, timeout):

@@ -96,6 +96,7 @@ type serveOpts struct {
 	unchokeSlots     int    // 0: the daemon's default
 	maxUpKiB         int64  // global upload limit; 0: none
 	tag              string // profile name
+	extra            []string
 }
 
 // startServe runs serve on free loopback ports and waits until its API
@@ -119,6 +120,7 @@ func (e *env) startServe(tb *scope, o serveOpts) *serveProc {
 	if o.maxUpKiB > 0 {
 		args = append(args, "-max-up", fmt.Sprint(o.maxUpKiB))
 	}
+	args = append(args, o.extra...)
 	pa, trace := e.profileArgs("serve", o.tag)
 	p := startOwn(tb, trace, e.ours.bin, append(args, pa...)...)
 	s := &serveProc{ownProc: p, peerAddr: peer, state: o.state, dl: o.downloads, trace: trace}

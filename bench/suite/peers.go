@@ -40,6 +40,10 @@ type ltOpts struct {
 	globalClass bool   // every address in the global peer class (see the script)
 	resumeDir   string // resume data, from ltPrepare
 	peers       []string
+	encrypt     bool // MSE forced, RC4 only, both ways
+	utpOnly     bool // TCP off both ways, uTP on
+	sockBuf     int  // SO_RCVBUF/SO_SNDBUF, bytes; 0: the kernel's default
+	peerFlags   bool // report the transport and encryption of the peers seen (peersSeen)
 }
 
 func startLTWith(tb *scope, o ltOpts) *ltPeer {
@@ -97,6 +101,18 @@ func ltCommand(tb *scope, o ltOpts) (*ltPeer, []string) {
 	if o.resumeDir != "" {
 		args = append(args, "--resume-dir", o.resumeDir)
 	}
+	if o.encrypt {
+		args = append(args, "--encrypt")
+	}
+	if o.utpOnly {
+		args = append(args, "--utp-only")
+	}
+	if o.sockBuf > 0 {
+		args = append(args, "--socket-buffers", fmt.Sprint(o.sockBuf))
+	}
+	if o.peerFlags {
+		args = append(args, "--peer-flags")
+	}
 	for _, p := range o.peers {
 		args = append(args, "--peer", p)
 	}
@@ -144,6 +160,43 @@ func (s *ltPeer) dial(addr string) error {
 	return err
 }
 
+// peerTally is what a seeder started with peerFlags has seen: peers
+// connected past their handshake so far, how many of them over uTP, how
+// many encrypted with RC4.
+type peerTally struct{ n, utp, rc4 int }
+
+// peersSeen is the seeder's last PEERS line.
+func (s *ltPeer) peersSeen() peerTally {
+	var t peerTally
+	out := s.Output()
+	if i := strings.LastIndex(out, "PEERS "); i >= 0 {
+		fmt.Sscanf(out[i:], "PEERS %d %d %d", &t.n, &t.utp, &t.rc4)
+	}
+	return t
+}
+
+// checkPeers waits (at most 2 s: the seeder looks five times a second) for
+// a peer the seeder had not seen at before, and checks that every new one
+// came over uTP (wantUTP) or TCP, and with RC4 (wantRC4) or in plaintext.
+func (s *ltPeer) checkPeers(before peerTally, wantUTP, wantRC4 bool) error {
+	now := s.peersSeen()
+	for deadline := time.Now().Add(2 * time.Second); now.n == before.n && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		now = s.peersSeen()
+	}
+	n, utp, rc4 := now.n-before.n, now.utp-before.utp, now.rc4-before.rc4
+	want := func(b bool) int {
+		if b {
+			return n
+		}
+		return 0
+	}
+	if n == 0 || utp != want(wantUTP) || rc4 != want(wantRC4) {
+		return fmt.Errorf("suite: the seeder saw %d new peers, %d over uTP, %d with RC4 (want uTP %v, RC4 %v)", n, utp, rc4, wantUTP, wantRC4)
+	}
+	return nil
+}
+
 // measured is one timed run of one client.
 type measured struct {
 	wall  time.Duration
@@ -181,7 +234,7 @@ func watchPeer(start time.Time, marks []string, done func() error) measured {
 // peerNote says how each real client was set up, for the reports.
 func peerNote() string {
 	return strings.Join([]string{
-		"python3-libtorrent runs bench/suite/lt_bench.py: DHT, LSD, UPnP, NAT-PMP and PEX off, plaintext, TCP only (between two libtorrents on loopback uTP holds a transfer to about 5 MB/s).",
+		"python3-libtorrent runs bench/suite/lt_bench.py: DHT, LSD, UPnP, NAT-PMP and PEX off, plaintext, TCP only (between two libtorrents on loopback with the kernel's default socket buffers uTP holds a transfer to about 5 MB/s), unless a row's suffix says otherwise.",
 		"aria2c and transmission-cli run with peertest's settings (DHT, LPD, PEX, UPnP/NAT-PMP off).",
 	}, " ")
 }

@@ -30,6 +30,101 @@ func scenarioA(e *env, tb *scope) []*table {
 	t := &table{title: fmt.Sprintf("a. Download %d MiB (1 MiB pieces) from one local python3-libtorrent seeder", size>>20),
 		cols: []string{"client", "wall s", "MB/s", "CPU s/GiB", "peak RSS MiB", "runs ok"}}
 
+	rows := &aRows{e: e, tb: tb, pf: pf, timeout: timeout}
+	// Rows in this order: plaintext ours and libtorrent, the same over
+	// RC4, over uTP, then the other plaintext clients.
+	var clients, others []dlClient
+	if e.opt.mode(modePlain) {
+		clients, others = rows.plain(t)
+	}
+	// The encrypted and uTP rows each download from a seeder of their own
+	// that speaks only that (so a row cannot quietly fall back to
+	// plaintext TCP), and that reports its peers' flags to prove it.
+	if e.opt.mode(modeRC4) {
+		seed := startLTSeederWith(tb, ltOpts{torrents: []string{pf.torrent}, dir: pf.dir, encrypt: true, peerFlags: true})
+		clients = append(clients, checked(rows.ours(oursRC4, "ours-rc4", seed, "-encryption", "require"), seed, false, true),
+			checked(rows.lt(ltRC4, seed, ltOpts{encrypt: true}), seed, false, true))
+	}
+	if e.opt.mode(modeUTP) {
+		seed := startLTSeederWith(tb, ltOpts{torrents: []string{pf.torrent}, dir: pf.dir, utpOnly: true,
+			sockBuf: utpSocketBuffer, peerFlags: true})
+		clients = append(clients, checked(rows.ours(oursUTP, "ours-utp", seed), seed, true, false),
+			checked(rows.lt(ltUTP, seed, ltOpts{utpOnly: true, sockBuf: utpSocketBuffer}), seed, true, false))
+	}
+	clients = append(clients, others...)
+	res := downloadTable(e, tb, t, clients, pf, "")
+	t.note("Wall time runs from starting the process to its completion line (ours prints it as the last piece is verified); MB/s = bytes whose piece hashes match on disk afterwards / wall time. CPU and peak RSS (VmHWM) are the kernel's for the client process; libtorrent's peak RSS includes the downloaded data it maps into memory (it writes through mmap).")
+	if e.opt.mode(modePlain) {
+		t.note("aria2c first opens every connection with an encrypted (MSE) handshake and retries in plaintext about a second after the plaintext-only seeder hangs up; transmission-cli updates interest and unchokes only in its 10-second rechoke pulse, and is dialed by the seeder once it listens. Both costs are in their wall times.")
+	}
+	t.note("%s", peerNote())
+	if e.opt.mode(modePlain) {
+		t.note("Rows without a suffix download from a plaintext, TCP-only lt_bench.py seeder; ours runs `get -listen 127.0.0.1:0 -o DIR -peer SEEDER` with its default `-encryption prefer` (it dials MSE first; the seeder hangs up and ours redials in plaintext).")
+	}
+	if e.opt.mode(modeRC4) {
+		t.note("(RC4) rows download from a second lt_bench.py seeder started with --encrypt (in_enc_policy and out_enc_policy pe_forced, allowed_enc_level rc4, prefer_rc4: plaintext handshakes, and MSE agreeing on plaintext, are refused), over TCP; ours adds `-encryption require`, libtorrent's downloader also runs with --encrypt. The seeder counts the peers it saw and checks each run's were all RC4-encrypted (peer_info.flags rc4_encrypted).")
+	}
+	if e.opt.mode(modeUTP) {
+		t.note("(uTP) rows download from a third lt_bench.py seeder started with --utp-only (enable_incoming_tcp and enable_outgoing_tcp off, uTP on both ways: it still listens on TCP but closes what it accepts before a byte) and --socket-buffers %d (recv/send_socket_buffer_size, what our daemon asks for its UDP socket; with the kernel's default 208 KiB, libtorrent's uTP on loopback moves about 5 MB/s); ours runs the same command as the plaintext row and reaches uTP by itself: the seeder hangs up on its MSE attempt over TCP, then on its plaintext one, and ours then dials uTP (on the UDP port of the same number); libtorrent's downloader runs with the seeder's --utp-only and --socket-buffers. The seeder checks each run's peers were all on uTP (peer_info.flags bit 17, utp_socket) and plaintext.", utpSocketBuffer)
+	}
+	if r, p := res[oursRC4], res["gotorrentserver get"]; r != nil && p != nil {
+		t.note("RC4 costs ours %.2f× the CPU of plaintext: %.2f ÷ %.2f CPU s/GiB.", r.med("cpu")/p.med("cpu"), r.med("cpu"), p.med("cpu"))
+	}
+	if o, l := res[oursUTP], res[ltUTP]; o != nil && l != nil {
+		t.note("Over uTP ours moves %.1f MB/s, libtorrent %.1f MB/s: %.2f× libtorrent's rate.", o.med("mbps"), l.med("mbps"), o.med("mbps")/l.med("mbps"))
+	}
+	return []*table{t}
+}
+
+// aRows makes scenario a's clients.
+type aRows struct {
+	e       *env
+	tb      *scope
+	pf      *payloadFiles
+	timeout time.Duration
+}
+
+// ours is `get` from seed, with extra flags.
+func (a *aRows) ours(name, tag string, seed *ltSeeder, extra ...string) dlClient {
+	return dlClient{name, func(out string, run int) measured {
+		tag := fmt.Sprintf("a-%s-run%d", tag, run)
+		pa, trace := a.e.profileArgs("get", tag)
+		args := append([]string{"get", "-listen", "127.0.0.1:0", "-o", out, "-peer", seed.addr()}, pa...)
+		p := startOwn(a.tb, trace, a.e.ours.bin, append(append(args, extra...), a.pf.torrent)...)
+		return a.e.oursDownload(p, tag, trace, a.timeout)
+	}}
+}
+
+// lt is lt_bench.py with o's settings downloading from seed.
+func (a *aRows) lt(name string, seed *ltSeeder, o ltOpts) dlClient {
+	return dlClient{name, func(out string, _ int) measured {
+		start := time.Now()
+		o.torrents, o.dir, o.peers = []string{a.pf.torrent}, out, []string{seed.addr()}
+		p := startLTWith(a.tb, o)
+		defer p.Stop()
+		return watchPeer(start, []string{p.script}, func() error { _, err := p.WaitLine("SEEDING", a.timeout); return err })
+	}}
+}
+
+// checked fails a run of c in which seed (started with peerFlags) did not
+// see only new peers over uTP (wantUTP) or TCP, RC4 (wantRC4) or plaintext.
+func checked(c dlClient, seed *ltSeeder, wantUTP, wantRC4 bool) dlClient {
+	run := c.run
+	c.run = func(out string, r int) measured {
+		before := seed.peersSeen()
+		m := run(out, r)
+		if err := seed.checkPeers(before, wantUTP, wantRC4); err != nil && m.err == nil {
+			m.err = err
+		}
+		return m
+	}
+	return c
+}
+
+// plain is scenario a's plaintext TCP rows, all from one libtorrent
+// seeder: ours and libtorrent first, then the others.
+func (a *aRows) plain(t *table) (first, others []dlClient) {
+	tb, pf, timeout := a.tb, a.pf, a.timeout
 	// aria2 finds peers only through a tracker; the others get a torrent
 	// without one (same infohash) so the tracker cannot change what they do.
 	seederTorrent, tracked := pf.torrent, ""
@@ -37,6 +132,7 @@ func scenarioA(e *env, tb *scope) []*table {
 	var tr *peertest.Tracker
 	if aria {
 		tr = peertest.Opentracker(tb, pf.mi.InfoHash)
+		var err error
 		if tracked, err = pf.trackedTorrent(tb.TempDir(), tr.HTTPURL); err != nil {
 			tb.Fatal(err)
 		}
@@ -48,24 +144,12 @@ func scenarioA(e *env, tb *scope) []*table {
 			tb.Fatal(err)
 		}
 	}
-
-	clients := []dlClient{{"gotorrentserver get", func(out string, run int) measured {
-		tag := fmt.Sprintf("a-ours-run%d", run)
-		pa, trace := e.profileArgs("get", tag)
-		args := append([]string{"get", "-listen", "127.0.0.1:0", "-o", out, "-peer", seed.addr()}, pa...)
-		p := startOwn(tb, trace, e.ours.bin, append(args, pf.torrent)...)
-		return e.oursDownload(p, tag, trace, timeout)
-	}}}
+	first = []dlClient{a.ours("gotorrentserver get", "ours", seed)}
 	if peertest.Have("libtorrent") {
-		clients = append(clients, dlClient{"python3-libtorrent", func(out string, _ int) measured {
-			start := time.Now()
-			p := startLT(tb, pf.torrent, out, 0, seed.addr())
-			defer p.Stop()
-			return watchPeer(start, []string{p.script}, func() error { _, err := p.WaitLine("SEEDING", timeout); return err })
-		}})
+		first = append(first, a.lt("python3-libtorrent", seed, ltOpts{}))
 	}
 	if aria {
-		clients = append(clients, dlClient{"aria2c", func(out string, _ int) measured {
+		others = append(others, dlClient{"aria2c", func(out string, _ int) measured {
 			start := time.Now()
 			p := peertest.Aria2(tb, peertest.Aria2Opts{Torrent: tracked, Dir: out, KeepSeeding: true, Timeout: timeout})
 			defer p.Stop()
@@ -75,7 +159,7 @@ func scenarioA(e *env, tb *scope) []*table {
 		t.note("aria2c not measured: it needs aria2c and opentracker (run as root).")
 	}
 	if peertest.Have("transmission-cli") {
-		clients = append(clients, dlClient{"transmission-cli", func(out string, _ int) measured {
+		others = append(others, dlClient{"transmission-cli", func(out string, _ int) measured {
 			start := time.Now()
 			p := peertest.Transmission(tb, peertest.TransmissionOpts{Torrent: pf.torrent, Dir: out, Timeout: timeout})
 			m := watchPeer(start, []string{"transmission-cli", out}, func() error {
@@ -91,17 +175,27 @@ func scenarioA(e *env, tb *scope) []*table {
 			return m
 		}})
 	}
-	downloadTable(e, tb, t, clients, pf, "")
-	t.note("Wall time runs from starting the process to its completion line (ours prints it as the last piece is verified); MB/s = bytes whose piece hashes match on disk afterwards / wall time. CPU and peak RSS (VmHWM) are the kernel's for the client process; libtorrent's peak RSS includes the downloaded data it maps into memory (it writes through mmap).")
-	t.note("aria2c first opens every connection with an encrypted (MSE) handshake and retries in plaintext about a second after the plaintext-only seeder hangs up; transmission-cli updates interest and unchokes only in its 10-second rechoke pulse, and is dialed by the seeder once it listens. Both costs are in their wall times.")
-	t.note("%s", peerNote())
-	return []*table{t}
+	return first, others
 }
+
+// Scenario a's encrypted and uTP rows, named in its notes.
+const (
+	oursRC4 = "gotorrentserver get (RC4)"
+	ltRC4   = "python3-libtorrent (RC4)"
+	oursUTP = "gotorrentserver get (uTP)"
+	ltUTP   = "python3-libtorrent (uTP)"
+)
+
+// utpSocketBuffer is what lt_bench.py asks for its sockets in the uTP rows:
+// the 4 MiB our daemon asks for its UDP socket (netio's socketBuffer), so
+// that both sides' uTP runs with the same buffers.
+const utpSocketBuffer = 4 << 20
 
 // downloadTable runs every client Runs times in rotating order, each into
 // an emptied folder after a sync, and adds one row per client (medians).
 // peerCol, when set, adds a column with the median of measured.peers.
-func downloadTable(e *env, tb *scope, t *table, clients []dlClient, pf *payloadFiles, peerCol string) {
+// It returns each client's series, by name, for notes comparing rows.
+func downloadTable(e *env, tb *scope, t *table, clients []dlClient, pf *payloadFiles, peerCol string) map[string]series {
 	if peerCol != "" {
 		t.cols = append(t.cols[:len(t.cols)-1], peerCol, t.cols[len(t.cols)-1])
 	}
@@ -150,6 +244,7 @@ func downloadTable(e *env, tb *scope, t *table, clients []dlClient, pf *payloadF
 	if len(exits) > 0 {
 		t.note("gotorrentserver get exits %.2f s (median) after its completion line; that shutdown is not in its wall time.", median(exits))
 	}
+	return res
 }
 
 // downloadOnce runs one client into the emptied folder out, after a sync

@@ -22,6 +22,7 @@ type Options struct {
 	Quick      bool     // reduced sizes and one run each (about 6 minutes)
 	Runs       int      // runs per measurement; default 3, Quick 1
 	Only       []string // scenario ids ("a".."i"); empty: all
+	Modes      []string // connection modes a and c measure (modePlain, modeRC4, modeUTP); empty: all
 	OutDir     string   // where <id>.md and summary.md go; empty: nowhere
 	WorkDir    string   // scratch; empty: a temp folder, removed at the end
 	ProfileDir string   // when set, the daemon's profiles (or /proc traces) go here
@@ -29,6 +30,19 @@ type Options struct {
 	Command    string   // how the suite was invoked, quoted in the reports
 	Log        io.Writer
 }
+
+// Connection modes of Options.Modes: modePlain is TCP without encryption,
+// every row a and c had before the other two.
+const (
+	modePlain = "plain"
+	modeRC4   = "rc4" // MSE, RC4 required
+	modeUTP   = "utp"
+)
+
+var allModes = []string{modePlain, modeRC4, modeUTP}
+
+// mode reports whether the run measures the connection mode m.
+func (o *Options) mode(m string) bool { return len(o.Modes) == 0 || slices.Contains(o.Modes, m) }
 
 // scenario is one benchmark; run fills tables and may skip via tb.
 type scenario struct {
@@ -76,6 +90,11 @@ func Run(opt Options) error {
 			if err := os.MkdirAll(d, 0o755); err != nil {
 				return err
 			}
+		}
+	}
+	for _, m := range opt.Modes {
+		if !slices.Contains(allModes, m) {
+			return fmt.Errorf("suite: mode %q: want one of %s", m, strings.Join(allModes, ", "))
 		}
 	}
 	e := &env{opt: opt, log: opt.Log, payloads: map[int64]*payloadFiles{}, notes: map[string]string{}}

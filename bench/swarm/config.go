@@ -37,6 +37,34 @@ func (m Mode) String() string {
 	return fmt.Sprintf("mode(%d)", int(m))
 }
 
+// Transport is how dialed connections reach Config.Target.
+type Transport int
+
+const (
+	// TCP: the plaintext peer protocol over TCP, on the gnet loops.
+	TCP Transport = iota
+	// MSE: TCP opened with an MSE handshake that offers RC4 only
+	// (netio.InitiateMSE, run by the dialing goroutine, the BitTorrent
+	// handshake inside it); then on the gnet loops, RC4 both ways.
+	MSE
+	// UTP: the plaintext peer protocol over uTP (netio/utp), each
+	// connection from a UDP socket of its own, Loops Mux loops driving
+	// them; at most 65,536 Peers.
+	UTP
+)
+
+func (t Transport) String() string {
+	switch t {
+	case TCP:
+		return "tcp"
+	case MSE:
+		return "mse"
+	case UTP:
+		return "utp"
+	}
+	return fmt.Sprintf("transport(%d)", int(t))
+}
+
 // Torrent is one torrent the swarm takes part in.
 type Torrent struct {
 	Meta *metainfo.MetaInfo
@@ -52,8 +80,11 @@ type Config struct {
 	// Target is the address every connection dials. It may be left zero
 	// when Listen is set and the swarm only accepts.
 	Target netip.AddrPort
+	// Transport is how dialed connections are made; default TCP.
+	Transport Transport
 	// Listen, when set ("127.0.0.1:0"), also accepts connections there for
-	// any of Torrents; see Swarm.Addr.
+	// any of Torrents, plaintext over TCP whatever Transport; see
+	// Swarm.Addr.
 	Listen   string
 	Peers    int           // connections dialed and kept open; default 1 (0 with Listen only)
 	Duration time.Duration // the swarm stops itself after this; default 60 s
@@ -66,9 +97,12 @@ type Config struct {
 	BlockLen int     // Leech: request size; default 16 KiB
 	Verify   bool    // Leech: SHA-1 check of every piece completed
 	Corrupt  float64 // Seed: fraction of connections that send corrupt blocks
-	Loops    int     // gnet event loops; default 2
-	Dialers  int     // dials in flight at once; default 32
-	// DialTimeout bounds one dial; default 5 s.
+	Loops    int     // gnet event loops (and uTP Muxes); default 2
+	// Dialers bounds the dials in flight at once (with MSE, until its
+	// handshake is done; with uTP, until the SYN is answered); default 32.
+	Dialers int
+	// DialTimeout bounds one dial (with MSE, and its handshake; with uTP,
+	// SYNs are retried for at most this long); default 5 s.
 	DialTimeout time.Duration
 	// RedialDelay is how long a slot waits after the remote closed it or a
 	// dial failed before dialing again; default 1 s; negative: never redial.
@@ -166,6 +200,17 @@ func (c *Config) check() error {
 	}
 	if c.KeepAlive <= 0 {
 		c.KeepAlive = time.Minute
+	}
+	if c.Transport < TCP || c.Transport > UTP {
+		return fmt.Errorf("%w: %v", ErrConfig, c.Transport)
+	}
+	if c.Transport == UTP && c.Peers > maxUTPSlots {
+		return fmt.Errorf("%w: %d uTP peers, at most %d", ErrConfig, c.Peers, maxUTPSlots)
+	}
+	if c.Transport == UTP && c.paced() {
+		// Pacing runs on gnet's loops (pacer), which uTP connections are
+		// not on.
+		return fmt.Errorf("%w: rate caps and RTT are for TCP connections", ErrConfig)
 	}
 	if c.Corrupt < 0 || c.Corrupt > 1 || c.Churn < 0 {
 		return fmt.Errorf("%w: corrupt fraction %v, churn %v", ErrConfig, c.Corrupt, c.Churn)

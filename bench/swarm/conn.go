@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"crypto/cipher"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,8 +24,14 @@ type conn struct {
 	id      uint64
 	slot    int // -1: accepted
 	inbound bool
-	t       *torrent // nil on an accepted connection until its handshake
-	gc      gnet.Conn
+	t       *torrent  // nil on an accepted connection until its handshake
+	gc      gnet.Conn // nil over uTP
+	lk      link      // set on open, before the slot holds the connection
+	// With MSE: enc until the link takes it, dec, and rx, decrypted bytes
+	// not yet consumed (a partial frame).
+	enc     cipher.Stream
+	dec     cipher.Stream
+	rx      []byte
 	peerID  [20]byte
 	hs      bool
 	corrupt bool
@@ -57,34 +64,57 @@ func (c *conn) handshake() []byte {
 	return wire.AppendHandshake(nil, wire.Handshake{InfoHash: c.t.mi.InfoHash, PeerID: c.peerID})
 }
 
-// OnOpen runs on the event loop; a dialed connection sends its handshake.
+// OnOpen runs on the event loop; a dialed connection sends its handshake
+// (over MSE it went inside the MSE handshake, and what the peer sent
+// after that is read at once).
 func (s *Swarm) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c := gc.Context().(*conn)
 	c.gc = gc
+	if c.enc != nil {
+		c.lk = &mseLink{gc: gc, enc: c.enc, ctx: s.ctx}
+		c.enc = nil
+	} else {
+		c.lk = tcpLink{gc}
+	}
+	s.opened(c)
+	switch {
+	case c.inbound:
+	case c.dec != nil:
+		if !c.turnDone(c.consumeRx()) {
+			return nil, gnet.Close
+		}
+	default:
+		return c.handshake(), gnet.None
+	}
+	return nil, gnet.None
+}
+
+// opened counts a connection open and lets the control loop find it.
+func (s *Swarm) opened(c *conn) {
 	s.cnt.open.Add(1)
 	if c.slot >= 0 {
 		s.slots[c.slot].conn.Store(c)
 	}
-	if c.inbound {
-		return nil, gnet.None
-	}
-	return c.handshake(), gnet.None
 }
 
-// OnClose runs on the event loop. A dialed slot is reopened: at once after
-// churn, after RedialDelay otherwise.
+// OnClose runs on the event loop.
 func (s *Swarm) OnClose(gc gnet.Conn, _ error) gnet.Action {
-	c, ok := gc.Context().(*conn)
-	if !ok {
-		return gnet.None
+	if c, ok := gc.Context().(*conn); ok {
+		s.closed(c)
 	}
+	return gnet.None
+}
+
+// closed runs on c's loop once c is closed. A dialed slot is reopened: at
+// once after churn, after RedialDelay otherwise.
+func (s *Swarm) closed(c *conn) {
 	s.cnt.open.Add(-1)
 	if c.hs {
 		s.cnt.handshaken.Add(-1)
 		s.unregister(c)
 	}
 	if c.slot < 0 {
-		return gnet.None
+		return
 	}
 	s.slots[c.slot].conn.Store(nil)
 	switch {
@@ -97,29 +127,45 @@ func (s *Swarm) OnClose(gc gnet.Conn, _ error) gnet.Action {
 		}
 		s.redial(c.slot, s.cfg.RedialDelay)
 	}
-	return gnet.None
 }
 
 // OnTraffic decodes every whole frame buffered and answers it.
 func (s *Swarm) OnTraffic(gc gnet.Conn) gnet.Action {
 	c := gc.Context().(*conn)
 	b, _ := gc.Peek(-1)
-	n, err := c.consume(b)
+	var n int
+	var err error
+	if c.dec != nil {
+		c.decrypt(b)
+		n, err = len(b), c.consumeRx()
+	} else {
+		n, err = c.consume(b)
+	}
 	if n > 0 {
 		gc.Discard(n) // Discard(0) would drop everything buffered
 	}
-	if err == nil && c.pc != nil {
-		c.pace(s.clock())
-	}
-	if err != nil {
-		c.failed = true
-		s.cnt.protocolErrors.Add(1)
-		msg := err.Error()
-		s.lastErr.Store(&msg)
+	if !c.turnDone(err) {
 		return gnet.Close
 	}
-	c.flush()
 	return gnet.None
+}
+
+// turnDone ends a turn of received bytes, whose handling returned err:
+// the timed work due, then what the turn queued goes out. False when err
+// closes the connection (a protocol error, counted).
+func (c *conn) turnDone(err error) bool {
+	if err != nil {
+		c.failed = true
+		c.sw.cnt.protocolErrors.Add(1)
+		msg := err.Error()
+		c.sw.lastErr.Store(&msg)
+		return false
+	}
+	if c.pc != nil {
+		c.pace(c.sw.clock())
+	}
+	c.flush()
+	return true
 }
 
 // consume handles the handshake and then every whole frame at the start of
@@ -300,7 +346,7 @@ func (c *conn) flush() {
 	if len(c.out) == 0 {
 		return
 	}
-	c.gc.Write(c.out)
+	c.lk.write(c.out)
 	if cap(c.out) >= 1<<20 {
 		b := c.out[:0]
 		scratch.Put(&b)

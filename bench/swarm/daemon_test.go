@@ -24,9 +24,18 @@ type daemon struct {
 
 func startDaemon(t testing.TB, cfg engine.Config) *daemon {
 	t.Helper()
+	return startDaemonWith(t, cfg, netio.Config{})
+}
+
+// startDaemonWith is startDaemon with network settings; it listens on
+// 127.0.0.1 whatever ncfg says.
+func startDaemonWith(t testing.TB, cfg engine.Config, ncfg netio.Config) *daemon {
+	t.Helper()
 	cfg.PeerID = wire.NewPeerID(rand.Reader)
 	cfg.Logf = func(string, ...any) {}
-	srv, err := netio.Listen(netio.Config{ListenAddr: "127.0.0.1:0"})
+	ncfg.ListenAddr = "127.0.0.1:0"
+	ncfg.Logf = func(string, ...any) {}
+	srv, err := netio.Listen(ncfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +96,51 @@ func TestSwarmLeechesFromOurDaemon(t *testing.T) {
 	}
 	t.Logf("12 leechers: %d bytes in %v, %+v", st.Down, st.Elapsed.Round(time.Millisecond),
 		Rates(Stats{At: st.At.Add(-st.Elapsed), PerConn: make([]int64, 12)}, st))
+}
+
+// Leechers reach our daemon over MSE (it requires RC4, so a plaintext
+// byte would be refused) and over uTP (the swarm's UDP sockets carry the
+// blocks), and verify every piece.
+func TestSwarmLeechesOverMSEAndUTP(t *testing.T) {
+	for _, tc := range []struct {
+		tr  Transport
+		enc netio.Encryption
+	}{{MSE, netio.EncryptionRequire}, {UTP, netio.EncryptionPrefer}} {
+		t.Run(tc.tr.String(), func(t *testing.T) {
+			tor, mi := testTorrent(t, 13, 4<<20+1_234)
+			dir := t.TempDir()
+			if err := WritePayload(tor.Payload, filepath.Join(dir, mi.Name)); err != nil {
+				t.Fatal(err)
+			}
+			d := startDaemonWith(t, engine.Config{}, netio.Config{Encryption: tc.enc})
+			d.add(t, mi, dir, engine.StateSeeding)
+			want := 4 * mi.TotalLength
+			s := startSwarm(t, Config{Mode: Leech, Transport: tc.tr, Torrents: []Torrent{tor}, Target: d.addr(),
+				Peers: 6, Verify: true, MaxBytes: want, Duration: 30 * time.Second, KeepAlive: 100 * time.Millisecond})
+			waitUntil(t, "6 connections are handshaken", 10*time.Second, func() bool { return s.Stats().Handshaken == 6 })
+			var in int64
+			if tc.tr == UTP {
+				for _, m := range s.utp.muxes {
+					st, _ := m.Stats()
+					in += st.PacketsIn
+				}
+			}
+			st := s.Wait()
+			if st.Down < want {
+				t.Fatalf("swarm got %d bytes in %v, want %d", st.Down, st.Elapsed, want)
+			}
+			// Keep-alives go out every 100 ms: one sent in plaintext, or out
+			// of the RC4 stream's order, would get the connection closed.
+			if st.PiecesBad != 0 || st.PiecesOK < int64(mi.NumPieces()) || st.ProtocolErrors != 0 ||
+				st.DialErrors != 0 || st.RemoteCloses != 0 {
+				t.Errorf("pieces verified %d, bad %d, protocol errors %d (%s), dial errors %d, remote closes %d",
+					st.PiecesOK, st.PiecesBad, st.ProtocolErrors, st.LastError, st.DialErrors, st.RemoteCloses)
+			}
+			if tc.tr == UTP && in == 0 {
+				t.Error("no uTP packet arrived")
+			}
+		})
+	}
 }
 
 func TestOurDaemonLeechesFromSwarmDespiteACorruptSeeder(t *testing.T) {

@@ -18,4 +18,12 @@
 // are delayed by the round trip. Conns and Shares give each connection's
 // bytes and time present in a window (closed connections included), for
 // fairness measures such as Jain's index.
+//
+// Config.Transport chooses how dialed connections are made: plaintext TCP;
+// TCP with an MSE handshake (RC4 required), which the dialing goroutine
+// runs before the connection joins a gnet loop, where RC4 then encrypts
+// and decrypts every byte; or uTP, each connection from a UDP socket of
+// its own (libtorrent closes a second connection from the same address and
+// port as a duplicate), a few netio/utp Mux loops driving them as gnet's
+// loops do. The peer protocol above is the same code on all three.
 package swarm

@@ -90,6 +90,7 @@ func FuzzConsume(f *testing.F) {
 				c = s.newConn(0, tt, false)
 			}
 			c.gc = &sink{}
+			c.lk = tcpLink{c.gc}
 			// Deliver in two parts, as two wake-ups would.
 			cut := min(int(split), len(data))
 			buf := append([]byte{}, data[:cut]...)

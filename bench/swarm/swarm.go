@@ -25,6 +25,7 @@ type Swarm struct {
 	torrents []*torrent
 	byHash   map[metainfo.Hash]*torrent
 	cli      *gnet.Client
+	utp      utpSockets // with Transport UTP
 	ln       net.Listener
 	addr     netip.AddrPort
 	slots    []slot
@@ -99,11 +100,15 @@ func Start(cfg Config) (*Swarm, error) {
 	s.cli = cli
 	s.ctx, s.cancel = context.WithTimeout(context.Background(), cfg.Duration)
 	s.start = time.Now()
+	if cfg.Transport == UTP {
+		s.utp.open(cfg.Target, cfg.Peers, cfg.Loops, cfg.DialTimeout)
+	}
 	if cfg.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {
 			s.cancel()
 			cli.Stop()
+			s.utp.close()
 			return nil, fmt.Errorf("swarm: listen: %w", err)
 		}
 		s.ln = ln
@@ -159,6 +164,7 @@ func (s *Swarm) Stop() Stats {
 		// per-connection sums could differ by a block).
 		open, handshaken := s.cnt.open.Load(), s.cnt.handshaken.Load()
 		s.cli.Stop()
+		s.utp.close()
 		s.final = s.Stats()
 		s.final.Open, s.final.Handshaken = open, handshaken
 	})
@@ -178,23 +184,38 @@ func (s *Swarm) dialer() {
 			return
 		case i = <-s.dialq:
 		}
-		src := netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + i%s.cfg.SourceIPs)})
-		d := net.Dialer{Timeout: s.cfg.DialTimeout, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))}
 		s.cnt.dials.Add(1)
-		nc, err := d.DialContext(s.ctx, "tcp", s.cfg.Target.String())
-		if err != nil {
-			if !s.stopping() {
-				s.cnt.dialErrors.Add(1)
-				s.redial(i, s.cfg.RedialDelay)
-			}
-			continue
+		var err error
+		if s.cfg.Transport == UTP {
+			err = s.dialUTP(i)
+		} else {
+			err = s.dialTCP(i)
 		}
-		c := s.newConn(i, s.torrents[i%len(s.torrents)], false)
-		if _, err := s.cli.EnrollContext(nc, c); err != nil && !s.stopping() {
+		if err != nil && !s.stopping() {
 			s.cnt.dialErrors.Add(1)
 			s.redial(i, s.cfg.RedialDelay)
 		}
 	}
+}
+
+// dialTCP dials slot i, runs the MSE handshake if asked, and enrolls the
+// connection on an event loop.
+func (s *Swarm) dialTCP(i int) error {
+	src := netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + i%s.cfg.SourceIPs)})
+	d := net.Dialer{Timeout: s.cfg.DialTimeout, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))}
+	nc, err := d.DialContext(s.ctx, "tcp", s.cfg.Target.String())
+	if err != nil {
+		return err
+	}
+	c := s.newConn(i, s.torrents[i%len(s.torrents)], false)
+	if s.cfg.Transport == MSE {
+		if err := c.initiateMSE(nc, s.cfg.DialTimeout); err != nil {
+			nc.Close()
+			return err
+		}
+	}
+	_, err = s.cli.EnrollContext(nc, c)
+	return err
 }
 
 // redial queues slot i again after d; negative d means never. The queue
@@ -236,7 +257,6 @@ func (s *Swarm) control() {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	budget := 0.0
 	lastKA := time.Now()
-	keepAlive := wire.AppendKeepAlive(nil)
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -256,7 +276,7 @@ func (s *Swarm) control() {
 				}
 				budget--
 				s.cnt.churned.Add(1)
-				c.gc.Close()
+				c.lk.close()
 			}
 			budget = min(budget, 1) // closes that found no open connection are not owed later
 		}
@@ -264,7 +284,7 @@ func (s *Swarm) control() {
 			lastKA = time.Now()
 			for i := range s.slots {
 				if c := s.slots[i].conn.Load(); c != nil {
-					c.gc.AsyncWrite(keepAlive, nil)
+					c.lk.keepAlive()
 				}
 			}
 		}
