@@ -56,6 +56,9 @@ func (s *Session) heldBack(b *globalBucket, sh *share) bool {
 	if !b.blocked() && !sh.over(b) {
 		return false
 	}
+	// Spent quota counts as the limit holding us back too: with each
+	// session stopping at its quota the bucket itself seldom runs dry.
+	b.hit.Store(true)
 	s.limitWake.Store(true)
 	return true
 }

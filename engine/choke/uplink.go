@@ -33,9 +33,9 @@ type Load struct {
 // Uplink decides how many peers all torrents together unchoke. Slow peers
 // (a few MiB/s behind a long round trip) each take a small share, and a
 // seedbox's uplink needs hundreds of them, so while more slots move more
-// bytes the slots grow: eightfold per probe, each probe judged over two
-// rounds once its peers are unchoked (one, if it clearly passed). A probe
-// must bring a quarter of the gain its new peers would if each took what
+// bytes the slots grow: eightfold, then to every interested peer once a
+// probe passed, each probe judged over two rounds once its peers are
+// unchoked (one, if it clearly passed). A probe must bring a quarter of the gain its new peers would if each took what
 // the old ones did, at most half again the rate; one that does not is
 // undone and the slots held there for a while: our own side (CPU, disk)
 // was the bottleneck, and more peers would only split the same rate at a
@@ -78,8 +78,9 @@ type Uplink struct {
 	judgeIn  int
 	sum      int64
 	// heldFor counts down the rounds before the next probe after a
-	// failed one.
+	// failed one; passed says the last probe passed.
 	heldFor int
+	passed  bool
 	// wasSaturated is the last round's Saturated: the starved count is
 	// a snapshot, and one round in three shows none of a few fast
 	// peers waiting on us, so a probe needs two unsaturated rounds.
@@ -88,7 +89,7 @@ type Uplink struct {
 
 // Probe tuning.
 const (
-	probeGrowth  = 8   // a probe multiplies the slots by this
+	probeGrowth  = 8   // a probe not right after a passed one multiplies the slots by this
 	maxProbeGain = 0.5 // the most gain a probe must bring
 	probeRounds  = 3   // rounds between a probe and its judgement
 	// probeLag is the rounds a probe's slots take to show in the load:
@@ -139,9 +140,9 @@ func (u *Uplink) Round(l Load) int {
 		case float64(l.Rate) >= need:
 			// One round is enough to pass: a ramp over a few hundred
 			// slow peers should not wait on noise.
-			u.judgeIn = 0
+			u.judgeIn, u.passed = 0, true
 		case u.judgeIn == 0 && float64(u.sum)/(probeRounds-probeLag) < need:
-			cur, u.heldFor = u.base, holdRounds
+			cur, u.heldFor, u.passed = u.base, holdRounds, false
 		}
 	case l.Interested <= cur:
 		// Every interested peer fits: no probe needed, and room for
@@ -153,13 +154,24 @@ func (u *Uplink) Round(l Load) int {
 		// Most unchoked peers already wait on us: hold.
 	default:
 		u.base, u.baseRate, u.judgeIn, u.sum = cur, max(u.rates[0], u.rates[1]), probeRounds, 0
-		cur = min(want, cur*probeGrowth)
+		// Grow from what is unchoked: each torrent with demand keeps a
+		// slot whatever the budget, so 200 torrents unchoke 400 peers
+		// under a budget of 8, and a probe to 64 would change nothing.
+		from := max(cur, l.Unchoked)
+		// A probe right after one that passed goes to every interested
+		// peer: slow peers need many slots, and a ramp of eightfold
+		// steps spent most of a 20-second window below half the rate.
+		// Others go one step: unchoking 5,000 fast loopback leechers
+		// for a probe's three rounds cost a third of an 8 s window.
+		if cur = want; !u.passed {
+			cur = min(want, from*probeGrowth)
+		}
 		// Peers that get a slot add their rate if our side has room: a
 		// quarter of the proportional gain, with noise to spare, says
 		// they did, and half again the rate is enough where the new
 		// peers would fill any link (512 slots of 1 MiB/s peers grown
 		// to 2,000 on a 1 GB/s uplink).
-		from := min(u.base, l.Interested)
+		from = min(from, l.Interested)
 		u.need = 1 + min((float64(min(cur, l.Interested))/float64(max(from, 1))-1)/4, maxProbeGain)
 	}
 	u.slots = min(max(cur, u.MinSlots), u.MaxSlots)
