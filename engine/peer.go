@@ -76,12 +76,13 @@ type peer struct {
 	// (blocks in flight when we cancelled or it choked us); past it,
 	// unrequested blocks are offences.
 	unrequested  int64
-	failures     int32 // pieces that failed their hash with our data from this peer
-	offences     int32 // requests dropped for asking more than a peer needs (guard.go)
-	metaRequests int32 // ut_metadata requests it sent us
-	reading      int32 // reads handed to the disk pool
-	blocking     bool  // over sendBound; resumes on drain
-	sendBound    int32 // unsent bytes allowed before blocking (updateSendBound)
+	failures     int32  // pieces that failed their hash with our data from this peer
+	offences     int32  // requests dropped for asking more than a peer needs (guard.go)
+	metaRequests int32  // ut_metadata requests it sent us
+	reading      int32  // reads handed to the disk pool
+	blocking     bool   // over sendBound; resumes on drain
+	sendBound    int32  // unsent bytes allowed before blocking (updateSendBound)
+	servedAt     uint64 // uploadQueue.served when a read was last handed out for it
 
 	uploads []picker.Request // requests from the peer waiting for a disk read
 }

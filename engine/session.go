@@ -160,15 +160,22 @@ func (s *Session) afterBatch() {
 	// Only peers with requests queued: a seed with 5,000 connections and
 	// 4 upload slots spent a fifth of its CPU walking the whole peer map
 	// here after every batch.
-	for id, p := range s.upload.waiting {
+	for _, p := range s.upload.order(s.upLimited()) {
 		s.serveUploads(p)
 		if len(p.uploads) == 0 || p.closed || p.blocking || p.reading >= maxReading {
 			// Back when it drains (Writable) or a read finishes
 			// (readDone): 2,000 slow readers with full send buffers
 			// walked here after every batch cost a tenth of a core.
-			delete(s.upload.waiting, id)
+			delete(s.upload.waiting, p.id)
 		}
 	}
+}
+
+// upLimited reports whether an upload limit (the torrent's or the
+// client's) may stop serving part way through the waiting peers.
+func (s *Session) upLimited() bool {
+	_, own := s.limits.up.tokens()
+	return own || s.c.up.rate.Load() > 0
 }
 
 // have is the set of verified pieces (see transfer.have).

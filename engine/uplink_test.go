@@ -96,3 +96,26 @@ func TestPipelinesScaleToActivePieces(t *testing.T) {
 		t.Fatalf("one peer: depth %d, its pipeline %d", d, peers[0].pipe.Depth())
 	}
 }
+
+// Under a limit that lets one read through per turn, every waiting peer
+// gets its turn in rotation; map order gave one of five peers half of
+// all turns.
+func TestUploadOrderRotatesUnderALimit(t *testing.T) {
+	u := newUploadQueue()
+	for i := range 5 {
+		p := &peer{id: picker.PeerID(i)}
+		u.waiting[p.id] = p
+	}
+	turns := map[picker.PeerID]int{}
+	for range 1000 {
+		p := u.order(true)[0] // the limit lets one read through
+		u.served++
+		p.servedAt = u.served
+		turns[p.id]++
+	}
+	for id, n := range turns {
+		if n != 200 {
+			t.Fatalf("peer %d served %d of 1000 turns, want 200 each (%v)", id, n, turns)
+		}
+	}
+}
