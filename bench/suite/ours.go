@@ -214,6 +214,38 @@ func (a *apiClient) torrent(ih metainfo.Hash) (sessionState, error) {
 	return s, err
 }
 
+// cacheCounts are the read cache's lookups since start.
+type cacheCounts struct {
+	Hits   int64 `json:"cache_hits"`
+	Misses int64 `json:"cache_misses"`
+	Blocks int64 `json:"cache_block_reads"`
+}
+
+func (c cacheCounts) minus(o cacheCounts) cacheCounts {
+	return cacheCounts{c.Hits - o.Hits, c.Misses - o.Misses, c.Blocks - o.Blocks}
+}
+
+// cache reads /alldata's upload object.
+func (a *apiClient) cache() (cacheCounts, error) {
+	code, b, err := a.do("GET", "/alldata", nil)
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("suite: alldata: HTTP %d: %.200s", code, b)
+	}
+	if err != nil {
+		return cacheCounts{}, err
+	}
+	var all struct {
+		Upload *cacheCounts `json:"upload"`
+	}
+	if err := json.Unmarshal(b, &all); err != nil {
+		return cacheCounts{}, err
+	}
+	if all.Upload == nil {
+		return cacheCounts{}, fmt.Errorf("suite: alldata has no upload object")
+	}
+	return *all.Upload, nil
+}
+
 // states counts sessions by state over /alldata.
 func (a *apiClient) states() (map[string]int, error) {
 	code, b, err := a.do("GET", "/alldata", nil)

@@ -17,6 +17,9 @@ type seeder struct {
 	addr  netip.AddrPort
 	usage func() usage
 	stop  func()
+	// cache reads our daemon's read-cache counters (/alldata's upload
+	// object); nil for other seeders.
+	cache func() (cacheCounts, error)
 }
 
 // oursSeeding starts our daemon seeding pf with room for maxPeers peers:

@@ -36,7 +36,7 @@ func scenarioG(e *env, tb *scope) []*table {
 	big := parts[len(parts)-1]
 	t := &table{title: fmt.Sprintf("g. Seed %d MiB to leechers capped at 1 MiB/s, 50 ms RTT (%.0f s window)", size>>20, window.Seconds()),
 		cols: []string{"seeder", "leechers", "churn /s", "connected / open", "demand MB/s", "received MB/s", "share of demand",
-			"share of swarm demand", "Jain", "Jain (leechers)", "served / present", "CPU s/GiB", "RSS MiB", "peak RSS MiB", "runs ok"}}
+			"share of swarm demand", "Jain", "Jain (leechers)", "served / present", "CPU s/GiB", "cache hits", "blocks read alone", "RSS MiB", "peak RSS MiB", "runs ok"}}
 	add := func(api *apiClient) error { return api.addTorrent("", pf.raw) }
 	ours := func(slots int) func(n int, _ int64, run int) (*seeder, error) {
 		return func(n int, _ int64, run int) (*seeder, error) {
@@ -115,6 +115,7 @@ func scenarioG(e *env, tb *scope) []*table {
 	wanNotes(t, wanSwarm{rate: rate, rtt: rtt, churn: big.churn}, window)
 	t.note("Jain (leechers): Jain's index over each leecher's rate over the whole window (a leecher is a position in the swarm, kept across its reconnects; one never let in counts as 0).")
 	t.note("Our seeder runs `serve` with the torrent added over the API and its defaults (automatic upload slots, -unchoke-slots 0) except -max-peers-per-torrent, raised to leechers + 100 as in scenario c (the default of 80 would refuse most of the swarm).")
+	t.note("cache hits: the share of our seeder's read-cache lookups in the window that found their piece cached (or being read); blocks read alone: the share read as the 16 KiB block alone because the cache was thrashing (recent whole-piece fills served under a third of their blocks). From /alldata's upload object before and after the window; libtorrent reads through mmap and reports none.")
 	t.note("connected / open: leecher connections past the handshake / TCP connections open, at the end of the window (a seeder slow to accept leaves connections waiting for its handshake; they are not in demand). served / present: connections that received any block in the window / connections connected at some time in it (with churn, more than the swarm's size).")
 	return []*table{t}
 }
@@ -147,6 +148,10 @@ func addWAN(res map[string]series, ok map[string]int, k string, m wanResult, ref
 	s.add("cpu", m.cpu.Seconds()/(float64(m.bytes)/gib))
 	s.add("rss", float64(m.rss)/mib)
 	s.add("hwm", float64(m.hwm)/mib)
+	if n := m.cache.Hits + m.cache.Misses; m.hasCache && n > 0 {
+		s.add("hit", 100*float64(m.cache.Hits)/float64(n))
+		s.add("alone", 100*float64(m.cache.Blocks)/float64(n))
+	}
 }
 
 // wanRow is a g row: medians over the runs that succeeded.
@@ -161,7 +166,7 @@ func wanRow(s series, name string, n int, churn float64, ok, runs int) []string 
 	return []string{name, fmt.Sprint(n), f(churn, 0), f(s.med("connected"), 0) + " / " + f(s.med("open"), 0), demand,
 		f(s.med("mbps"), 1), pct(s.med("share")), pct(s.med("sshare")), f(s.med("jain"), 3), f(s.med("sjain"), 3),
 		f(s.med("served"), 0) + " / " + f(s.med("present"), 0), f(s.med("cpu"), 2),
-		f(s.med("rss"), 0), f(s.med("hwm"), 0), fmt.Sprintf("%d/%d", ok, runs)}
+		pct(s.med("hit")), pct(s.med("alone")), f(s.med("rss"), 0), f(s.med("hwm"), 0), fmt.Sprintf("%d/%d", ok, runs)}
 }
 
 // pct formats a percentage; "–" for NaN.

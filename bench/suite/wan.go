@@ -59,7 +59,11 @@ type wanResult struct {
 	// it (scenario h's demand).
 	torDemand []float64
 	cpu       time.Duration // the seeder's, in the window
-	rss, hwm  int64         // the seeder's VmRSS at the end of the window, VmHWM
+	// cache is the seeder's read-cache lookups in the window, when it
+	// reports them (ours).
+	cache    cacheCounts
+	hasCache bool
+	rss, hwm int64 // the seeder's VmRSS at the end of the window, VmHWM
 	// How long the seeder took to start (data checked), the swarm to
 	// settle, the seeder to stop: for the log.
 	startup, settle time.Duration
@@ -99,9 +103,18 @@ func wanRun(start func() (*seeder, error), w wanSwarm, window time.Duration) (r 
 	// Past the first burst: a seeder's limiter starts with tokens, and
 	// what it sent at once the capped leechers count over the next second.
 	time.Sleep(2 * time.Second)
+	var cacheA cacheCounts
+	if s.cache != nil {
+		cacheA, err = s.cache()
+		r.hasCache = err == nil
+	}
 	ua, ca, sa, selfA := s.usage(), sw.Conns(sw.Elapsed()), sw.Stats(), selfCPU()
 	time.Sleep(window)
 	cb, ub, st, selfB := sw.Conns(ca.At), s.usage(), sw.Stats(), selfCPU()
+	if r.hasCache {
+		cacheB, err := s.cache()
+		r.cache, r.hasCache = cacheB.minus(cacheA), err == nil
+	}
 	r.closes, r.dialErrors, r.swarmCPU = st.RemoteCloses-sa.RemoteCloses, st.DialErrors-sa.DialErrors, selfB-selfA
 	r.unexpected = st.Unexpected - sa.Unexpected
 	if err := swarmErr(st); err != nil {
@@ -204,7 +217,7 @@ func (e *env) oursServing(tb *scope, downloads string, count int, o serveOpts, a
 		stop()
 		return nil, err
 	}
-	return &seeder{addr: netip.MustParseAddrPort(sp.peerAddr), usage: sp.samp.now, stop: stop}, nil
+	return &seeder{addr: netip.MustParseAddrPort(sp.peerAddr), usage: sp.samp.now, stop: stop, cache: sp.api.cache}, nil
 }
 
 // wanNotes say how the WAN swarm and the libtorrent seeders were set up.
