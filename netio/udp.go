@@ -42,7 +42,7 @@ type UDP struct {
 	utp    func(b []byte, from netip.AddrPort) bool // utp.Mux.Deliver, nil without uTP
 	trk    tracker.Waiters                          // BEP 15 replies, by transaction id
 	// rcvBuf and sndBuf are the socket's buffer sizes as the kernel set
-	// them (see sizeBuffers).
+	// them (see SizeUDPBuffers).
 	rcvBuf, sndBuf int
 
 	stats udpCounters
@@ -85,7 +85,7 @@ func listenUDP(addr netip.AddrPort) (*UDP, error) {
 		return nil, fmt.Errorf("netio: udp: %w", err)
 	}
 	u := &UDP{pc: pc, done: make(chan struct{})}
-	u.rcvBuf, u.sndBuf = sizeBuffers(pc, socketBuffer)
+	u.rcvBuf, u.sndBuf = SizeUDPBuffers(pc, socketBuffer)
 	go u.readLoop()
 	return u, nil
 }

@@ -13,11 +13,11 @@ import (
 // overflow is a loss that halves the window.
 const socketBuffer = 4 << 20
 
-// sizeBuffers sets pc's buffers to want bytes each way. The plain
+// SizeUDPBuffers sets pc's buffers to want bytes each way. The plain
 // setsockopt is capped by net.core.rmem_max/wmem_max (often 208 KiB); the
 // FORCE variants, allowed with CAP_NET_ADMIN, are not, so they go first.
 // It returns what the kernel then reports.
-func sizeBuffers(pc *net.UDPConn, want int) (rcv, snd int) {
+func SizeUDPBuffers(pc *net.UDPConn, want int) (rcv, snd int) {
 	raw, err := pc.SyscallConn()
 	if err != nil {
 		return 0, 0

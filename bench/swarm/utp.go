@@ -9,8 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"gotorrentserver/netio"
 	"gotorrentserver/netio/utp"
 )
 
@@ -86,7 +85,7 @@ func (u *utpSockets) bind(i int, src netip.Addr) error {
 	if err != nil {
 		return fmt.Errorf("swarm: utp socket: %w", err)
 	}
-	sizeBuffers(pc, utpSocketBuffer)
+	netio.SizeUDPBuffers(pc, utpSocketBuffer)
 	u.mu.Lock()
 	if u.closed {
 		u.mu.Unlock()
@@ -149,24 +148,6 @@ func synTimeouts(d time.Duration) int {
 		n++
 	}
 	return n
-}
-
-// sizeBuffers sets pc's buffers to want bytes each way, past
-// net.core.rmem_max/wmem_max where allowed (CAP_NET_ADMIN).
-func sizeBuffers(pc *net.UDPConn, want int) {
-	raw, err := pc.SyscallConn()
-	if err != nil {
-		return
-	}
-	raw.Control(func(fd uintptr) {
-		s := int(fd)
-		if unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, want) != nil {
-			unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUF, want)
-		}
-		if unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, want) != nil {
-			unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_SNDBUF, want)
-		}
-	})
 }
 
 // dialUTP dials slot i over uTP from a socket of its own and waits until

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"gotorrentserver/metainfo"
 )
 
 func TestCacheServesCorrectBytesAndCoalesces(t *testing.T) {
@@ -153,6 +155,20 @@ func TestCacheRecyclesEvictedBuffersSafely(t *testing.T) {
 	}
 }
 
+// blockReader reads 100-byte blocks through the cache and checks them.
+func blockReader(t *testing.T, s *Storage, mi *metainfo.MetaInfo, data []byte) func(piece int, begin int64) {
+	return func(piece int, begin int64) {
+		t.Helper()
+		dst := make([]byte, 100)
+		if err := s.ReadBlockCached(piece, begin, dst); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(dst, pieceData(mi, data, piece)[begin:begin+100]) {
+			t.Fatalf("block at %d of piece %d wrong", begin, piece)
+		}
+	}
+}
+
 // Many slow readers each in a different piece evict each other's pieces
 // before their next block: the cache then reads blocks alone instead of
 // a whole piece per block, and goes back to whole pieces once readers
@@ -163,16 +179,7 @@ func TestCacheReadsBlocksAloneWhileThrashing(t *testing.T) {
 	s := openT(t, t.TempDir(), mi, Options{Cache: c})
 	writeAllBlocks(t, s, data, 1000, 45)
 	pieces := mi.NumPieces() - 1 // whole ones
-	read := func(piece int, begin int64) {
-		t.Helper()
-		dst := make([]byte, 100)
-		if err := s.ReadBlockCached(piece, begin, dst); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(dst, pieceData(mi, data, piece)[begin:begin+100]) {
-			t.Fatalf("block at %d of piece %d wrong", begin, piece)
-		}
-	}
+	read := blockReader(t, s, mi, data)
 	// One reader per piece, each reading its piece's next block in turn:
 	// every lookup misses.
 	for round := range 200 {
@@ -204,16 +211,7 @@ func TestCacheLeavesThrashingForSequentialReaders(t *testing.T) {
 	s := openT(t, t.TempDir(), mi, Options{Cache: c})
 	writeAllBlocks(t, s, data, 1000, 45)
 	pieces := mi.NumPieces() - 1
-	read := func(piece int, begin int64) {
-		t.Helper()
-		dst := make([]byte, 100)
-		if err := s.ReadBlockCached(piece, begin, dst); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(dst, pieceData(mi, data, piece)[begin:begin+100]) {
-			t.Fatalf("block at %d of piece %d wrong", begin, piece)
-		}
-	}
+	read := blockReader(t, s, mi, data)
 	for round := range 200 {
 		for piece := range pieces {
 			read(piece, int64(round%10*100))
