@@ -26,7 +26,7 @@ type wiretap struct {
 }
 
 type tapped struct {
-	first   byte // the dialer's first byte: 0x13 for a plaintext handshake
+	first   byte // 0x13 when the dialer began with the plaintext handshake, else 0
 	started bool // the dialer has sent a byte, so first is meaningful
 	clear   bool // "\x13BitTorrent protocol" seen in either direction
 }
@@ -91,7 +91,13 @@ func (w *wiretap) copy(dst, src net.Conn, tc *tapped, dialer bool) {
 			seen := append(tail, buf[:n]...)
 			w.mu.Lock()
 			if first && dialer {
-				tc.first, tc.started = buf[0], true
+				// A DH key's first byte is 0x13 one time in 256: only
+				// the protocol string says plaintext.
+				k := min(n, len(mseProtocol))
+				tc.started = true
+				if bytes.Equal(buf[:k], mseProtocol[:k]) {
+					tc.first = 0x13
+				}
 			}
 			if bytes.Contains(seen, mseProtocol) {
 				tc.clear = true
