@@ -27,10 +27,13 @@ const (
 	StateSeeding
 	StateError
 	StateMetadata
+	// StateQueued: the user wants it running, but the queue's limits on
+	// active downloads or seeds hold it back until a slot frees.
+	StateQueued
 )
 
 func (s State) String() string {
-	return [...]string{"stopped", "checking", "downloading", "seeding", "error", "metadata"}[s]
+	return [...]string{"stopped", "checking", "downloading", "seeding", "error", "metadata", "queued"}[s]
 }
 
 // Session is one torrent: a small coordinator over parts that each own one

@@ -21,6 +21,46 @@ type Settings struct {
 	MaxDown    int64  // bytes/s, 0 = unlimited
 	MaxUp      int64  // bytes/s, 0 = unlimited
 	Sequential bool   // download pieces in order
+	Label      string // the operator's label; "" = none
+	// RatioLimit stops (or removes, per the global limit action) the
+	// torrent once uploaded/downloaded reaches it. 0 follows the global
+	// setting and a negative value means none, so that the zero value
+	// (an old record, a plain add) follows the global setting; the API
+	// speaks -1 for "global" and 0 for "none" and maps at its edge.
+	RatioLimit float64
+	// SeedTimeLimit is the same for minutes spent seeding.
+	SeedTimeLimit int64
+	// Priorities holds one byte per file of the API's files list (pad
+	// files left out), PrioritySkip, PriorityNormal or PriorityHigh; ""
+	// or a missing byte means normal. A string, so Settings stays a
+	// comparable value that snapshots can share.
+	Priorities string
+}
+
+// File priorities, as bytes of Settings.Priorities and as the API numbers
+// them.
+const (
+	PrioritySkip   = 0
+	PriorityNormal = 1
+	PriorityHigh   = 2
+)
+
+// FilePriority is file i's priority (i indexes the API's files list).
+func (st Settings) FilePriority(i int) int {
+	if i < 0 || i >= len(st.Priorities) {
+		return PriorityNormal
+	}
+	return int(st.Priorities[i])
+}
+
+// WithFilePriority returns the priorities with file i (of n files) set to p.
+func (st Settings) WithFilePriority(i, n, p int) string {
+	b := []byte(st.Priorities)
+	for len(b) < n {
+		b = append(b, PriorityNormal)
+	}
+	b[i] = byte(p)
+	return string(b)
 }
 
 // Record is what a torrent needs to come back after a restart without
@@ -32,8 +72,10 @@ type Record struct {
 	NumPieces  int
 	Downloaded int64 // totals over the torrent's life
 	Uploaded   int64
-	Added      time.Time
-	Magnet     string // set while a magnet's metadata is still unknown
+	// SeedingSeconds is the time spent seeding over the torrent's life.
+	SeedingSeconds int64
+	Added          time.Time
+	Magnet         string // set while a magnet's metadata is still unknown
 	// MetaInfo and Root let the persister stat the torrent's files beneath
 	// the download root when it writes (disk I/O, so never on the
 	// session); MetaInfo is nil while a magnet's metadata is unknown.

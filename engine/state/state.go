@@ -270,6 +270,11 @@ type record struct {
 	MaxDown    int64        `json:"maxdown"`
 	MaxUp      int64        `json:"maxup"`
 	Sequential bool         `json:"sequential"`
+	Label      string       `json:"label,omitempty"`
+	RatioLimit float64      `json:"ratio_limit,omitempty"`
+	SeedLimit  int64        `json:"seed_time_limit,omitempty"`
+	Priorities []int        `json:"priorities,omitempty"`
+	Seeding    int64        `json:"seeding_seconds,omitempty"`
 	Have       string       `json:"have"` // hex bitfield
 	NumPieces  int          `json:"pieces"`
 	Downloaded int64        `json:"downloaded"`
@@ -289,7 +294,11 @@ type FileRecord struct {
 func toRecord(r *resume.Record) record {
 	rec := record{InfoHash: r.InfoHash.String(), Dir: r.Dir, Stopped: r.Stopped, MaxDown: r.MaxDown,
 		MaxUp: r.MaxUp, Sequential: r.Sequential, Have: hex.EncodeToString(r.Have), NumPieces: r.NumPieces,
-		Downloaded: r.Downloaded, Uploaded: r.Uploaded, Added: r.Added.UTC(), Saved: time.Now().UTC()}
+		Downloaded: r.Downloaded, Uploaded: r.Uploaded, Added: r.Added.UTC(), Saved: time.Now().UTC(),
+		Label: r.Label, RatioLimit: r.RatioLimit, SeedLimit: r.SeedTimeLimit, Seeding: r.SeedingSeconds}
+	for i := 0; i < len(r.Priorities); i++ {
+		rec.Priorities = append(rec.Priorities, int(r.Priorities[i]))
+	}
 	if r.MetaInfo == nil || r.Dir == "" {
 		return rec
 	}
@@ -304,9 +313,14 @@ func toRecord(r *resume.Record) record {
 
 func (rec record) resume(ih metainfo.Hash) resume.Record {
 	have, _ := hex.DecodeString(rec.Have)
+	prio := make([]byte, len(rec.Priorities))
+	for i, p := range rec.Priorities {
+		prio[i] = byte(min(max(p, resume.PrioritySkip), resume.PriorityHigh))
+	}
 	return resume.Record{InfoHash: ih, Settings: resume.Settings{Dir: rec.Dir, Stopped: rec.Stopped, MaxDown: rec.MaxDown, MaxUp: rec.MaxUp,
-		Sequential: rec.Sequential}, Have: have, NumPieces: rec.NumPieces, Downloaded: rec.Downloaded,
-		Uploaded: rec.Uploaded, Added: rec.Added}
+		Sequential: rec.Sequential, Label: rec.Label, RatioLimit: rec.RatioLimit, SeedTimeLimit: rec.SeedLimit,
+		Priorities: string(prio)}, Have: have, NumPieces: rec.NumPieces, Downloaded: rec.Downloaded,
+		Uploaded: rec.Uploaded, Added: rec.Added, SeedingSeconds: rec.Seeding}
 }
 
 // WriteFileAtomic writes b to path so that a crash leaves either the old or
