@@ -16,6 +16,9 @@ type discovery struct {
 	joined     bool          // trackers heard "started" for this run
 	dhtRunning bool
 	dhtNext    time.Time
+	// custom is the announce list as the operator edited it, kept in the
+	// resume record; nil while it is the metainfo's.
+	custom [][]string
 }
 
 // carry makes ev ride on the next announce.

@@ -50,7 +50,7 @@ func diffSnapshots(old, sn *Snapshot) Change {
 		return ChangeAll
 	}
 	var c Change
-	if old.State != sn.State || old.Error != sn.Error {
+	if old.State != sn.State || old.Error != sn.Error || old.LimitReached != sn.LimitReached {
 		c |= ChangeState
 	}
 	if old.Have != sn.Have || old.Left != sn.Left || old.NumPieces != sn.NumPieces || old.Rechecks != sn.Rechecks ||

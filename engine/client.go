@@ -14,6 +14,7 @@ import (
 	"github.com/bits-and-blooms/bitset"
 
 	"gotorrentserver/engine/choke"
+	"gotorrentserver/engine/resume"
 	"gotorrentserver/engine/storage"
 	"gotorrentserver/engine/tracker"
 	"gotorrentserver/metainfo"
@@ -129,12 +130,22 @@ type Client struct {
 	lastLoad  atomic.Pointer[roundResult]
 	stopping  sync.WaitGroup
 	tickDone  chan struct{}
+
+	// Global settings (global.go): read lock-free, changed under globalMu.
+	global   atomic.Pointer[Global]
+	globalMu sync.Mutex
+	// queue is the queue order; queueMu orders its saves; queueKick asks
+	// the ticker for a queue pass (queue.go).
+	queue     queueOrder
+	queueMu   sync.Mutex
+	queueKick chan struct{}
 }
 
 // New starts a client with no torrents.
 func New(cfg Config) *Client {
 	cfg.defaults()
-	c := &Client{cfg: cfg, tickDone: make(chan struct{})}
+	c := &Client{cfg: cfg, tickDone: make(chan struct{}), queueKick: make(chan struct{}, 1)}
+	c.global.Store(&Global{LimitAction: resume.LimitStop})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.sched = newScheduler(runtime.GOMAXPROCS(0))
 	c.disk = storage.NewPool(cfg.DiskWorkers, 4096)
@@ -202,6 +213,11 @@ type AddOptions struct {
 	Restored   bool           // coming back from the persister: do not store it again
 	Downloaded int64          // totals from earlier runs (resume)
 	Uploaded   int64
+	// SeedingSeconds is the time spent seeding in earlier runs (resume).
+	SeedingSeconds int64
+	// Trackers, when set, replace the metainfo's announce list (the
+	// operator added or removed trackers; resume).
+	Trackers [][]string
 	// Error, when set, brings the torrent back in state error with this
 	// message (its resume record was lost); starting it clears it.
 	Error error
@@ -243,6 +259,10 @@ func (s *Session) configure(opt AddOptions) {
 	}
 	s.settings = opt.settings()
 	s.persist.base.downloaded, s.persist.base.uploaded = opt.Downloaded, opt.Uploaded
+	s.seed.base = time.Duration(opt.SeedingSeconds) * time.Second
+	if opt.Trackers != nil {
+		s.setTrackers(opt.Trackers)
+	}
 	// A restored torrent's record is already on disk, and a new one's was
 	// written by Add: rewriting 10,000 of them at every start-up would
 	// cost 10,000 fsyncs for nothing.
@@ -263,7 +283,9 @@ func (s *Session) configure(opt AddOptions) {
 func (c *Client) register(s *Session, opt AddOptions) {
 	c.sessions.Store(s.ih, s)
 	c.obfuscated.Store(ObfuscatedHash(s.ih), s)
+	c.queue.add(s.ih)
 	if !opt.Stopped && opt.Error == nil {
+		// Under queue limits the start takes a place in the queue.
 		s.post(startEvent{have: opt.Have})
 	}
 }
@@ -300,6 +322,7 @@ func (c *Client) Remove(ih metainfo.Hash, deleteData bool) error {
 	}
 	c.sessions.Delete(ih)
 	c.obfuscated.Delete(ObfuscatedHash(ih))
+	c.queue.remove(ih)
 	c.removed.add(c.version.Add(1), ih)
 	s.removed.Store(true)
 	c.regMu.Unlock()
@@ -381,6 +404,8 @@ func (c *Client) tickLoop() {
 			return
 		case <-lt.C:
 			c.limitRefill(c.cfg.Now())
+		case <-c.queueKick:
+			c.queuePass()
 		case <-t.C:
 			now := c.cfg.Now()
 			c.down.refill(now, true)
@@ -399,6 +424,9 @@ func (c *Client) tickLoop() {
 				}
 				return true
 			})
+			if queuing(c.Global()) {
+				c.queuePass()
+			}
 			if auto {
 				// The ticks just posted read these budgets: sessions
 				// take a moment to start, and reports are a tick old

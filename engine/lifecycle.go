@@ -17,7 +17,29 @@ import (
 // skips the recheck.
 type startEvent struct{ have *bitset.BitSet }
 
-func (e startEvent) handle(s *Session) { s.start(e.have) }
+func (e startEvent) handle(s *Session) {
+	if s.life.state == StateStopped && queuing(s.c.Global()) {
+		// Under queue limits a start takes a place in the queue; the
+		// queue pass starts it when its turn comes.
+		s.wantRun()
+		s.queued = true
+		s.dirty = true
+		s.publish()
+		s.c.kickQueue()
+		return
+	}
+	s.start(e.have)
+}
+
+// wantRun records that the user wants the torrent running.
+func (s *Session) wantRun() {
+	if s.settings.Stopped {
+		s.settings.Stopped = false
+		s.persist.restored = false
+		s.persist.dirty = true
+		s.saveResume(true)
+	}
+}
 
 // start begins a run from stopped or error; have is as in startEvent.
 func (s *Session) start(have *bitset.BitSet) {
@@ -30,6 +52,7 @@ func (s *Session) start(have *bitset.BitSet) {
 	s.settings.Stopped = false
 	s.persist.dirty = !s.persist.restored
 	s.life.err = nil
+	s.limitReached = ""
 	if have == nil {
 		have = s.dl.stopHave
 	}
@@ -249,6 +272,7 @@ func (e stopEvent) handle(s *Session) {
 // stop ends a run: see stopEvent.
 func (s *Session) stop(user bool) {
 	if user {
+		s.queued = false
 		s.settings.Stopped = true
 		s.persist.dirty = true
 		s.persist.restored = false

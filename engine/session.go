@@ -85,6 +85,11 @@ type Session struct {
 	settings   Settings   // the user's choices for this torrent
 	limits     rateLimits // the token buckets enforcing its rates
 	dirty      bool       // the snapshot is stale
+	queued     bool       // stopped by the queue, not the user (queue.go)
+	seed       seedClock  // time spent seeding (seedlimit.go)
+	// limitReached says why the seed limits last stopped the torrent;
+	// cleared when it starts again.
+	limitReached string
 	parked     []parkedJob
 	onComplete []func()
 	checkDone  func() // test hook: called when a recheck finishes

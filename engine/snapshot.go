@@ -29,6 +29,15 @@ type Snapshot struct {
 	UpRate     int64
 	Size       int64
 	Left       int64
+	// TotalDownloaded and TotalUploaded are payload bytes over the
+	// torrent's life, earlier runs included.
+	TotalDownloaded, TotalUploaded int64
+	// SeedingSeconds is the time spent seeding over the torrent's life,
+	// as of At; while seeding, add the time since At.
+	SeedingSeconds int64
+	// LimitReached says why the ratio or seed-time limit stopped the
+	// torrent ("" unless it did, until it starts again).
+	LimitReached string
 	// Settings are the torrent's own settings (folder, limits, order), the
 	// same value adding, the resume record and a restore carry.
 	Settings
@@ -118,8 +127,15 @@ func (s *Session) publish() {
 	s.dirty = false
 	have := s.have()
 	n := s.numPieces()
+	state := s.life.state
+	if s.queued && state == StateStopped {
+		state = StateQueued
+	}
+	totalDown, totalUp := s.totals()
 	sn := &Snapshot{
-		Name: s.name(), InfoHash: s.ih, State: s.life.state, NumPieces: n,
+		Name: s.name(), InfoHash: s.ih, State: state, NumPieces: n,
+		TotalDownloaded: totalDown, TotalUploaded: totalUp, LimitReached: s.limitReached,
+		SeedingSeconds: int64(s.seed.total(s.now) / time.Second),
 		Bitfield: bitfieldBytes(have, n), Have: int(have.Count()),
 		Added: s.added, Started: s.life.started, Size: s.size(), Left: s.left(), At: s.now,
 		Downloaded: s.stats.downloaded, Uploaded: s.stats.uploaded, Wasted: s.stats.wasted,

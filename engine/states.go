@@ -85,6 +85,11 @@ func (s *Session) to(on trigger) bool {
 		s.c.logf("engine: %s: %s refused in state %s", s.ih, on, s.life.state)
 		return false
 	}
+	if next == StateSeeding {
+		s.seed.enter(s.now)
+	} else {
+		s.seed.leave(s.now)
+	}
 	s.life.state = next
 	s.dirty = true
 	return true

@@ -47,6 +47,8 @@ func (e tickEvent) handle(s *Session) {
 	s.dhtAnnounce()
 	s.sendPex()
 	s.fetchMetadata()
+	s.seed.account(s.now)
+	s.checkSeedLimits()
 	s.publish()
 	s.saveResume(false)
 }

@@ -26,6 +26,20 @@ type route struct {
 	h      handler
 }
 
+// postBeside are POST handlers on paths that also answer GET (routes):
+// /settings reads with GET and changes with POST.
+var postBeside = map[string]handler{
+	"/settings": (*Server).postSettings,
+}
+
+// allow is a route's Allow header.
+func allow(path string, rt route) string {
+	if postBeside[path] != nil {
+		return rt.method + ", " + http.MethodPost
+	}
+	return rt.method
+}
+
 // routes is the API, path by path, as in the seed API spec.
 var routes = map[string]route{
 	"/alldata":        {http.MethodGet, (*Server).allData},
@@ -38,7 +52,17 @@ var routes = map[string]route{
 	"/setdownrate":    {http.MethodGet, (*Server).setDownRate},
 	"/setuprate":      {http.MethodGet, (*Server).setUpRate},
 	// Added beside the spec's calls.
-	"/recheck": {http.MethodGet, (*Server).recheck},
+	"/recheck":          {http.MethodGet, (*Server).recheck},
+	"/setlabel":         {http.MethodGet, (*Server).setLabel},
+	"/setsequential":    {http.MethodGet, (*Server).setSequential},
+	"/setratiolimit":    {http.MethodGet, (*Server).setRatioLimit},
+	"/setseedtimelimit": {http.MethodGet, (*Server).setSeedTimeLimit},
+	"/reannounce":       {http.MethodGet, (*Server).reannounce},
+	"/addpeer":          {http.MethodGet, (*Server).addPeer},
+	"/addtracker":       {http.MethodGet, (*Server).addTracker},
+	"/removetracker":    {http.MethodGet, (*Server).removeTracker},
+	"/setqueueposition": {http.MethodGet, (*Server).setQueuePosition},
+	"/settings":         {http.MethodGet, (*Server).getSettings},
 }
 
 // serve is the fasthttp handler: authentication, routing, and a recover
@@ -65,12 +89,17 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, http.StatusNotFound, "unknown path")
 		return
 	}
-	if string(ctx.Method()) != rt.method {
-		ctx.Response.Header.Set(fasthttp.HeaderAllow, rt.method)
-		writeError(ctx, http.StatusMethodNotAllowed, "use "+rt.method)
+	h := rt.h
+	switch m := string(ctx.Method()); {
+	case m == http.MethodPost && postBeside[string(ctx.Path())] != nil:
+		h = postBeside[string(ctx.Path())]
+	case m != rt.method:
+		a := allow(string(ctx.Path()), rt)
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, a)
+		writeError(ctx, http.StatusMethodNotAllowed, "use "+a)
 		return
 	}
-	v, err := rt.h(s, ctx)
+	v, err := h(s, ctx)
 	if err != nil {
 		writeAPIError(ctx, err)
 		return
@@ -188,8 +217,17 @@ func (s *Server) buildAllData() allData {
 		out.ListenError = &msg
 	}
 	out.Upload = uploadFromStats(s.cfg.Client.UploadStats())
+	order := s.cfg.Client.QueueOrder()
+	pos := make(map[metainfo.Hash]int, len(order))
+	for i, ih := range order {
+		pos[ih] = i
+	}
 	for _, sn := range snaps {
-		out.Sessions = append(out.Sessions, sessionFromSnapshot(sn))
+		js := sessionFromSnapshot(sn)
+		if p, ok := pos[sn.InfoHash]; ok {
+			js.QueuePosition = p
+		}
+		out.Sessions = append(out.Sessions, js)
 	}
 	return out
 }
@@ -207,14 +245,16 @@ func (s *Server) torrentData(ctx *fasthttp.RequestCtx) (any, error) {
 	if sn == nil {
 		return nil, engineError(engine.ErrNotFound)
 	}
-	return sessionFromSnapshot(sn), nil
+	js := sessionFromSnapshot(sn)
+	js.QueuePosition = s.cfg.Client.QueuePosition(ih)
+	return js, nil
 }
 
 // addTorrentFile checks every parameter before touching anything, then
 // parses the body, then creates the folder, then adds.
 func (s *Server) addTorrentFile(ctx *fasthttp.RequestCtx) (any, error) {
-	var p [4]string
-	for i, name := range [...]string{"path", "start", "maxdown", "maxup"} {
+	var p [6]string
+	for i, name := range [...]string{"path", "start", "maxdown", "maxup", "label", "sequential"} {
 		v, err := query(ctx, name)
 		if err != nil {
 			return nil, err
@@ -233,6 +273,14 @@ func (s *Server) addTorrentFile(ctx *fasthttp.RequestCtx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	label, err := parseLabel(p[4])
+	if err != nil {
+		return nil, err
+	}
+	sequential, err := parseBool("sequential", p[5], false)
+	if err != nil {
+		return nil, err
+	}
 	// The parsed metainfo keeps slices of its input (InfoBytes), and
 	// fasthttp reuses the body buffer after we return: parse a copy.
 	body := bytes.Clone(ctx.PostBody())
@@ -247,11 +295,12 @@ func (s *Server) addTorrentFile(ctx *fasthttp.RequestCtx) (any, error) {
 	if s.cfg.Client.Session(mi.InfoHash) != nil {
 		return nil, engineError(engine.ErrExists)
 	}
-	dir, err := s.root.ensure(p[0])
+	dir, err := s.root.ensure(s.addDir(p[0]))
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.cfg.Client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: dir, Stopped: !start, MaxDown: maxDown, MaxUp: maxUp}})
+	_, err = s.cfg.Client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: dir, Stopped: !start, MaxDown: maxDown,
+		MaxUp: maxUp, Label: label, Sequential: sequential}})
 	if err != nil {
 		return nil, engineError(err)
 	}
@@ -266,17 +315,19 @@ func (s *Server) addMagnet(ctx *fasthttp.RequestCtx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.root.resolve(req.targetDir); err != nil {
+	target := s.addDir(req.targetDir)
+	if _, err := s.root.resolve(target); err != nil {
 		return nil, err
 	}
 	if s.cfg.Client.Session(req.magnet.InfoHash) != nil {
 		return nil, engineError(engine.ErrExists)
 	}
-	dir, err := s.root.ensure(req.targetDir)
+	dir, err := s.root.ensure(target)
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.cfg.Client.AddMagnet(req.magnet, engine.AddOptions{Settings: engine.Settings{Dir: dir, MaxDown: req.maxDown, MaxUp: req.maxUp}})
+	_, err = s.cfg.Client.AddMagnet(req.magnet, engine.AddOptions{Settings: engine.Settings{Dir: dir, MaxDown: req.maxDown,
+		MaxUp: req.maxUp, Stopped: !req.start, Label: req.label, Sequential: req.sequential}})
 	if err != nil {
 		return nil, engineError(err)
 	}

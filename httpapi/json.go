@@ -82,6 +82,20 @@ type sessionJSON struct {
 	// WebSeeds are the BEP 19 servers of the url-list, shown like the
 	// trackers: [] when the torrent has none.
 	WebSeeds []webSeedJSON `json:"webseeds"`
+
+	// The operator's controls (controls.go) and lifetime figures.
+	TotalDownloaded int64   `json:"total_downloaded"` // bytes over the torrent's life
+	TotalUploaded   int64   `json:"total_uploaded"`
+	Ratio           float64 `json:"ratio"` // total_uploaded / total_downloaded (or size, if nothing was downloaded)
+	SeedingSeconds  int64   `json:"seeding_seconds"`
+	Label           string  `json:"label"`
+	QueuePosition   int     `json:"queue_position"` // 0 first; -1 not known
+	Sequential      bool    `json:"sequential"`
+	RatioLimit      float64 `json:"ratio_limit"`     // -1 follows the global setting, 0 none
+	SeedTimeLimit   int64   `json:"seed_time_limit"` // minutes; -1 follows the global setting, 0 none
+	// LimitReached says why the ratio or seed-time limit stopped the
+	// torrent; null otherwise.
+	LimitReached *string `json:"limit_reached"`
 }
 
 // webSeedJSON is one web seed. status is "working", "backoff" (asked again
@@ -202,6 +216,22 @@ func sessionFromSnapshot(sn *engine.Snapshot) sessionJSON {
 		Added:          timeJSON(sn.Added),
 		Rechecks:       sn.Rechecks,
 		WebSeeds:       make([]webSeedJSON, 0, len(sn.WebSeeds)),
+
+		TotalDownloaded: sn.TotalDownloaded,
+		TotalUploaded:   sn.TotalUploaded,
+		Ratio:           finite(engine.Ratio(sn.TotalUploaded, sn.TotalDownloaded, sn.Size)),
+		SeedingSeconds:  sn.SeedingSeconds,
+		Label:           sn.Label,
+		QueuePosition:   -1,
+		Sequential:      sn.Sequential,
+		RatioLimit:      engineToAPILimit(sn.Settings.RatioLimit),
+		SeedTimeLimit:   int64(engineToAPILimit(float64(sn.Settings.SeedTimeLimit))),
+		LimitReached:    nullable(sn.LimitReached),
+	}
+	if sn.State == engine.StateSeeding {
+		// The snapshot counts up to when it was taken; an idle seed's
+		// is not retaken every second.
+		out.SeedingSeconds += int64(max(time.Since(sn.At), 0) / time.Second)
 	}
 	for _, t := range sn.Trackers {
 		out.Trackers = append(out.Trackers, trackerFromStatus(t))

@@ -91,6 +91,10 @@ type magnetRequest struct {
 	TargetDir string `json:"targetdir"`
 	MaxDown   *int64 `json:"maxdown"` // KiB/s, 0 or absent = unlimited
 	MaxUp     *int64 `json:"maxup"`
+	// Added beside the spec's fields.
+	Start      *bool  `json:"start"` // absent = true
+	Label      string `json:"label"`
+	Sequential bool   `json:"sequential"`
 }
 
 // addMagnet is a validated /addmagnet request; rates in bytes/s.
@@ -98,6 +102,9 @@ type addMagnet struct {
 	magnet         *metainfo.Magnet
 	targetDir      string // as given; resolved against the root by the caller
 	maxDown, maxUp int64
+	start          bool
+	label          string
+	sequential     bool
 }
 
 // parseMagnetBody decodes and checks an /addmagnet body: one JSON object,
@@ -120,7 +127,10 @@ func parseMagnetBody(body []byte) (addMagnet, error) {
 	if err != nil {
 		return addMagnet{}, badRequest("%v", err)
 	}
-	out := addMagnet{magnet: m, targetDir: req.TargetDir}
+	out := addMagnet{magnet: m, targetDir: req.TargetDir, start: req.Start == nil || *req.Start, sequential: req.Sequential}
+	if out.label, err = parseLabel(req.Label); err != nil {
+		return addMagnet{}, err
+	}
 	if out.maxDown, err = jsonRate("maxdown", req.MaxDown); err != nil {
 		return addMagnet{}, err
 	}

@@ -35,6 +35,10 @@ type serveConfig struct {
 	DHT                                            dhtFlags
 	Encryption                                     encryptionFlag
 	Profile                                        profileFlags
+	// Global settings' start-up defaults; a saved settings.json wins over
+	// them unless the flag is given (set lists the flags given).
+	Global engine.Global
+	set    map[string]bool
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -59,6 +63,12 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&cfg.MaxPeers, "max-peers", 5000, "connections over all torrents")
 	fs.IntVar(&cfg.MaxPeersPerTorrent, "max-peers-per-torrent", 80, "connections per torrent")
 	fs.IntVar(&cfg.UnchokeSlots, "unchoke-slots", 0, "upload slots per torrent, the optimistic one included; 0 = automatic: as many over all torrents as fill the uplink")
+	fs.IntVar(&cfg.Global.MaxActiveDownloads, "max-active-downloads", 0, "torrents downloading at once; the rest wait in state queued (0 = no limit)")
+	fs.IntVar(&cfg.Global.MaxActiveSeeds, "max-active-seeds", 0, "torrents seeding at once; the rest wait in state queued (0 = no limit)")
+	fs.Float64Var(&cfg.Global.RatioLimit, "ratio-limit", 0, "stop seeding a torrent at this upload/download ratio (0 = none)")
+	fs.Int64Var(&cfg.Global.SeedTimeLimit, "seed-time-limit", 0, "stop seeding a torrent after this many minutes of seeding (0 = none)")
+	fs.StringVar(&cfg.Global.LimitAction, "limit-action", "stop", "what a torrent reaching a ratio or seed-time limit does: stop or remove (its data is kept)")
+	fs.StringVar(&cfg.Global.DefaultPath, "default-path", "", "folder, relative to the download root, for adds that name none")
 	cfg.DHT.register(fs)
 	cfg.Encryption.register(fs)
 	cfg.Profile.register(fs)
@@ -75,6 +85,9 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	if cfg.MaxDown < 0 || cfg.MaxUp < 0 || cfg.APIRate < 0 {
 		return nil, errors.New("rates must not be negative")
 	}
+	cfg.Global.MaxDown, cfg.Global.MaxUp = cfg.MaxDown<<10, cfg.MaxUp<<10
+	cfg.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { cfg.set[f.Name] = true })
 	cfg.Token = os.Getenv("GTS_API_TOKEN")
 	return cfg, nil
 }
@@ -193,8 +206,11 @@ func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
 		store.Close()
 		return nil, err
 	}
-	st.client.SetGlobalRates(cfg.MaxDown<<10, cfg.MaxUp<<10)
 	d := &daemon{downloads: downloads, stack: st, store: store}
+	if err := st.client.SetGlobal(cfg.global(store, logf), false); err != nil {
+		d.stop()
+		return nil, err
+	}
 	d.restore(logf)
 	apiRate := cfg.APIRate << 10
 	if apiRate == 0 {
@@ -225,6 +241,7 @@ func (d *daemon) restore(logf func(string, ...any)) {
 			r := e.Resume
 			opt.Settings = r.Settings
 			opt.Added, opt.Downloaded, opt.Uploaded = r.Added, r.Downloaded, r.Uploaded
+			opt.SeedingSeconds, opt.Trackers = r.SeedingSeconds, r.Trackers
 			opt.Have = state.TrustedHave(e, d.downloads)
 		} else {
 			// Never dropped in silence: the torrent stays listed, in
@@ -244,6 +261,39 @@ func (d *daemon) restore(logf func(string, ...any)) {
 			logf("gotorrentserver: restoring %s: %v", e.InfoHash(), err)
 		}
 	}
+	order, err := d.store.LoadQueue()
+	if err != nil {
+		logf("gotorrentserver: %v: queue order by time added", err)
+	}
+	d.client.RestoreQueue(order)
+}
+
+// global is the global settings to start with: the saved ones, with the
+// flags given on this command line over them; the flags' defaults when
+// none were saved.
+func (cfg *serveConfig) global(store *state.Store, logf func(string, ...any)) engine.Global {
+	saved, ok, err := store.LoadGlobal()
+	if err != nil {
+		logf("gotorrentserver: %v: starting from the flags", err)
+	}
+	if !ok {
+		return cfg.Global
+	}
+	g, f := saved, cfg.Global
+	for name, set := range map[string]func(){
+		"max-down": func() { g.MaxDown = f.MaxDown }, "max-up": func() { g.MaxUp = f.MaxUp },
+		"max-active-downloads": func() { g.MaxActiveDownloads = f.MaxActiveDownloads },
+		"max-active-seeds":     func() { g.MaxActiveSeeds = f.MaxActiveSeeds },
+		"ratio-limit":          func() { g.RatioLimit = f.RatioLimit },
+		"seed-time-limit":      func() { g.SeedTimeLimit = f.SeedTimeLimit },
+		"limit-action":         func() { g.LimitAction = f.LimitAction },
+		"default-path":         func() { g.DefaultPath = f.DefaultPath },
+	} {
+		if cfg.set[name] {
+			set()
+		}
+	}
+	return g
 }
 
 // stop shuts down in order: no new API calls, no new peers, sessions

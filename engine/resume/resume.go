@@ -76,6 +76,9 @@ type Record struct {
 	SeedingSeconds int64
 	Added          time.Time
 	Magnet         string // set while a magnet's metadata is still unknown
+	// Trackers, when set, replace the metainfo's announce list: the
+	// operator added or removed trackers.
+	Trackers [][]string
 	// MetaInfo and Root let the persister stat the torrent's files beneath
 	// the download root when it writes (disk I/O, so never on the
 	// session); MetaInfo is nil while a magnet's metadata is unknown.
@@ -83,3 +86,28 @@ type Record struct {
 	MetaInfo *metainfo.MetaInfo `json:"-"`
 	Root     string             `json:"-"`
 }
+
+// Global is the daemon's settings over all torrents, changed at run time
+// through the API and kept in the state folder. Flags give its values on a
+// first start; a saved value wins afterwards unless a flag names it again.
+type Global struct {
+	MaxDown int64 // bytes/s over all torrents, 0 = unlimited
+	MaxUp   int64
+	// MaxActiveDownloads and MaxActiveSeeds bound the torrents
+	// transferring at once (0 = no limit); the others wait in state
+	// queued, first in queue order first.
+	MaxActiveDownloads int
+	MaxActiveSeeds     int
+	RatioLimit         float64 // stop seeding at this ratio; 0 = none
+	SeedTimeLimit      int64   // minutes of seeding; 0 = none
+	LimitAction        string  // LimitStop or LimitRemove
+	// DefaultPath is where adds without a folder go, relative to the
+	// download root ("" = the root itself).
+	DefaultPath string
+}
+
+// What a torrent that reaches its ratio or seed-time limit does.
+const (
+	LimitStop   = "stop"
+	LimitRemove = "remove"
+)

@@ -275,6 +275,7 @@ type record struct {
 	SeedLimit  int64        `json:"seed_time_limit,omitempty"`
 	Priorities []int        `json:"priorities,omitempty"`
 	Seeding    int64        `json:"seeding_seconds,omitempty"`
+	Trackers   [][]string   `json:"trackers"` // null: the metainfo's; [] when the operator removed them all
 	Have       string       `json:"have"` // hex bitfield
 	NumPieces  int          `json:"pieces"`
 	Downloaded int64        `json:"downloaded"`
@@ -295,7 +296,8 @@ func toRecord(r *resume.Record) record {
 	rec := record{InfoHash: r.InfoHash.String(), Dir: r.Dir, Stopped: r.Stopped, MaxDown: r.MaxDown,
 		MaxUp: r.MaxUp, Sequential: r.Sequential, Have: hex.EncodeToString(r.Have), NumPieces: r.NumPieces,
 		Downloaded: r.Downloaded, Uploaded: r.Uploaded, Added: r.Added.UTC(), Saved: time.Now().UTC(),
-		Label: r.Label, RatioLimit: r.RatioLimit, SeedLimit: r.SeedTimeLimit, Seeding: r.SeedingSeconds}
+		Label: r.Label, RatioLimit: r.RatioLimit, SeedLimit: r.SeedTimeLimit, Seeding: r.SeedingSeconds,
+		Trackers: r.Trackers}
 	for i := 0; i < len(r.Priorities); i++ {
 		rec.Priorities = append(rec.Priorities, int(r.Priorities[i]))
 	}
@@ -320,7 +322,7 @@ func (rec record) resume(ih metainfo.Hash) resume.Record {
 	return resume.Record{InfoHash: ih, Settings: resume.Settings{Dir: rec.Dir, Stopped: rec.Stopped, MaxDown: rec.MaxDown, MaxUp: rec.MaxUp,
 		Sequential: rec.Sequential, Label: rec.Label, RatioLimit: rec.RatioLimit, SeedTimeLimit: rec.SeedLimit,
 		Priorities: string(prio)}, Have: have, NumPieces: rec.NumPieces, Downloaded: rec.Downloaded,
-		Uploaded: rec.Uploaded, Added: rec.Added, SeedingSeconds: rec.Seeding}
+		Uploaded: rec.Uploaded, Added: rec.Added, SeedingSeconds: rec.Seeding, Trackers: rec.Trackers}
 }
 
 // WriteFileAtomic writes b to path so that a crash leaves either the old or
