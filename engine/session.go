@@ -78,21 +78,21 @@ type Session struct {
 	persist persistence // the resume record's cadence and totals (resume.go)
 
 	// Shared by the parts, owned by the coordinator.
-	now        time.Time
-	store      *storage.Storage
-	rng        *rand.Rand
-	stats      counters
-	settings   Settings   // the user's choices for this torrent
-	limits     rateLimits // the token buckets enforcing its rates
-	dirty      bool       // the snapshot is stale
-	queued     bool       // stopped by the queue, not the user (queue.go)
-	seed       seedClock  // time spent seeding (seedlimit.go)
+	now      time.Time
+	store    *storage.Storage
+	rng      *rand.Rand
+	stats    counters
+	settings Settings   // the user's choices for this torrent
+	limits   rateLimits // the token buckets enforcing its rates
+	dirty    bool       // the snapshot is stale
+	queued   bool       // stopped by the queue, not the user (queue.go)
+	seed     seedClock  // time spent seeding (seedlimit.go)
 	// limitReached says why the seed limits last stopped the torrent;
 	// cleared when it starts again.
 	limitReached string
-	parked     []parkedJob
-	onComplete []func()
-	checkDone  func() // test hook: called when a recheck finishes
+	parked       []parkedJob
+	onComplete   []func()
+	checkDone    func() // test hook: called when a recheck finishes
 }
 
 // counters are the session's byte totals and rates; the API reports them.

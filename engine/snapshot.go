@@ -136,7 +136,7 @@ func (s *Session) publish() {
 		Name: s.name(), InfoHash: s.ih, State: state, NumPieces: n,
 		TotalDownloaded: totalDown, TotalUploaded: totalUp, LimitReached: s.limitReached,
 		SeedingSeconds: int64(s.seed.total(s.now) / time.Second),
-		Bitfield: bitfieldBytes(have, n), Have: int(have.Count()),
+		Bitfield:       bitfieldBytes(have, n), Have: int(have.Count()),
 		Added: s.added, Started: s.life.started, Size: s.size(), Left: s.left(), At: s.now,
 		Downloaded: s.stats.downloaded, Uploaded: s.stats.uploaded, Wasted: s.stats.wasted,
 		DownRate: s.stats.down.Shown(s.now, rateIdle), UpRate: s.stats.up.Shown(s.now, rateIdle),

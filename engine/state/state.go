@@ -276,7 +276,7 @@ type record struct {
 	Priorities []int        `json:"priorities,omitempty"`
 	Seeding    int64        `json:"seeding_seconds,omitempty"`
 	Trackers   [][]string   `json:"trackers"` // null: the metainfo's; [] when the operator removed them all
-	Have       string       `json:"have"` // hex bitfield
+	Have       string       `json:"have"`     // hex bitfield
 	NumPieces  int          `json:"pieces"`
 	Downloaded int64        `json:"downloaded"`
 	Uploaded   int64        `json:"uploaded"`
