@@ -63,6 +63,7 @@ var routes = map[string]route{
 	"/removetracker":    {http.MethodGet, (*Server).removeTracker},
 	"/setqueueposition": {http.MethodGet, (*Server).setQueuePosition},
 	"/settings":         {http.MethodGet, (*Server).getSettings},
+	"/openapi.json":     {http.MethodGet, (*Server).openAPI},
 }
 
 // serve is the fasthttp handler: authentication, routing, and a recover
