@@ -225,13 +225,20 @@ func (d *daemon) stopWithin(sig syscall.Signal, limit time.Duration) {
 	if err := d.cmd.Process.Signal(sig); err != nil {
 		d.t.Fatal(err)
 	}
+	d.waitClean(limit, sig.String())
+}
+
+// waitClean requires the process to exit with status 0 within limit of
+// being told to stop by cause.
+func (d *daemon) waitClean(limit time.Duration, cause string) {
+	d.t.Helper()
 	select {
 	case <-d.exited:
 	case <-time.After(limit):
-		d.t.Fatalf("daemon still running %v after %v:\n%s", limit, sig, d.log.String())
+		d.t.Fatalf("daemon still running %v after %s:\n%s", limit, cause, d.log.String())
 	}
 	if d.waitErr != nil {
-		d.t.Fatalf("daemon exited with %v after %v, want status 0:\n%s", d.waitErr, sig, d.log.String())
+		d.t.Fatalf("daemon exited with %v after %s, want status 0:\n%s", d.waitErr, cause, d.log.String())
 	}
 }
 
