@@ -2,8 +2,14 @@
 GO       ?= go
 FUZZTIME ?= 20000x
 BIN      ?= bin/gotorrentserver
+# make install: GNU conventions (PREFIX, DESTDIR for staging a package).
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SYSTEMDDIR ?= /etc/systemd/system
+SYSUSERSDIR ?= /etc/sysusers.d
+INSTALL    ?= install
 
-.PHONY: build test check-tools fmt-check vet race fuzz-smoke fuzz bench bench-quick run clean
+.PHONY: build test check-tools fmt-check vet race fuzz-smoke fuzz bench bench-quick run clean install install-systemd
 
 build:
 	$(GO) build -o $(BIN) ./cmd/gotorrentserver
@@ -64,3 +70,20 @@ run:
 
 clean:
 	rm -rf bin
+
+# `make build && sudo make install`: the binary is rebuilt only when a source
+# is newer, so root needs no Go toolchain for an up-to-date tree.
+$(BIN): $(shell find . -name '*.go' -not -name '*_test.go' -not -path './.git/*') go.mod go.sum
+	$(GO) build -o $(BIN) ./cmd/gotorrentserver
+
+install: $(BIN)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/gotorrentserver
+
+# The unit names /usr/local/bin; another BINDIR is written into the copy.
+install-systemd:
+	$(INSTALL) -d $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSUSERSDIR)
+	sed 's|/usr/local/bin/gotorrentserver|$(BINDIR)/gotorrentserver|' deploy/gotorrentserver.service >$(DESTDIR)$(SYSTEMDDIR)/gotorrentserver.service.tmp
+	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/gotorrentserver.service.tmp
+	mv $(DESTDIR)$(SYSTEMDDIR)/gotorrentserver.service.tmp $(DESTDIR)$(SYSTEMDDIR)/gotorrentserver.service
+	$(INSTALL) -m 0644 deploy/gotorrentserver.sysusers $(DESTDIR)$(SYSUSERSDIR)/gotorrentserver.conf
