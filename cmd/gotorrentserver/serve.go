@@ -21,6 +21,7 @@ import (
 	"gotorrentserver/engine/state"
 	"gotorrentserver/engine/wire"
 	"gotorrentserver/httpapi"
+	"gotorrentserver/metainfo"
 )
 
 // serveConfig is every setting of the daemon. Defaults are embedded; each has
@@ -216,7 +217,8 @@ func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
 	if apiRate == 0 {
 		apiRate = -1 // the flag's 0 is unlimited, Config's 0 the default
 	}
-	api, err := httpapi.New(httpapi.Config{Client: d.client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads, Logf: logf, APIRate: apiRate})
+	api, err := httpapi.New(httpapi.Config{Client: d.client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads, Logf: logf,
+		APIRate: apiRate, OnChange: func(metainfo.Hash) { store.Flush() }})
 	if err == nil {
 		err = api.Start()
 	}

@@ -169,6 +169,11 @@ func (st *Store) writeResume(ih metainfo.Hash, r *resume.Record) error {
 	return WriteFileAtomic(st.resumePath(ih), b, 0o600)
 }
 
+// Flush writes what is queued now, on the caller's goroutine: an API call
+// that changed a torrent answers only once its record is on disk, so a
+// kill -9 right after the answer keeps the change.
+func (st *Store) Flush() { st.flush() }
+
 // Close writes what is queued and stops the writer.
 func (st *Store) Close() {
 	st.mu.Lock()
