@@ -39,12 +39,11 @@ func runGet(args []string, stdout io.Writer) error {
 		fmt.Fprintln(fs.Output(), "usage: gotorrentserver get [flags] FILE.torrent|MAGNET")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("need exactly one torrent file or magnet link")
+		return usageErr(fs, "need exactly one torrent file or magnet link")
 	}
 	var mi *metainfo.MetaInfo
 	var mag *metainfo.Magnet

@@ -37,10 +37,9 @@ type serveConfig struct {
 	Profile                                        profileFlags
 }
 
-func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
+func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	cfg := &serveConfig{}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	env := func(name, def string) string {
 		if v := os.Getenv(name); v != "" {
 			return v
@@ -66,14 +65,14 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 		fmt.Fprintln(fs.Output(), "usage: gotorrentserver serve [flags]   (also: gotorrentserver with no arguments)")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return nil, usageErr(fs, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	if cfg.MaxDown < 0 || cfg.MaxUp < 0 || cfg.APIRate < 0 {
-		return nil, errors.New("rates must not be negative")
+		return nil, usageErr(fs, "rates must not be negative")
 	}
 	cfg.Token = os.Getenv("GTS_API_TOKEN")
 	return cfg, nil
