@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -33,6 +34,10 @@ func runGet(args []string, stdout io.Writer) error {
 	enc.register(fs)
 	var prof profileFlags
 	prof.register(fs)
+	// get reports progress and completion itself: its log (on stderr)
+	// holds only trouble unless asked for more.
+	var logf logFlags
+	logf.register(fs, slog.LevelWarn)
 	var peers repeated
 	fs.Var(&peers, "peer", "peer address HOST:PORT to connect to; may repeat")
 	fs.Usage = func() {
@@ -76,10 +81,9 @@ func runGet(args []string, stdout io.Writer) error {
 	}
 
 	defer prof.start()()
-	quiet := func(string, ...any) {}
 	st, err := buildStack(stackConfig{
-		PeerAddr: *listen, DHT: dhtf, Encryption: enc.Encryption, // network notices to the log, as ever
-		Engine: engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: quiet},
+		PeerAddr: *listen, DHT: dhtf, Encryption: enc.Encryption, Logger: logf.logger(os.Stderr),
+		Engine: engine.Config{PeerID: wire.NewPeerID(rand.Reader)},
 	})
 	if err != nil {
 		return err
