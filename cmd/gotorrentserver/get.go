@@ -101,12 +101,17 @@ func runGet(args []string, stdout io.Writer) error {
 		return err
 	}
 	sess.AddPeers(addrs, "user")
-	return watch(sess, *seed, stdout)
+	return watch(sess, *seed, stdout, os.Stderr)
 }
 
+// waitGrace is how long get waits quietly before saying what it waits for:
+// trackers and peers usually answer within it.
+const waitGrace = 3 * time.Second
+
 // watch prints progress until the download completes (or, with seed, until
-// interrupted) and returns an error if the torrent fails.
-func watch(sess *engine.Session, seed bool, stdout io.Writer) error {
+// interrupted) and returns an error if the torrent fails. While nothing
+// moves it says why on stderr, once per change of condition.
+func watch(sess *engine.Session, seed bool, stdout, stderr io.Writer) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
@@ -119,6 +124,7 @@ func watch(sess *engine.Session, seed bool, stdout io.Writer) error {
 	complete := make(chan struct{})
 	sess.WhenComplete(func() { close(complete) })
 	done := false
+	waiting := ""
 	for {
 		select {
 		case <-sig:
@@ -137,6 +143,15 @@ func watch(sess *engine.Session, seed bool, stdout io.Writer) error {
 		if tty {
 			fmt.Fprintf(stdout, "\r%-10s %5.1f%%  down %s/s  up %s/s  peers %d   ", sn.State,
 				100*sn.Progress(), humanBytes(sn.DownRate), humanBytes(sn.UpRate), connected(sn))
+		}
+		if why := waitingFor(sn); why != waiting && time.Since(start) >= waitGrace {
+			waiting = why
+			if why != "" {
+				if tty {
+					fmt.Fprintln(stdout) // keep the progress line whole
+				}
+				fmt.Fprintf(stderr, "waiting: %s\n", why)
+			}
 		}
 		switch {
 		case sn.State == engine.StateError:
