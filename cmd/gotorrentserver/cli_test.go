@@ -30,7 +30,7 @@ func runCLI(args ...string) (stdout, stderr string, code int) {
 // stderr and exits 2.
 func TestHelpForms(t *testing.T) {
 	var first string
-	for _, form := range [][]string{{"-h"}, {"--help"}, {"help"}, {"-help"}} {
+	for _, form := range [][]string{{"-h"}, {"--help"}, {"help"}, {"-help"}, {"help", "help"}} {
 		out, errOut, code := runCLI(form...)
 		if code != 0 || errOut != "" {
 			t.Fatalf("%v: exit %d, stderr %q", form, code, errOut)

@@ -40,7 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
-		if args[0] == "help" && len(args) > 1 {
+		if args[0] == "help" && len(args) > 1 && args[1] != "help" {
 			// `help get` is `get -h`: one usage text, one place.
 			args = []string{args[1], "-h"}
 			break
