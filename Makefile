@@ -8,11 +8,16 @@ BINDIR     ?= $(PREFIX)/bin
 SYSTEMDDIR ?= /etc/systemd/system
 SYSUSERSDIR ?= /etc/sysusers.d
 INSTALL    ?= install
+# What `gotorrentserver version` says; empty without git (the binary then
+# reports what the Go toolchain stamped, else "devel").
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  ?= -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 .PHONY: build test check-tools fmt-check vet race fuzz-smoke fuzz bench bench-quick run clean install install-systemd
 
 build:
-	$(GO) build -o $(BIN) ./cmd/gotorrentserver
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/gotorrentserver
 
 test: check-tools fmt-check vet race fuzz-smoke
 
@@ -66,7 +71,7 @@ bench-quick:
 	$(GO) run ./bench/cmd/gtsbench -quick
 
 run:
-	$(GO) run ./cmd/gotorrentserver serve
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/gotorrentserver serve
 
 clean:
 	rm -rf bin

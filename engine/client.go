@@ -3,7 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
-	"log"
+	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
@@ -49,7 +49,10 @@ type Config struct {
 	// ticker so tests can post ticks themselves.
 	Tick time.Duration
 	Now  func() time.Time
-	Logf func(format string, args ...any)
+	// Logger receives the engine's structured log (logging.go); nil: Logf
+	// as one line per record at info and above, else slog's default.
+	Logger *slog.Logger
+	Logf   func(format string, args ...any)
 }
 
 func (c *Config) defaults() {
@@ -77,9 +80,6 @@ func (c *Config) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Logf == nil {
-		c.Logf = log.Printf
-	}
 }
 
 // ListenStatus is what the engine reads of the network layer's peer
@@ -93,6 +93,7 @@ type ListenStatus interface {
 // for concurrent use; none of them blocks on a transfer.
 type Client struct {
 	cfg    Config
+	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
 	sched  *scheduler
@@ -144,7 +145,7 @@ type Client struct {
 // New starts a client with no torrents.
 func New(cfg Config) *Client {
 	cfg.defaults()
-	c := &Client{cfg: cfg, tickDone: make(chan struct{}), queueKick: make(chan struct{}, 1)}
+	c := &Client{cfg: cfg, log: cfg.logger(), tickDone: make(chan struct{}), queueKick: make(chan struct{}, 1)}
 	c.global.Store(&Global{LimitAction: resume.LimitStop})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.sched = newScheduler(runtime.GOMAXPROCS(0))
@@ -281,6 +282,7 @@ func (s *Session) configure(opt AddOptions) {
 // register publishes a configured session in the table and starts it
 // unless opt.Stopped (or it came back in error). Caller holds regMu.
 func (c *Client) register(s *Session, opt AddOptions) {
+	c.logAdded(s, opt)
 	c.sessions.Store(s.ih, s)
 	c.obfuscated.Store(ObfuscatedHash(s.ih), s)
 	c.queue.add(s.ih)
@@ -328,7 +330,9 @@ func (c *Client) Remove(ih metainfo.Hash, deleteData bool) error {
 	c.regMu.Unlock()
 	done := make(chan error, 1)
 	s.post(removeEvent{deleteData: deleteData, done: done})
-	return <-done
+	err := <-done
+	c.logRemoved(s, deleteData, err)
+	return err
 }
 
 // SetRates sets a torrent's limits in bytes/s (0 = unlimited; negative
@@ -436,8 +440,6 @@ func (c *Client) tickLoop() {
 		}
 	}
 }
-
-func (c *Client) logf(format string, args ...any) { c.cfg.Logf(format, args...) }
 
 func (c *Client) isLocalAddr(a netip.Addr) bool {
 	return a.IsLoopback() || a.IsUnspecified() || c.local[a]

@@ -321,6 +321,7 @@ func (s *Session) pieceVerified(piece int) {
 		return
 	}
 	s.to(onComplete)
+	s.logCompleted()
 	s.ensureEmptyFiles()
 	s.announce(tracker.Completed)
 	for _, p := range s.swarm.peers {

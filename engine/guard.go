@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
@@ -161,7 +162,7 @@ func (s *Session) dropAbuser(p *peer, reason error) {
 		return
 	}
 	if s.c.bans.strike(banKey(p.addr), s.now) {
-		s.c.logf("engine: %s: banned %s for %v: %v", s.ih, p.addr, abuseBan, reason)
+		s.logAt(slog.LevelWarn, "peer banned", "peer", p.addr.String(), "for", abuseBan.String(), "reason", reason.Error())
 	}
 	s.dropPeer(p, reason)
 }
@@ -170,7 +171,7 @@ func (s *Session) dropAbuser(p *peer, reason error) {
 // partial piece it contributed to, since its blocks there are suspect too.
 func (s *Session) ban(p *peer, why string) {
 	s.c.bans.ban(banKey(p.addr), s.now, hashBan)
-	s.c.logf("engine: %s: banned %s: %s", s.ih, p.addr, why)
+	s.logAt(slog.LevelWarn, "peer banned", "peer", p.addr.String(), "for", hashBan.String(), "reason", why)
 	s.discardContributions(p)
 	s.dropPeer(p, fmt.Errorf("engine: banned: %s", why))
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"crypto/sha1"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -150,7 +151,7 @@ func (s *Session) metadataHashed(sum metainfo.Hash) {
 		return
 	}
 	if err := s.mag.fetch.HashResult(sum); err != nil {
-		s.c.logf("engine: %s: metadata: %v", s.ih, err)
+		s.logAt(slog.LevelWarn, "metadata failed its hash", "error", err.Error())
 		return
 	}
 	mi, err := metainfo.ParseInfoBytes(s.mag.fetch.Info())
@@ -164,7 +165,7 @@ func (s *Session) metadataHashed(sum metainfo.Hash) {
 	if p := s.c.cfg.Persister; p != nil {
 		s.submit(s.c.disk, func() event {
 			if err := p.AddTorrent(mi, nil); err != nil {
-				s.c.logf("engine: %s: saving metadata: %v", s.ih, err)
+				s.logAt(slog.LevelError, "saving metadata failed", "error", err.Error())
 			}
 			return nil
 		})
@@ -241,7 +242,9 @@ func (s *Session) onMetadataMsg(p *peer, payload []byte) error {
 	default:
 		if s.mag.fetch != nil {
 			if err := s.mag.fetch.OnMessage(ext.PeerID(p.id), m, s.now); err != nil {
-				s.c.logf("engine: %s: metadata from %s: %v", s.ih, p.addr, err)
+				if s.c.debugOn() {
+					s.logAt(slog.LevelDebug, "bad metadata message", "peer", p.addr.String(), "error", err.Error())
+				}
 			}
 		}
 	}

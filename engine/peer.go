@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -112,8 +113,8 @@ const maxUndeliveredBase = 4096
 func (s *Session) DialFailed(addr netip.AddrPort, err error) {
 	s.post(evFunc(func(s *Session) {
 		busy := errors.Is(err, ErrDialBusy)
-		if !busy {
-			s.c.logf("engine: %s: dial %s failed: %v", s.ih, addr, err)
+		if !busy && s.c.debugOn() {
+			s.logAt(slog.LevelDebug, "dial failed", "peer", addr.String(), "error", err.Error())
 		}
 		s.book.dialFailed(addr, busy, s.now, time.Duration(s.rng.Int63n(int64(4*time.Second))))
 	}))
@@ -155,7 +156,9 @@ type attachEvent struct{ p *peer }
 func (e attachEvent) handle(s *Session) {
 	p := e.p
 	if reason := s.refuse(p); reason != nil {
-		s.c.logf("engine: %s: refused %s: %v", s.ih, p.addr, reason)
+		if s.c.debugOn() {
+			s.logAt(slog.LevelDebug, "peer refused", "peer", p.addr.String(), "reason", reason.Error())
+		}
 		p.closed = true
 		p.conn.Close()
 		if p.outbound {
@@ -291,7 +294,9 @@ func (s *Session) dropPeer(p *peer, reason error) {
 	}
 	p.conn.Close()
 	s.forget(p)
-	s.c.logf("engine: %s: dropped %s: %v", s.ih, p.addr, reason)
+	if s.c.debugOn() {
+		s.logAt(slog.LevelDebug, "peer dropped", "peer", p.addr.String(), "reason", reason.Error())
+	}
 }
 
 // forget removes every trace of p from the session's state.

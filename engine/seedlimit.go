@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"log/slog"
 	"time"
 
 	"gotorrentserver/engine/resume"
@@ -101,7 +102,7 @@ func (s *Session) checkSeedLimits() {
 		return
 	}
 	action := s.c.Global().LimitAction
-	s.c.logf("engine: %s: %s: %s", s.ih, why, action)
+	s.logAt(slog.LevelInfo, "seed limit reached", "reason", why, "action", action)
 	s.limitReached = why
 	if action == resume.LimitRemove {
 		s.stop(true)

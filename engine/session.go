@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"log/slog"
 	"math/rand"
 	randv2 "math/rand/v2"
 	"sync/atomic"
@@ -218,6 +219,7 @@ func (s *Session) complete() bool { return s.dl.complete() }
 func (s *Session) left() int64 { return s.dl.left(s.mi) }
 
 func (s *Session) setError(err error) {
+	s.logAt(slog.LevelError, "torrent error", "state", s.life.state.String(), "error", err.Error())
 	s.life.err = err
 	s.to(onFail)
 	s.closeAllPeers()

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -82,7 +83,7 @@ func nextState(from State, on trigger) (State, bool) {
 func (s *Session) to(on trigger) bool {
 	next, ok := nextState(s.life.state, on)
 	if !ok {
-		s.c.logf("engine: %s: %s refused in state %s", s.ih, on, s.life.state)
+		s.logAt(slog.LevelWarn, "state change refused", "trigger", on.String(), "state", s.life.state.String())
 		return false
 	}
 	if next == StateSeeding {

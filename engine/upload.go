@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 
@@ -180,7 +181,7 @@ func (e readDone) handle(s *Session) {
 	s.upload.resume(e.p)
 	if !e.ok {
 		if e.err != nil && s.store != nil {
-			s.c.logf("engine: %s: read for %s: %v", s.ih, e.p.addr, e.err)
+			s.logAt(slog.LevelError, "disk read failed", "peer", e.p.addr.String(), "error", e.err.Error())
 			s.diskTrouble(e.err)
 		}
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -405,7 +406,7 @@ func (s *Session) webFailed(w *webSeed, err error) {
 		s.webUnregister(w)
 	}
 	s.dirty = true
-	s.c.logf("engine: %s: web seed %s: %v (%s)", s.ih, w.url, err, w.health.Status)
+	s.logAt(slog.LevelWarn, "web seed failed", "url", w.url, "error", err.Error(), "status", w.health.Status.String())
 }
 
 // webPieceFailed deals with the web seeds among a failed piece's
@@ -434,7 +435,7 @@ func (s *Session) webPieceFailed(piece int, contributors []picker.PeerID) {
 		s.webUnregister(w)
 		s.discardFrom(w.id)
 		s.dirty = true
-		s.c.logf("engine: %s: web seed %s dropped: %s", s.ih, w.url, why)
+		s.logAt(slog.LevelWarn, "web seed dropped", "url", w.url, "reason", why)
 	}
 }
 

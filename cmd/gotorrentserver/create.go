@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,12 +33,11 @@ func runCreate(args []string, stdout io.Writer) error {
 		fmt.Fprintln(fs.Output(), "usage: gotorrentserver create [flags] PATH")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("need exactly one file or folder")
+		return usageErr(fs, "need exactly one file or folder")
 	}
 	pl, err := parseSize(*pieceLen)
 	if err != nil {

@@ -80,7 +80,7 @@ func (f *dhtFlags) start(stateDir, peerAddr string, udp *netio.UDP, logf func(st
 		path = filepath.Join(stateDir, "dht.dat")
 		if b, err := os.ReadFile(path); err == nil {
 			if err := node.Load(b); err != nil {
-				logf("gotorrentserver: %s unusable, starting the DHT afresh: %v", path, err)
+				logf("dht: %s unusable, starting the DHT afresh: %v", path, err)
 			}
 		}
 	}

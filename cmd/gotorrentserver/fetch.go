@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -24,11 +25,13 @@ func fetchMagnetInfo(link string, timeout time.Duration, enc netio.Encryption) (
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	quiet := func(string, ...any) {}
 	st, err := buildStack(stackConfig{
 		PeerAddr:   "0.0.0.0:0",
 		Encryption: enc,
-		Engine:     engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: quiet},
+		// Network notices still reach stderr; the throwaway session's
+		// own lines (added, removed) would only confuse.
+		Logf:   logfTo(slog.New(slog.NewTextHandler(os.Stderr, nil)), "netio", slog.LevelWarn),
+		Engine: engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logger: discardLogger()},
 	})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -33,18 +34,21 @@ func runGet(args []string, stdout io.Writer) error {
 	enc.register(fs)
 	var prof profileFlags
 	prof.register(fs)
+	// get reports progress and completion itself: its log (on stderr)
+	// holds only trouble unless asked for more.
+	var logf logFlags
+	logf.register(fs, slog.LevelWarn)
 	var peers repeated
 	fs.Var(&peers, "peer", "peer address HOST:PORT to connect to; may repeat")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: gotorrentserver get [flags] FILE.torrent|MAGNET")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("need exactly one torrent file or magnet link")
+		return usageErr(fs, "need exactly one torrent file or magnet link")
 	}
 	var mi *metainfo.MetaInfo
 	var mag *metainfo.Magnet
@@ -77,10 +81,9 @@ func runGet(args []string, stdout io.Writer) error {
 	}
 
 	defer prof.start()()
-	quiet := func(string, ...any) {}
 	st, err := buildStack(stackConfig{
-		PeerAddr: *listen, DHT: dhtf, Encryption: enc.Encryption, // network notices to the log, as ever
-		Engine: engine.Config{PeerID: wire.NewPeerID(rand.Reader), Logf: quiet},
+		PeerAddr: *listen, DHT: dhtf, Encryption: enc.Encryption, Logger: logf.logger(os.Stderr),
+		Engine: engine.Config{PeerID: wire.NewPeerID(rand.Reader)},
 	})
 	if err != nil {
 		return err
@@ -98,12 +101,17 @@ func runGet(args []string, stdout io.Writer) error {
 		return err
 	}
 	sess.AddPeers(addrs, "user")
-	return watch(sess, *seed, stdout)
+	return watch(sess, *seed, stdout, os.Stderr)
 }
 
+// waitGrace is how long get waits quietly before saying what it waits for:
+// trackers and peers usually answer within it.
+const waitGrace = 3 * time.Second
+
 // watch prints progress until the download completes (or, with seed, until
-// interrupted) and returns an error if the torrent fails.
-func watch(sess *engine.Session, seed bool, stdout io.Writer) error {
+// interrupted) and returns an error if the torrent fails. While nothing
+// moves it says why on stderr, once per change of condition.
+func watch(sess *engine.Session, seed bool, stdout, stderr io.Writer) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
@@ -116,6 +124,7 @@ func watch(sess *engine.Session, seed bool, stdout io.Writer) error {
 	complete := make(chan struct{})
 	sess.WhenComplete(func() { close(complete) })
 	done := false
+	waiting := ""
 	for {
 		select {
 		case <-sig:
@@ -134,6 +143,15 @@ func watch(sess *engine.Session, seed bool, stdout io.Writer) error {
 		if tty {
 			fmt.Fprintf(stdout, "\r%-10s %5.1f%%  down %s/s  up %s/s  peers %d   ", sn.State,
 				100*sn.Progress(), humanBytes(sn.DownRate), humanBytes(sn.UpRate), connected(sn))
+		}
+		if why := waitingFor(sn); why != waiting && time.Since(start) >= waitGrace {
+			waiting = why
+			if why != "" {
+				if tty {
+					fmt.Fprintln(stdout) // keep the progress line whole
+				}
+				fmt.Fprintf(stderr, "waiting: %s\n", why)
+			}
 		}
 		switch {
 		case sn.State == engine.StateError:

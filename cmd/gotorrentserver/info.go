@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,12 +45,11 @@ func runInfo(args []string, stdout io.Writer) error {
 		fmt.Fprintln(fs.Output(), "usage: gotorrentserver info [-json] FILE.torrent|MAGNET")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("need exactly one torrent file or magnet link")
+		return usageErr(fs, "need exactly one torrent file or magnet link")
 	}
 	arg := fs.Arg(0)
 	var out *infoJSON

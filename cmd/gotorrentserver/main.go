@@ -4,7 +4,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,6 +22,8 @@ func commands() []command {
 		{"info", "print what a .torrent file or magnet link holds", runInfo},
 		{"create", "make a .torrent of a file or folder", runCreate},
 		{"get", "download a torrent (and optionally keep seeding it)", runGet},
+		{"version", "print the version, the Go release and the commit it was built from", runVersion},
+		{"help", "print this help, or a command's flags (help COMMAND)", nil},
 	}
 }
 
@@ -30,24 +31,50 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run returns the exit status, so tests can drive the CLI in-process.
+// run returns the exit status, so tests can drive the CLI in-process: 0 on
+// success and for help (printed on stdout), 1 when the command failed, 2 for
+// a command line that could not be understood (usage on stderr).
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "-help" {
-		args = append([]string{"serve"}, args...) // plain `gotorrentserver [flags]` runs the daemon
+	if len(args) == 0 {
+		args = []string{"serve"} // plain `gotorrentserver` runs the daemon
 	}
-	if args[0] == "-h" || args[0] == "-help" || args[0] == "help" {
-		usage(stderr)
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		if args[0] == "help" && len(args) > 1 && args[1] != "help" {
+			// `help get` is `get -h`: one usage text, one place.
+			args = []string{args[1], "-h"}
+			break
+		}
+		usage(stdout)
 		return 0
+	case "-version", "--version":
+		args[0] = "version"
+	}
+	if strings.HasPrefix(args[0], "-") {
+		args = append([]string{"serve"}, args...) // `gotorrentserver [flags]` runs the daemon
 	}
 	for _, c := range commands() {
-		if c.name == args[0] {
-			if err := c.run(args[1:], stdout); errors.Is(err, flag.ErrHelp) {
-				return 0
-			} else if err != nil {
-				fmt.Fprintf(stderr, "gotorrentserver %s: %v\n", c.name, err)
-				return 1
-			}
+		if c.name != args[0] || c.run == nil {
+			continue
+		}
+		err := c.run(args[1:], stdout)
+		var he *helpError
+		var ue *usageError
+		switch {
+		case err == nil:
 			return 0
+		case errors.As(err, &he):
+			he.fs.SetOutput(stdout)
+			he.fs.Usage()
+			return 0
+		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "gotorrentserver %s: %v\n", c.name, ue.err)
+			ue.fs.SetOutput(stderr)
+			ue.fs.Usage()
+			return 2
+		default:
+			fmt.Fprintf(stderr, "gotorrentserver %s: %v\n", c.name, err)
+			return 1
 		}
 	}
 	fmt.Fprintf(stderr, "gotorrentserver: unknown command %q\n", args[0])
@@ -60,5 +87,6 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'gotorrentserver COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "\nFlags may come before or after the arguments; -- ends them.")
+	fmt.Fprintln(w, "Run 'gotorrentserver help COMMAND' (or 'gotorrentserver COMMAND -h') for a command's flags.")
 }

@@ -8,7 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -40,12 +40,12 @@ type serveConfig struct {
 	// them unless the flag is given (set lists the flags given).
 	Global engine.Global
 	set    map[string]bool
+	Log    logFlags
 }
 
-func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
+func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	cfg := &serveConfig{}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	env := func(name, def string) string {
 		if v := os.Getenv(name); v != "" {
 			return v
@@ -73,18 +73,19 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	cfg.DHT.register(fs)
 	cfg.Encryption.register(fs)
 	cfg.Profile.register(fs)
+	cfg.Log.register(fs, slog.LevelInfo)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: gotorrentserver serve [flags]   (also: gotorrentserver with no arguments)")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return nil, usageErr(fs, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	if cfg.MaxDown < 0 || cfg.MaxUp < 0 || cfg.APIRate < 0 {
-		return nil, errors.New("rates must not be negative")
+		return nil, usageErr(fs, "rates must not be negative")
 	}
 	cfg.Global.MaxDown, cfg.Global.MaxUp = cfg.MaxDown<<10, cfg.MaxUp<<10
 	cfg.set = map[string]bool{}
@@ -95,7 +96,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 
 // apiToken finds the token: GTS_API_TOKEN, then -token-file, then the state
 // folder's api-token, generated (mode 0600) on first start.
-func (cfg *serveConfig) apiToken(logf func(string, ...any)) (string, error) {
+func (cfg *serveConfig) apiToken(log *slog.Logger) (string, error) {
 	if cfg.NoAuth {
 		return "", nil
 	}
@@ -124,7 +125,7 @@ func (cfg *serveConfig) apiToken(logf func(string, ...any)) (string, error) {
 	if err := state.WriteFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
 		return "", err
 	}
-	logf("gotorrentserver: generated an API token in %s", path)
+	log.Info("generated an API token", "path", path)
 	return tok, nil
 }
 
@@ -136,8 +137,10 @@ func runServe(args []string, stdout io.Writer) error {
 	defer takeTerminal()()
 	stopProfile := cfg.Profile.start()
 	defer stopProfile()
-	logger := log.New(stdout, "", log.LstdFlags)
-	d, err := startDaemon(cfg, logger.Printf)
+	// Logs go to stderr, as a service manager expects; stdout stays free.
+	logger := cfg.Log.logger(os.Stderr)
+	log := logger.With("component", "serve")
+	d, err := startDaemon(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -150,10 +153,11 @@ func runServe(args []string, stdout io.Writer) error {
 	// Caught before the ready line, so a Ctrl-C sent on seeing it stops
 	// cleanly rather than killing the process.
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	logger.Printf("gotorrentserver: peers on %s, API on http://%s, %d torrents, state in %s",
-		d.peers.Addr(), d.api.Addr(), len(d.client.Sessions()), cfg.State)
+	log.Info(fmt.Sprintf("peers on %s, API on http://%s", d.peers.Addr(), d.api.Addr()),
+		"peers", d.peers.Addr().String(), "api", d.api.Addr(), "torrents", len(d.client.Sessions()),
+		"state", cfg.State, "downloads", d.downloads, "version", Version())
 	s := <-sig
-	logger.Printf("gotorrentserver: %v: stopping", s)
+	log.Info("stopping", "signal", s.String())
 	cfg.Profile.writeHeap()
 	// Stop must finish within 5 s; a second signal or the deadline exits.
 	go func() {
@@ -161,7 +165,7 @@ func runServe(args []string, stdout io.Writer) error {
 		case <-sig:
 		case <-time.After(5 * time.Second):
 		}
-		logger.Printf("gotorrentserver: forced exit")
+		log.Error("forced exit: not stopped within 5 s")
 		os.Exit(1)
 	}()
 	d.stop()
@@ -176,12 +180,13 @@ type daemon struct {
 	store *state.Store
 }
 
-func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
-	store, err := state.Open(cfg.State, logf)
+func startDaemon(cfg *serveConfig, logger *slog.Logger) (*daemon, error) {
+	log := logger.With("component", "serve")
+	store, err := state.Open(cfg.State, logfTo(logger, "state", slog.LevelError))
 	if err != nil {
 		return nil, err
 	}
-	token, err := cfg.apiToken(logf)
+	token, err := cfg.apiToken(log)
 	if err != nil {
 		err = fmt.Errorf("API token: %w", err)
 	} else if token == "" && !loopback(cfg.APIAddr) {
@@ -195,12 +200,12 @@ func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
 		store.Close()
 		return nil, err
 	}
-	maxPeers := fitPeersToDescriptors(cfg.MaxPeers, logf)
+	maxPeers := fitPeersToDescriptors(cfg.MaxPeers, log)
 	st, err := buildStack(stackConfig{
-		PeerAddr: cfg.PeerAddr, DHT: cfg.DHT, Encryption: cfg.Encryption.Encryption, StateDir: cfg.State, Logf: logf,
+		PeerAddr: cfg.PeerAddr, DHT: cfg.DHT, Encryption: cfg.Encryption.Encryption, StateDir: cfg.State, Logger: logger,
 		Engine: engine.Config{
 			PeerID: wire.NewPeerID(rand.Reader), MaxPeers: maxPeers, MaxPeersPerTorrent: cfg.MaxPeersPerTorrent,
-			UnchokeSlots: cfg.UnchokeSlots, Persister: store, Logf: logf, DownloadRoot: downloads,
+			UnchokeSlots: cfg.UnchokeSlots, Persister: store, DownloadRoot: downloads,
 		},
 	})
 	if err != nil {
@@ -208,17 +213,17 @@ func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
 		return nil, err
 	}
 	d := &daemon{downloads: downloads, stack: st, store: store}
-	if err := st.client.SetGlobal(cfg.global(store, logf), false); err != nil {
+	if err := st.client.SetGlobal(cfg.global(store, log), false); err != nil {
 		d.stop()
 		return nil, err
 	}
-	d.restore(logf)
+	d.restore(log)
 	apiRate := cfg.APIRate << 10
 	if apiRate == 0 {
 		apiRate = -1 // the flag's 0 is unlimited, Config's 0 the default
 	}
-	api, err := httpapi.New(httpapi.Config{Client: d.client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads, Logf: logf,
-		APIRate: apiRate, OnChange: func(metainfo.Hash) { store.Flush() }})
+	api, err := httpapi.New(httpapi.Config{Client: d.client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads,
+		Logf: logfTo(logger, "httpapi", slog.LevelWarn), APIRate: apiRate, OnChange: func(metainfo.Hash) { store.Flush() }})
 	if err == nil {
 		err = api.Start()
 	}
@@ -232,10 +237,10 @@ func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
 
 // restore adds every saved torrent, trusting verified pieces where the
 // files still look as recorded.
-func (d *daemon) restore(logf func(string, ...any)) {
+func (d *daemon) restore(log *slog.Logger) {
 	entries, errs := d.store.Load()
 	for _, err := range errs {
-		logf("gotorrentserver: %v", err)
+		log.Warn("state folder entry unusable", "error", err.Error())
 	}
 	for _, e := range entries {
 		opt := engine.AddOptions{Restored: true}
@@ -251,7 +256,7 @@ func (d *daemon) restore(logf func(string, ...any)) {
 			opt.Dir, opt.Stopped = d.downloads, true
 			opt.Error = fmt.Errorf("state: %v: its folder, settings and progress are unknown; "+
 				"starting it rechecks its data in the download root (%s), or remove it and add it again with its folder", e.ResumeErr, d.downloads)
-			logf("gotorrentserver: %s: %v", e.InfoHash(), opt.Error)
+			log.Warn("torrent restored in error", "infohash", e.InfoHash().String(), "error", opt.Error.Error())
 		}
 		var err error
 		if e.MetaInfo != nil {
@@ -260,12 +265,12 @@ func (d *daemon) restore(logf func(string, ...any)) {
 			_, err = d.client.AddMagnet(e.Magnet, opt)
 		}
 		if err != nil {
-			logf("gotorrentserver: restoring %s: %v", e.InfoHash(), err)
+			log.Error("restoring a torrent failed", "infohash", e.InfoHash().String(), "error", err.Error())
 		}
 	}
 	order, err := d.store.LoadQueue()
 	if err != nil {
-		logf("gotorrentserver: %v: queue order by time added", err)
+		log.Error("queue order unreadable: ordering by time added", "error", err.Error())
 	}
 	d.client.RestoreQueue(order)
 }
@@ -273,10 +278,10 @@ func (d *daemon) restore(logf func(string, ...any)) {
 // global is the global settings to start with: the saved ones, with the
 // flags given on this command line over them; the flags' defaults when
 // none were saved.
-func (cfg *serveConfig) global(store *state.Store, logf func(string, ...any)) engine.Global {
+func (cfg *serveConfig) global(store *state.Store, log *slog.Logger) engine.Global {
 	saved, ok, err := store.LoadGlobal()
 	if err != nil {
-		logf("gotorrentserver: %v: starting from the flags", err)
+		log.Error("saved settings unreadable: starting from the flags", "error", err.Error())
 	}
 	if !ok {
 		return cfg.Global
@@ -330,7 +335,7 @@ const reservedDescriptors = 512 + httpapi.DefaultMaxConns + 64
 // fitPeersToDescriptors raises the soft RLIMIT_NOFILE to the hard limit and
 // lowers the peer limit to what the descriptors allow, saying so: running
 // out mid-flight would refuse connections and files at random instead.
-func fitPeersToDescriptors(maxPeers int, logf func(string, ...any)) int {
+func fitPeersToDescriptors(maxPeers int, log *slog.Logger) int {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return maxPeers
@@ -348,7 +353,8 @@ func fitPeersToDescriptors(maxPeers int, logf func(string, ...any)) int {
 	room := n - min(reservedDescriptors, n/4)
 	if room < maxPeers {
 		fit := max(room, 16)
-		logf("gotorrentserver: %d file descriptors allowed (ulimit -n): at most %d peers instead of %d", lim.Cur, fit, maxPeers)
+		log.Warn(fmt.Sprintf("%d file descriptors allowed (ulimit -n): at most %d peers instead of %d", lim.Cur, fit, maxPeers),
+			"nofile", lim.Cur, "max_peers", fit, "asked", maxPeers)
 		return fit
 	}
 	return maxPeers

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 
 	"gotorrentserver/engine"
 	"gotorrentserver/netio"
@@ -25,6 +26,10 @@ type stackConfig struct {
 	StateDir   string // keeps the DHT's routing table; "" keeps none
 	Engine     engine.Config
 	Logf       func(string, ...any) // the network layer's and the DHT's notices; nil: log.Printf and none
+	// Logger, when set, takes every line: the engine's (unless Engine
+	// sets its own), and the network layer's and the DHT's in place of
+	// Logf, each with its component attribute.
+	Logger *slog.Logger
 }
 
 // buildStack builds everything in dependency order, each part complete
@@ -37,6 +42,12 @@ type stackConfig struct {
 //     and listener status, the DHT, and the UDP socket for trackers;
 //  4. the network layer starts serving the engine: event loops, accepting.
 func buildStack(cfg stackConfig) (*stack, error) {
+	if l := cfg.Logger; l != nil {
+		cfg.Logf = logfTo(l, "netio", slog.LevelWarn)
+		if cfg.Engine.Logger == nil {
+			cfg.Engine.Logger = l.With("component", "engine")
+		}
+	}
 	peers, err := netio.Listen(netio.Config{
 		ListenAddr: cfg.PeerAddr, DHT: cfg.DHT.enabled, UDPRequired: cfg.DHT.shared(cfg.PeerAddr),
 		Encryption: cfg.Encryption, Logf: cfg.Logf,
@@ -45,7 +56,11 @@ func buildStack(cfg stackConfig) (*stack, error) {
 		return nil, err
 	}
 	udp := peers.UDP()
-	node, stopDHT, err := cfg.DHT.start(cfg.StateDir, cfg.PeerAddr, udp, cfg.Logf)
+	dhtLogf := cfg.Logf
+	if cfg.Logger != nil {
+		dhtLogf = logfTo(cfg.Logger, "dht", slog.LevelWarn)
+	}
+	node, stopDHT, err := cfg.DHT.start(cfg.StateDir, cfg.PeerAddr, udp, dhtLogf)
 	if err != nil {
 		peers.Stop()
 		udp.Close()
