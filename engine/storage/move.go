@@ -377,3 +377,10 @@ func (t *tree) syncDir(rel string) error {
 	defer unix.Close(fd)
 	return ignoringEINTR(func() error { return unix.Fsync(fd) })
 }
+
+// MoveExtras names the files beside a torrent's data, relative to its
+// download folder, that move with it: its part file
+// (.<infohash-hex>.parts, the pieces of skipped files), when present.
+func MoveExtras(ih metainfo.Hash) []string {
+	return []string{"." + ih.String() + ".parts"}
+}
