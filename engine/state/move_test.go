@@ -140,4 +140,3 @@ func copyWithTimes(t *testing.T, from, to string) {
 	}
 	os.Chtimes(to, fi.ModTime(), fi.ModTime())
 }
-
