@@ -21,6 +21,12 @@ func (e startEvent) handle(s *Session) { s.start(e.have) }
 
 // start begins a run from stopped or error; have is as in startEvent.
 func (s *Session) start(have *bitset.BitSet) {
+	if s.life.state == StateMoving {
+		s.settings.Stopped = false
+		s.persist.dirty = true
+		s.mv.startAfter = true
+		return
+	}
 	if s.life.state != StateStopped && s.life.state != StateError {
 		return
 	}
@@ -35,6 +41,9 @@ func (s *Session) start(have *bitset.BitSet) {
 	}
 	if s.mi == nil {
 		s.startMetadata()
+		return
+	}
+	if s.finishPendingMove() {
 		return
 	}
 	if !s.openStore() {
@@ -127,6 +136,8 @@ func (s *Session) recheck() error {
 		return nil // already under way
 	case StateMetadata:
 		return ErrNoMetadata
+	case StateMoving:
+		return fmt.Errorf("%w: a move is under way", ErrBusy)
 	}
 	stopped := s.life.state == StateStopped
 	if !stopped {
@@ -252,6 +263,10 @@ func (s *Session) stop(user bool) {
 		s.settings.Stopped = true
 		s.persist.dirty = true
 		s.persist.restored = false
+		s.mv.startAfter = false
+	}
+	if s.life.state == StateMoving {
+		return // moveDone settles it; the move's job writes the records
 	}
 	if s.life.state == StateStopped {
 		s.saveResume(user)
@@ -284,6 +299,10 @@ type removeEvent struct {
 }
 
 func (e removeEvent) handle(s *Session) {
+	if s.life.state == StateMoving {
+		s.mv.removal = &e // after the move, from wherever the data is
+		return
+	}
 	s.stop(false)
 	if p := s.c.cfg.Persister; p != nil {
 		p.Remove(s.ih)

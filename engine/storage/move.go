@@ -43,9 +43,12 @@ type Move struct {
 	pairs    []movePair
 	fromDir  string // anchor-relative
 	fromBase string // anchor-relative; Name below fromDir for a multi-file torrent
+	toDir    string
 	toBase   string
 	multi    bool
 	toShow   string // the destination folder, for errors
+	fromShow string
+	moved    []movePair // what Run moved, for Reverse
 }
 
 type movePair struct {
@@ -92,7 +95,7 @@ func NewMove(mi *metainfo.MetaInfo, from, to, root string, extra []string) (*Mov
 		return nil, fmt.Errorf("%w: %s is inside the torrent's own folder", ErrUnsafePath, to)
 	}
 	m := &Move{at: &beneath{anchor: anchor}, fromDir: relTo(anchor, from), fromBase: relTo(anchor, fromBase),
-		toBase: relTo(anchor, toBase), multi: !mi.SingleFile, toShow: to}
+		toDir: relTo(anchor, to), toBase: relTo(anchor, toBase), multi: !mi.SingleFile, toShow: to, fromShow: from}
 	for i, f := range mi.Files {
 		if f.Pad {
 			continue
@@ -169,7 +172,11 @@ func (m *Move) Run(ctx context.Context, resume bool) error {
 			errs = append(errs, err)
 			break
 		}
-		if err := m.moveOne(ctx, t, p, resume, touched); err != nil {
+		moved, err := m.moveOne(ctx, t, p, resume, touched)
+		if moved {
+			m.moved = append(m.moved, p)
+		}
+		if err != nil {
 			errs = append(errs, err)
 			break
 		}
@@ -182,7 +189,7 @@ func (m *Move) Run(ctx context.Context, resume bool) error {
 	return errors.Join(errs...)
 }
 
-func (m *Move) moveOne(ctx context.Context, t *tree, p movePair, resume bool, touched map[string]bool) error {
+func (m *Move) moveOne(ctx context.Context, t *tree, p movePair, resume bool, touched map[string]bool) (moved bool, err error) {
 	fail := func(op string, err error) error {
 		if !errors.Is(err, ErrUnsafePath) {
 			err = fmt.Errorf("%s: %w", op, err)
@@ -192,55 +199,57 @@ func (m *Move) moveOne(ctx context.Context, t *tree, p movePair, resume bool, to
 	srcDir, srcName := path.Dir(p.from), path.Base(p.from)
 	sfd, err := t.open(srcDir, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-		return nil // never created, or moved with its folder gone
+		return false, nil // never created, or moved with its folder gone
 	}
 	if err != nil {
-		return fail("move", err)
+		return false, fail("move", err)
 	}
 	defer unix.Close(sfd)
 	var sst unix.Stat_t
 	if err := ignoringEINTR(func() error { return unix.Fstatat(sfd, srcName, &sst, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return nil
+			return false, nil
 		}
-		return fail("move", err)
+		return false, fail("move", err)
 	}
 	dstDir, dstName := path.Dir(p.to), path.Base(p.to)
 	if err := t.mkdirAll(dstDir); err != nil {
-		return fail("move: create folder", err)
+		return false, fail("move: create folder", err)
 	}
 	dfd, err := t.open(dstDir, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
-		return fail("move", err)
+		return false, fail("move", err)
 	}
 	defer unix.Close(dfd)
 	touched[srcDir], touched[dstDir] = true, true
 	var dst unix.Stat_t
 	switch err := unix.Fstatat(dfd, dstName, &dst, unix.AT_SYMLINK_NOFOLLOW); {
 	case err == nil && resume:
-		return m.dropSource(sfd, srcName, fail)
+		return true, m.dropSource(sfd, srcName, fail)
 	case err == nil:
-		return fmt.Errorf("%w: %s in %s", ErrDestExists, p.name, m.toShow)
+		return false, fmt.Errorf("%w: %s in %s", ErrDestExists, p.name, m.toShow)
 	case !errors.Is(err, unix.ENOENT):
-		return fail("move: stat destination", err)
+		return false, fail("move: stat destination", err)
 	}
 	err = moveRename(sfd, srcName, dfd, dstName)
 	switch {
 	case err == nil:
-		return nil
+		return true, nil
 	case errors.Is(err, unix.EEXIST):
-		return fmt.Errorf("%w: %s in %s", ErrDestExists, p.name, m.toShow)
+		return false, fmt.Errorf("%w: %s in %s", ErrDestExists, p.name, m.toShow)
 	case !errors.Is(err, unix.EXDEV):
-		return fail("move: rename", err)
+		return false, fail("move: rename", err)
 	}
 	// Another file system below the anchor: copy, then drop the source.
 	if sst.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fail("move", fmt.Errorf("not a regular file, cannot copy it across file systems"))
+		return false, fail("move", fmt.Errorf("not a regular file, cannot copy it across file systems"))
 	}
 	if err := copyInto(ctx, sfd, srcName, dfd, dstName, &sst); err != nil {
-		return fail("move: copy", err)
+		return false, fail("move: copy", err)
 	}
-	return m.dropSource(sfd, srcName, fail)
+	// Whole at the destination: undoing must bring it back even if the
+	// source's unlink fails.
+	return true, m.dropSource(sfd, srcName, fail)
 }
 
 func (m *Move) dropSource(sfd int, name string, fail func(string, error) error) error {
@@ -327,6 +336,18 @@ func copyInto(ctx context.Context, sfd int, name string, dfd int, final string, 
 		return err
 	}
 	return nil
+}
+
+// Reverse is the move back of what Run moved (and of nothing else: a
+// file found at the destination is not ours to take), for undoing a move
+// that failed part way. Run it with resume.
+func (m *Move) Reverse() *Move {
+	r := &Move{at: m.at, fromDir: m.toDir, fromBase: m.toBase, toDir: m.fromDir, toBase: m.fromBase,
+		multi: m.multi, toShow: m.fromShow, fromShow: m.toShow}
+	for _, p := range m.moved {
+		r.pairs = append(r.pairs, movePair{from: p.to, to: p.from, name: p.name})
+	}
+	return r
 }
 
 // Prune deletes the source folders the torrent's files lived in when they

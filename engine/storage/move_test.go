@@ -138,3 +138,33 @@ func TestMoveResume(t *testing.T) {
 		t.Fatalf("left at the source: %v", got)
 	}
 }
+
+// A file that appears at the destination after the check fails the run
+// there; Reverse puts back what had moved and leaves their file alone.
+func TestMoveReverse(t *testing.T) {
+	root := t.TempDir()
+	from, to := filepath.Join(root, "a"), filepath.Join(root, "b")
+	mi, data := newTorrent(t, "multi", 1000, mixedFiles, 1)
+	writeTorrentFiles(t, from, root, data, mixedFiles, "multi")
+	m, err := NewMove(mi, from, to, root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Conflict(); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(to, "multi", "sub", "deeper"), 0o755)
+	os.WriteFile(filepath.Join(to, "multi", "sub", "deeper", "c.bin"), []byte("theirs"), 0o644)
+	if err := m.Run(context.Background(), false); !errors.Is(err, ErrDestExists) {
+		t.Fatalf("Run: %v", err)
+	}
+	back := m.Reverse()
+	if err := back.Run(context.Background(), true); err != nil {
+		t.Fatalf("undo: %v", err)
+	}
+	back.Prune()
+	checkFiles(t, filepath.Join(from, "multi"), data, mixedFiles)
+	if got := listTree(t, to); !slices.Equal(got, []string{"multi", "multi/sub", "multi/sub/deeper", "multi/sub/deeper/c.bin"}) {
+		t.Fatalf("left at the destination: %v", got)
+	}
+}
