@@ -38,7 +38,8 @@ var routes = map[string]route{
 	"/setdownrate":    {http.MethodGet, (*Server).setDownRate},
 	"/setuprate":      {http.MethodGet, (*Server).setUpRate},
 	// Added beside the spec's calls.
-	"/recheck": {http.MethodGet, (*Server).recheck},
+	"/recheck":     {http.MethodGet, (*Server).recheck},
+	"/movetorrent": {http.MethodGet, (*Server).moveTorrent},
 }
 
 // serve is the fasthttp handler: authentication, routing, and a recover

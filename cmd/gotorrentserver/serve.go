@@ -221,6 +221,12 @@ func (d *daemon) restore(logf func(string, ...any)) {
 	}
 	for _, e := range entries {
 		opt := engine.AddOptions{Restored: true}
+		if err := d.store.FinishMove(&e, d.downloads); err != nil {
+			// The record still says where the data goes: starting the
+			// torrent finishes the move before anything else.
+			logf("gotorrentserver: %s: %v", e.InfoHash(), err)
+			opt.Error, opt.MoveTo = err, e.Resume.MoveTo
+		}
 		if e.HasResume {
 			r := e.Resume
 			opt.Settings = r.Settings
