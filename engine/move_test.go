@@ -168,3 +168,73 @@ func TestMoveStoppedStartRemove(t *testing.T) {
 		}
 	}
 }
+
+// A file appearing at the destination after the check fails the move:
+// nothing of theirs is touched, the data stays where it was, and the
+// torrent shows the error; starting it seeds from the old folder with no
+// recheck.
+func TestMoveFailsAndIsUndone(t *testing.T) {
+	p := &movePersister{gate: make(chan struct{})}
+	f := newMoveFixture(t, p)
+	dest := filepath.Join(f.dir, "late")
+	if err := f.c.Move(f.mi.InfoHash, dest); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(dest, 0o755)
+	os.WriteFile(filepath.Join(dest, "fx.bin"), []byte("theirs"), 0o644)
+	close(p.gate)
+	f.waitFor("the move to fail", func() bool { st, _ := f.moveState(); return st == StateError })
+	if sn := f.s.Snapshot(); sn.Settings.Dir != f.dir || sn.Error == "" {
+		t.Fatalf("after the failed move: dir %q error %q", sn.Settings.Dir, sn.Error)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dest, "fx.bin")); string(b) != "theirs" {
+		t.Fatal("their file changed")
+	}
+	if got, _ := os.ReadFile(p.file); !bytes.Equal(got, f.data) {
+		t.Fatal("data not back in the old folder")
+	}
+	p.mu.Lock()
+	last := p.durable[len(p.durable)-1]
+	p.mu.Unlock()
+	if last.MoveTo != "" || last.Dir != f.dir {
+		t.Fatalf("last record: dir %q move_to %q", last.Dir, last.MoveTo)
+	}
+	f.c.Start(f.mi.InfoHash)
+	f.waitFor("seeding again", func() bool { st, _ := f.moveState(); return st == StateSeeding })
+	if f.s.Snapshot().Rechecks != 0 {
+		t.Fatal("rechecked")
+	}
+}
+
+// A torrent restored with a move start-up could not finish (AddOptions
+// MoveTo) keeps saying so, and starting it finishes the move first.
+func TestPendingMoveFinishedOnStart(t *testing.T) {
+	f := newFixture(t, true)
+	f.c.Remove(f.mi.InfoHash, false)
+	p := &movePersister{file: filepath.Join(f.dir, "fx.bin")}
+	f.c.cfg.Persister = p
+	dest := filepath.Join(f.dir, "pending")
+	s, err := f.c.Add(f.mi, AddOptions{Settings: Settings{Dir: f.dir, Stopped: true}, MoveTo: dest, Restored: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.s = s
+	if r := s.resumeRecordSync(f); r.MoveTo != dest {
+		t.Fatalf("record move_to %q, want %q", r.MoveTo, dest)
+	}
+	f.c.Start(f.mi.InfoHash)
+	f.waitFor("seeding from the destination", func() bool { st, set := f.moveState(); return st == StateSeeding && set.Dir == dest })
+	if got, _ := os.ReadFile(filepath.Join(dest, "fx.bin")); !bytes.Equal(got, f.data) {
+		t.Fatal("data not at the destination")
+	}
+	if r := s.resumeRecordSync(f); r.MoveTo != "" {
+		t.Fatalf("record still says move_to %q", r.MoveTo)
+	}
+}
+
+func (s *Session) resumeRecordSync(f *fixture) Resume {
+	var r Resume
+	s.post(evFunc(func(s *Session) { r = s.resumeRecord() }))
+	f.sync()
+	return r
+}
