@@ -87,8 +87,8 @@ func (s *Session) requestMove(dir string, done chan error) error {
 		return ErrNoMetadata
 	case s.mv.checking || s.life.state == StateMoving:
 		return fmt.Errorf("%w: a move is under way", ErrBusy)
-	case s.life.state == StateChecking:
-		return fmt.Errorf("%w: its data is being checked", ErrBusy)
+	case !s.canMove():
+		return fmt.Errorf("%w: it is %s", ErrBusy, s.life.state)
 	case s.mv.pending != "":
 		return fmt.Errorf("%w: an earlier move to %s is unfinished: start the torrent to finish it", ErrBusy, s.mv.pending)
 	}
@@ -108,6 +108,13 @@ func (s *Session) requestMove(dir string, done chan error) error {
 	return nil
 }
 
+// canMove: the lifecycle allows a move from the current state (not while
+// checking, fetching metadata or moving).
+func (s *Session) canMove() bool {
+	_, ok := nextState(s.life.state, onMove)
+	return ok
+}
+
 func (s *Session) planMove(from, to string) (*storage.Move, error) {
 	return storage.NewMove(s.mi, from, to, s.c.cfg.DownloadRoot, storage.MoveExtras(s.ih))
 }
@@ -121,8 +128,8 @@ func (s *Session) moveChecked(m *storage.Move, dir string, err error, done chan 
 		err = fmt.Errorf("%w: %v", ErrMoveTarget, err)
 	case err != nil:
 		err = fmt.Errorf("engine: move: %w", err)
-	case s.life.state == StateChecking || s.life.state == StateMoving:
-		err = fmt.Errorf("%w: its data is being checked", ErrBusy)
+	case !s.canMove():
+		err = fmt.Errorf("%w: it is %s", ErrBusy, s.life.state)
 	}
 	if err == nil {
 		s.startMove(m, dir, false)
@@ -197,9 +204,8 @@ type moveResult struct {
 
 // moveDone takes the torrent back to what it was, from the new folder.
 func (s *Session) moveDone(res moveResult) {
-	if s.life.state != StateMoving {
-		return
-	}
+	// Nothing leaves StateMoving but this: the files moved, so the folder
+	// must follow whatever the state.
 	s.mv.to = ""
 	switch {
 	case res.err == nil:
