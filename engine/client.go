@@ -222,6 +222,9 @@ type AddOptions struct {
 	// Error, when set, brings the torrent back in state error with this
 	// message (its resume record was lost); starting it clears it.
 	Error error
+	// MoveTo is a move the record says is unfinished (start-up could not
+	// complete it): starting the torrent finishes it first.
+	MoveTo string
 }
 
 // settings is the torrent's settings as given, negative limits as none.
@@ -271,6 +274,7 @@ func (s *Session) configure(opt AddOptions) {
 	s.limits.down.set(s.settings.MaxDown)
 	s.limits.up.set(s.settings.MaxUp)
 	s.dl.stopHave = opt.Have
+	s.mv.pending = opt.MoveTo
 	if opt.Error != nil {
 		s.life.err = opt.Error
 		s.to(onFail)

@@ -24,7 +24,8 @@
 //   - uploadQueue (upload.go): peers waiting for reads, and the choker;
 //   - discovery (announce.go, dht.go): trackers and the DHT;
 //   - metaPhase (magnet.go): a magnet's info dict, fetched and served;
-//   - persistence (resume.go): when to hand the persister a record.
+//   - persistence (resume.go): when to hand the persister a record;
+//   - mover (move.go): moving the data to another folder.
 //
 // The peer protocol's handlers are in protocol.go, upload.go, download.go,
 // magnet.go and pex.go; abuse bounds and bans in guard.go; the change

@@ -43,6 +43,12 @@ func (s *Session) wantRun() {
 
 // start begins a run from stopped or error; have is as in startEvent.
 func (s *Session) start(have *bitset.BitSet) {
+	if s.life.state == StateMoving {
+		s.settings.Stopped = false
+		s.persist.dirty = true
+		s.mv.startAfter = true
+		return
+	}
 	if s.life.state != StateStopped && s.life.state != StateError {
 		return
 	}
@@ -58,6 +64,9 @@ func (s *Session) start(have *bitset.BitSet) {
 	}
 	if s.mi == nil {
 		s.startMetadata()
+		return
+	}
+	if s.finishPendingMove() {
 		return
 	}
 	if !s.openStore() {
@@ -150,6 +159,8 @@ func (s *Session) recheck() error {
 		return nil // already under way
 	case StateMetadata:
 		return ErrNoMetadata
+	case StateMoving:
+		return fmt.Errorf("%w: a move is under way", ErrBusy)
 	}
 	stopped := s.life.state == StateStopped
 	if !stopped {
@@ -276,6 +287,10 @@ func (s *Session) stop(user bool) {
 		s.settings.Stopped = true
 		s.persist.dirty = true
 		s.persist.restored = false
+		s.mv.startAfter = false
+	}
+	if s.life.state == StateMoving {
+		return // moveDone settles it; the move's job writes the records
 	}
 	if s.life.state == StateStopped {
 		s.saveResume(user)
@@ -308,6 +323,10 @@ type removeEvent struct {
 }
 
 func (e removeEvent) handle(s *Session) {
+	if s.life.state == StateMoving {
+		s.mv.removal = &e // after the move, from wherever the data is
+		return
+	}
 	s.stop(false)
 	if p := s.c.cfg.Persister; p != nil {
 		p.Remove(s.ih)

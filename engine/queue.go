@@ -110,15 +110,15 @@ type queueEvent struct{}
 
 func (queueEvent) handle(s *Session) {
 	switch s.life.state {
-	case StateStopped, StateError, StateChecking:
-		if s.life.state == StateStopped && !s.settings.Stopped && !s.queued {
-			s.queued = true
-			s.dirty = true
-			s.publish()
+	case StateStopped:
+		if s.settings.Stopped || s.queued {
+			return
 		}
-		return
+	case StateDownloading, StateSeeding, StateMetadata:
+		s.stop(false)
+	default:
+		return // checking, moving or in error: not the queue's to park
 	}
-	s.stop(false)
 	s.queued = true
 	s.dirty = true
 	s.publish()
@@ -146,9 +146,9 @@ func queuing(g Global) bool { return g.MaxActiveDownloads > 0 || g.MaxActiveSeed
 
 // queuePass walks the torrents in queue order and starts or parks each so
 // that at most MaxActiveDownloads download and MaxActiveSeeds seed, the
-// first in the queue first. Torrents the user stopped, in error or being
-// moved are outside the queue; a checking torrent holds a download slot
-// until its check says what it is. It reads only snapshots and posts
+// first in the queue first. Torrents the user stopped or in error are
+// outside the queue; a checking torrent holds a download slot until its
+// check says what it is, and a moving one the slot it had. It reads only snapshots and posts
 // events (the ticker runs it), so a session's change shows at the next
 // pass: both events are idempotent.
 func (c *Client) queuePass() {
@@ -175,7 +175,7 @@ func (c *Client) queuePass() {
 			allowed = g.MaxActiveDownloads == 0 || downs <= g.MaxActiveDownloads
 		}
 		switch {
-		case sn.State == StateChecking:
+		case sn.State == StateChecking || sn.State == StateMoving:
 		case allowed && sn.State == StateQueued:
 			s.post(unqueueEvent{})
 		case !allowed && sn.State != StateQueued:

@@ -55,7 +55,7 @@ const resumeEvery = 3 * time.Second
 // keeping changed, at most every resumeEvery unless forced.
 func (s *Session) saveResume(force bool) {
 	p := s.c.cfg.Persister
-	if p == nil || s.removed.Load() || !s.persist.due(s.now, force) {
+	if p == nil || s.removed.Load() || s.life.state == StateMoving || !s.persist.due(s.now, force) {
 		return
 	}
 	p.Save(s.resumeRecord())
@@ -69,7 +69,7 @@ func (s *Session) resumeRecord() Resume {
 		Have: bitfieldBytes(have, s.numPieces()), NumPieces: s.numPieces(),
 		Downloaded: s.persist.base.downloaded + s.stats.downloaded, Uploaded: s.persist.base.uploaded + s.stats.uploaded,
 		Added: s.added, MetaInfo: s.mi, Root: s.c.cfg.DownloadRoot,
-		SeedingSeconds: int64(s.seed.total(s.now) / time.Second), Trackers: s.disc.custom,
+		SeedingSeconds: int64(s.seed.total(s.now) / time.Second), Trackers: s.disc.custom, MoveTo: s.mv.pending,
 	}
 	if s.mi == nil && s.mag.link != nil {
 		r.Magnet = s.mag.link.String()

@@ -31,10 +31,13 @@ const (
 	// StateQueued: the user wants it running, but the queue's limits on
 	// active downloads or seeds hold it back until a slot frees.
 	StateQueued
+	// StateMoving: its data is being moved to another folder (Client.Move);
+	// it goes back to what it was afterwards.
+	StateMoving
 )
 
 func (s State) String() string {
-	return [...]string{"stopped", "checking", "downloading", "seeding", "error", "metadata", "queued"}[s]
+	return [...]string{"stopped", "checking", "downloading", "seeding", "error", "metadata", "queued", "moving"}[s]
 }
 
 // Session is one torrent: a small coordinator over parts that each own one
@@ -77,6 +80,7 @@ type Session struct {
 	web     webSeeds    // BEP 19 servers (webseed.go)
 	mag     metaPhase   // magnet link, fetching and serving the info dict (magnet.go)
 	persist persistence // the resume record's cadence and totals (resume.go)
+	mv      mover       // moving the data to another folder (move.go)
 
 	// Shared by the parts, owned by the coordinator.
 	now      time.Time

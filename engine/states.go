@@ -35,9 +35,10 @@ const (
 	onMetadata                    // the info dict arrived: start over with it
 	onStop                        // the user, a shutdown or a check asked for while stopped
 	onFail                        // a disk, metadata or resume error
+	onMove                        // its data moves to another folder
 )
 
-var triggerNames = [...]string{"", "magnet", "find-data", "check", "begin", "complete", "metadata", "stop", "fail"}
+var triggerNames = [...]string{"", "magnet", "find-data", "check", "begin", "complete", "metadata", "stop", "fail", "move"}
 
 func (t trigger) String() string {
 	if int(t) < len(triggerNames) {
@@ -59,8 +60,9 @@ var transitions = []struct {
 	{onBegin, []State{StateStopped, StateError, StateChecking}, StateDownloading},
 	{onComplete, []State{StateStopped, StateError, StateChecking, StateDownloading}, StateSeeding},
 	{onMetadata, []State{StateMetadata}, StateStopped},
-	{onStop, []State{StateStopped, StateChecking, StateDownloading, StateSeeding, StateError, StateMetadata}, StateStopped},
-	{onFail, []State{StateStopped, StateChecking, StateDownloading, StateSeeding, StateError, StateMetadata}, StateError},
+	{onStop, []State{StateStopped, StateChecking, StateDownloading, StateSeeding, StateError, StateMetadata, StateMoving}, StateStopped},
+	{onFail, []State{StateStopped, StateChecking, StateDownloading, StateSeeding, StateError, StateMetadata, StateMoving}, StateError},
+	{onMove, []State{StateStopped, StateDownloading, StateSeeding, StateError}, StateMoving},
 }
 
 // nextState looks a move up in the table.

@@ -23,6 +23,11 @@ func TestLifecycleTable(t *testing.T) {
 		{StateMetadata, onMetadata, StateStopped},
 		{StateError, onFindData, StateChecking}, // starting clears an error
 		{StateError, onCheck, StateChecking},
+		{StateSeeding, onMove, StateMoving}, // /movetorrent
+		{StateDownloading, onMove, StateMoving},
+		{StateStopped, onMove, StateMoving},
+		{StateMoving, onStop, StateStopped}, // the move is done; a start follows if it ran before
+		{StateMoving, onFail, StateError},
 	}
 	for _, c := range allowed {
 		if got, ok := nextState(c.from, c.on); !ok || got != c.to {
@@ -47,6 +52,11 @@ func TestLifecycleTable(t *testing.T) {
 		{StateDownloading, onMetadata},
 		{StateMetadata, onComplete}, // no pieces before the info dict
 		{StateMetadata, onCheck},
+		{StateChecking, onMove}, // the check reads the files
+		{StateMetadata, onMove}, // no files known yet
+		{StateMoving, onMove},
+		{StateMoving, onCheck},
+		{StateMoving, onBegin}, // transfers only after the move settled
 	}
 	for _, c := range refused {
 		if got, ok := nextState(c.from, c.on); ok {

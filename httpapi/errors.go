@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -47,6 +48,10 @@ func engineError(err error) *apiError {
 		return newAPIError(http.StatusConflict, "torrent already added")
 	case errors.Is(err, engine.ErrNoMetadata):
 		return newAPIError(http.StatusConflict, "the torrent's metadata is not fetched yet: nothing to check")
+	case errors.Is(err, engine.ErrBusy), errors.Is(err, engine.ErrMoveTarget):
+		return newAPIError(http.StatusConflict, "%s", strings.TrimPrefix(err.Error(), "engine: "))
+	case errors.Is(err, engine.ErrBadMove):
+		return newAPIError(http.StatusBadRequest, "%s", strings.TrimPrefix(err.Error(), "engine: "))
 	default:
 		return newAPIError(http.StatusInternalServerError, "%v", err)
 	}

@@ -64,6 +64,7 @@ var routes = map[string]route{
 	"/setqueueposition": {http.MethodGet, (*Server).setQueuePosition},
 	"/settings":         {http.MethodGet, (*Server).getSettings},
 	"/openapi.json":     {http.MethodGet, (*Server).openAPI},
+	"/movetorrent":      {http.MethodGet, (*Server).moveTorrent},
 }
 
 // serve is the fasthttp handler: authentication, routing, and a recover

@@ -244,6 +244,12 @@ func (d *daemon) restore(log *slog.Logger) {
 	}
 	for _, e := range entries {
 		opt := engine.AddOptions{Restored: true}
+		if err := d.store.FinishMove(&e, d.downloads); err != nil {
+			// The record still says where the data goes: starting the
+			// torrent finishes the move before anything else. The
+			// engine logs the error once, as the torrent enters it.
+			opt.Error, opt.MoveTo = err, e.Resume.MoveTo
+		}
 		if e.HasResume {
 			r := e.Resume
 			opt.Settings = r.Settings

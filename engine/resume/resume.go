@@ -79,6 +79,12 @@ type Record struct {
 	// Trackers, when set, replace the metainfo's announce list: the
 	// operator added or removed trackers.
 	Trackers [][]string
+	// MoveTo, when set, is the folder the torrent's data is being moved
+	// to from Settings.Dir: written (synced) before the first file moves,
+	// cleared with Dir set to it once they all did. A record still holding
+	// it after a crash says the move is to be finished before the torrent
+	// starts.
+	MoveTo string
 	// MetaInfo and Root let the persister stat the torrent's files beneath
 	// the download root when it writes (disk I/O, so never on the
 	// session); MetaInfo is nil while a magnet's metadata is unknown.

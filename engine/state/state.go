@@ -162,7 +162,11 @@ func (st *Store) apply(ih metainfo.Hash, r *resume.Record) {
 }
 
 func (st *Store) writeResume(ih metainfo.Hash, r *resume.Record) error {
-	b, err := json.MarshalIndent(toRecord(r), "", " ")
+	return st.writeRecord(ih, toRecord(r))
+}
+
+func (st *Store) writeRecord(ih metainfo.Hash, rec record) error {
+	b, err := json.MarshalIndent(rec, "", " ")
 	if err != nil {
 		return err
 	}
@@ -271,6 +275,7 @@ func (st *Store) loadResume(ih metainfo.Hash) (resume.Record, []FileRecord, erro
 type record struct {
 	InfoHash   string       `json:"infohash"`
 	Dir        string       `json:"dir"`
+	MoveTo     string       `json:"move_to,omitempty"`
 	Stopped    bool         `json:"stopped"`
 	MaxDown    int64        `json:"maxdown"`
 	MaxUp      int64        `json:"maxup"`
@@ -302,7 +307,7 @@ func toRecord(r *resume.Record) record {
 		MaxUp: r.MaxUp, Sequential: r.Sequential, Have: hex.EncodeToString(r.Have), NumPieces: r.NumPieces,
 		Downloaded: r.Downloaded, Uploaded: r.Uploaded, Added: r.Added.UTC(), Saved: time.Now().UTC(),
 		Label: r.Label, RatioLimit: r.RatioLimit, SeedLimit: r.SeedTimeLimit, Seeding: r.SeedingSeconds,
-		Trackers: r.Trackers}
+		Trackers: r.Trackers, MoveTo: r.MoveTo}
 	for i := 0; i < len(r.Priorities); i++ {
 		rec.Priorities = append(rec.Priorities, int(r.Priorities[i]))
 	}
@@ -327,7 +332,7 @@ func (rec record) resume(ih metainfo.Hash) resume.Record {
 	return resume.Record{InfoHash: ih, Settings: resume.Settings{Dir: rec.Dir, Stopped: rec.Stopped, MaxDown: rec.MaxDown, MaxUp: rec.MaxUp,
 		Sequential: rec.Sequential, Label: rec.Label, RatioLimit: rec.RatioLimit, SeedTimeLimit: rec.SeedLimit,
 		Priorities: string(prio)}, Have: have, NumPieces: rec.NumPieces, Downloaded: rec.Downloaded,
-		Uploaded: rec.Uploaded, Added: rec.Added, SeedingSeconds: rec.Seeding, Trackers: rec.Trackers}
+		Uploaded: rec.Uploaded, Added: rec.Added, SeedingSeconds: rec.Seeding, Trackers: rec.Trackers, MoveTo: rec.MoveTo}
 }
 
 // WriteFileAtomic writes b to path so that a crash leaves either the old or
