@@ -250,6 +250,7 @@ func (s *Session) configure(opt AddOptions) {
 	s.limits.down.set(s.settings.MaxDown)
 	s.limits.up.set(s.settings.MaxUp)
 	s.dl.stopHave = opt.Have
+	s.applyPriorities()
 	if opt.Error != nil {
 		s.life.err = opt.Error
 		s.to(onFail)

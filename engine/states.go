@@ -34,9 +34,10 @@ const (
 	onMetadata                    // the info dict arrived: start over with it
 	onStop                        // the user, a shutdown or a check asked for while stopped
 	onFail                        // a disk, metadata or resume error
+	onWant                        // a skipped file became wanted: pieces are missing again
 )
 
-var triggerNames = [...]string{"", "magnet", "find-data", "check", "begin", "complete", "metadata", "stop", "fail"}
+var triggerNames = [...]string{"", "magnet", "find-data", "check", "begin", "complete", "metadata", "stop", "fail", "want"}
 
 func (t trigger) String() string {
 	if int(t) < len(triggerNames) {
@@ -60,6 +61,7 @@ var transitions = []struct {
 	{onMetadata, []State{StateMetadata}, StateStopped},
 	{onStop, []State{StateStopped, StateChecking, StateDownloading, StateSeeding, StateError, StateMetadata}, StateStopped},
 	{onFail, []State{StateStopped, StateChecking, StateDownloading, StateSeeding, StateError, StateMetadata}, StateError},
+	{onWant, []State{StateSeeding}, StateDownloading},
 }
 
 // nextState looks a move up in the table.

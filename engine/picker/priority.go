@@ -96,3 +96,7 @@ func word(ws []uint64, i int) uint64 {
 	}
 	return 0
 }
+
+// HaveAll reports whether every piece is verified, unwanted ones included.
+// Session goroutine only.
+func (p *Picker) HaveAll() bool { return p.missing == 0 && int(p.have.Count()) == p.n }
