@@ -38,7 +38,8 @@ var routes = map[string]route{
 	"/setdownrate":    {http.MethodGet, (*Server).setDownRate},
 	"/setuprate":      {http.MethodGet, (*Server).setUpRate},
 	// Added beside the spec's calls.
-	"/recheck": {http.MethodGet, (*Server).recheck},
+	"/recheck":         {http.MethodGet, (*Server).recheck},
+	"/setfilepriority": {http.MethodGet, (*Server).setFilePriority},
 }
 
 // serve is the fasthttp handler: authentication, routing, and a recover
@@ -213,8 +214,8 @@ func (s *Server) torrentData(ctx *fasthttp.RequestCtx) (any, error) {
 // addTorrentFile checks every parameter before touching anything, then
 // parses the body, then creates the folder, then adds.
 func (s *Server) addTorrentFile(ctx *fasthttp.RequestCtx) (any, error) {
-	var p [4]string
-	for i, name := range [...]string{"path", "start", "maxdown", "maxup"} {
+	var p [5]string
+	for i, name := range [...]string{"path", "start", "maxdown", "maxup", "priorities"} {
 		v, err := query(ctx, name)
 		if err != nil {
 			return nil, err
@@ -243,6 +244,10 @@ func (s *Server) addTorrentFile(ctx *fasthttp.RequestCtx) (any, error) {
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}
+	prio, err := parsePriorities(p[4], mi)
+	if err != nil {
+		return nil, err
+	}
 	// Checked early only to leave no folder behind; Add decides for sure.
 	if s.cfg.Client.Session(mi.InfoHash) != nil {
 		return nil, engineError(engine.ErrExists)
@@ -251,7 +256,7 @@ func (s *Server) addTorrentFile(ctx *fasthttp.RequestCtx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.cfg.Client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: dir, Stopped: !start, MaxDown: maxDown, MaxUp: maxUp}})
+	_, err = s.cfg.Client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: dir, Stopped: !start, MaxDown: maxDown, MaxUp: maxUp, Priorities: prio}})
 	if err != nil {
 		return nil, engineError(err)
 	}
