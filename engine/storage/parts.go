@@ -45,6 +45,7 @@ const (
 	locUnknown uint32 = iota // not decided yet (wanted: real; skipped: look)
 	locReal                  // the file itself
 	locPart                  // the part file's slots
+	locLook                  // wanted again before it was decided: look
 )
 
 // parts is a Storage's part-file bookkeeping. slots and idx are
@@ -127,6 +128,10 @@ func (s *Storage) SetSkipped(skip []bool) {
 		on := i < len(skip) && skip[i] && !s.mi.Files[i].Pad
 		if s.parts.skip[i].Swap(on) && !on {
 			s.emptyOK.Store(false) // a zero-length file may now be due
+			// Skipped until now and never looked at (since a restart,
+			// say): its bytes may be in the part file, so look before
+			// taking the file as their home.
+			s.parts.loc[i].CompareAndSwap(locUnknown, locLook)
 		}
 		any = any || on || s.parts.loc[i].Load() == locPart
 	}
@@ -150,13 +155,14 @@ func (s *Storage) inPart(fi int) (bool, error) {
 		return false, nil
 	case locPart:
 		return true, nil
-	}
-	if !s.parts.skip[fi].Load() {
-		return false, nil
+	case locUnknown:
+		if !s.parts.skip[fi].Load() {
+			return false, nil
+		}
 	}
 	s.pmu.Lock()
 	defer s.pmu.Unlock()
-	if l := s.parts.loc[fi].Load(); l != locUnknown {
+	if l := s.parts.loc[fi].Load(); l == locReal || l == locPart {
 		return l == locPart, nil
 	}
 	exists, err := s.exists(fi)
@@ -216,7 +222,14 @@ func (s *Storage) Settle() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	for fi := range s.parts.loc {
-		if s.parts.loc[fi].Load() == locPart && !s.parts.skip[fi].Load() {
+		if s.parts.skip[fi].Load() || s.parts.loc[fi].Load() == locReal || s.parts.loc[fi].Load() == locUnknown {
+			continue
+		}
+		part, err := s.inPart(fi) // decides a file to look at
+		if err != nil {
+			return err
+		}
+		if part {
 			if err := s.unpart(fi); err != nil {
 				return err
 			}
