@@ -10,6 +10,8 @@
 // created; their bytes read as zeros. Zero-length files are created by the
 // first successful write of the torrent (or by EnsureEmptyFiles), not at
 // Open, so adding a torrent that never downloads leaves no trace on disk.
+// A skipped file (SetSkipped) is never created: its bytes in pieces shared
+// with wanted files live in the torrent's part file (parts.go).
 //
 // # Staying inside the download root
 //
