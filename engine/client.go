@@ -263,7 +263,7 @@ func (s *Session) configure(opt AddOptions) {
 	}
 	s.settings = opt.settings()
 	s.persist.base.downloaded, s.persist.base.uploaded = opt.Downloaded, opt.Uploaded
-	s.seed.base = time.Duration(opt.SeedingSeconds) * time.Second
+	s.seedTime.base = time.Duration(opt.SeedingSeconds) * time.Second
 	if opt.Trackers != nil {
 		s.setTrackers(opt.Trackers)
 	}
@@ -275,6 +275,7 @@ func (s *Session) configure(opt AddOptions) {
 	s.limits.up.set(s.settings.MaxUp)
 	s.dl.stopHave = opt.Have
 	s.mv.pending = opt.MoveTo
+	s.applyPriorities()
 	if opt.Error != nil {
 		s.life.err = opt.Error
 		s.to(onFail)

@@ -20,7 +20,8 @@
 //   - swarm (swarm.go) and addrBook (addrbook.go): connected peers, and the
 //     addresses to dial with their backoff;
 //   - transfer (download.go): the picker, pieces being assembled, the
-//     verified set kept while stopped;
+//     verified set kept while stopped, and the pieces' priorities from
+//     the file priorities (priority.go);
 //   - uploadQueue (upload.go): peers waiting for reads, and the choker;
 //   - discovery (announce.go, dht.go): trackers and the DHT;
 //   - metaPhase (magnet.go): a magnet's info dict, fetched and served;

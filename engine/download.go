@@ -9,7 +9,6 @@ import (
 
 	"gotorrentserver/engine/picker"
 	"gotorrentserver/engine/storage"
-	"gotorrentserver/engine/tracker"
 	"gotorrentserver/engine/wire"
 	"gotorrentserver/metainfo"
 )
@@ -34,6 +33,12 @@ type transfer struct {
 	// would ask for more than the pieces in progress may hold
 	// (maxActiveBytes); 0 means no scaling. Set at each tick.
 	depthScale float64
+	// prio is each piece's priority from the file priorities (nil: all
+	// normal), skip the skipped files by index in mi.Files (nil: none),
+	// wanted the bytes of the wanted pieces (priority.go).
+	prio   []uint8
+	skip   []bool
+	wanted int64
 }
 
 func newTransfer() transfer { return transfer{pieces: map[int]*pieceBuf{}} }
@@ -53,12 +58,21 @@ func (t *transfer) have(mi *metainfo.MetaInfo) *bitset.BitSet {
 
 func (t *transfer) complete() bool { return t.pick != nil && t.pick.Missing() == 0 }
 
-// left is the bytes of mi not verified yet.
+// left is the bytes of mi's wanted pieces not verified yet.
 func (t *transfer) left(mi *metainfo.MetaInfo) int64 {
 	if mi == nil {
 		return 0
 	}
 	have := t.have(mi)
+	if t.prio != nil {
+		var left int64
+		for i, p := range t.prio {
+			if p != picker.PrioritySkip && !have.Test(uint(i)) {
+				left += mi.PieceSize(i)
+			}
+		}
+		return left
+	}
 	left := mi.TotalLength
 	for i, ok := have.NextSet(0); ok && int(i) < mi.NumPieces(); i, ok = have.NextSet(i + 1) {
 		left -= mi.PieceSize(int(i))
@@ -250,6 +264,9 @@ func (s *Session) pieceChecked(piece int, data []byte, ok bool, err error) {
 		return
 	}
 	switch {
+	case errors.Is(err, storage.ErrSkipped):
+		// It stopped being wanted while it was hashed: nothing to keep.
+		s.failPiece(piece)
 	case err != nil:
 		s.failPiece(piece)
 		s.setError(fmt.Errorf("engine: writing piece %d: %w%s", piece, err, recheckHint(err)))
@@ -317,22 +334,9 @@ func (s *Session) pieceVerified(piece int) {
 		s.send(p, have)
 	}
 	s.dirty = true
-	if !s.complete() {
-		return
+	if s.complete() {
+		s.completed()
 	}
-	s.to(onComplete)
-	s.logCompleted()
-	s.ensureEmptyFiles()
-	s.announce(tracker.Completed)
-	for _, p := range s.swarm.peers {
-		s.setInterest(p, false)
-		if p.hasAll {
-			s.dropPeer(p, fmt.Errorf("engine: both sides are seeds"))
-		}
-	}
-	s.saveResume(true)
-	s.publish()
-	s.notifyComplete()
 }
 
 func (s *Session) notifyComplete() {
@@ -342,7 +346,7 @@ func (s *Session) notifyComplete() {
 	s.onComplete = nil
 }
 
-// WhenComplete calls f once every piece is verified, at once if that is
+// WhenComplete calls f once every wanted piece is verified, at once if that is
 // already so; Snapshot then says seeding. f runs on the session's thread,
 // so it must only hand the news over (close a channel). Safe for
 // concurrent use.

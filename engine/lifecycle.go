@@ -124,6 +124,7 @@ func (s *Session) openStore() bool {
 		return false
 	}
 	s.store = st
+	st.SetSkipped(s.dl.skip)
 	return true
 }
 
@@ -234,6 +235,7 @@ func (s *Session) begin(have *bitset.BitSet) {
 	p.SetSequential(s.settings.Sequential)
 	p.SetMaxActive(maxActivePieces(s.mi.PieceLength))
 	s.dl.pick = p
+	s.pickerPriorities()
 	for _, peer := range s.swarm.peers {
 		s.announceHaves(peer)
 		s.registerPieces(peer)

@@ -180,6 +180,7 @@ func (s *Session) metadataHashed(sum metainfo.Hash) {
 func (s *Session) setMetaInfo(mi *metainfo.MetaInfo) {
 	s.mi = mi
 	s.miPub.Store(mi)
+	s.applyPriorities()
 	s.mag.srv = ext.NewMetadataServer(mi.InfoBytes)
 	for _, p := range s.swarm.peers {
 		if err := s.applyPending(p); err != nil {

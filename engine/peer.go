@@ -256,7 +256,7 @@ func (s *Session) sendGreeting(p *peer) {
 		if p.fast {
 			buf = wire.AppendSimple(buf, wire.HaveNone)
 		}
-	case p.fast && s.complete():
+	case p.fast && s.seed():
 		buf = wire.AppendSimple(buf, wire.HaveAll)
 	case p.fast && have.None():
 		buf = wire.AppendSimple(buf, wire.HaveNone)

@@ -164,7 +164,7 @@ func onHaveAll(s *Session, p *peer, m *wire.Message) error {
 	}
 	s.dl.pick.PeerHaveAll(picker.PeerID(p.id))
 	s.updateInterest(p)
-	if s.complete() {
+	if s.seed() {
 		// Two seeds have nothing to trade.
 		return errBothSeeds
 	}

@@ -69,7 +69,7 @@ func (s *Session) resumeRecord() Resume {
 		Have: bitfieldBytes(have, s.numPieces()), NumPieces: s.numPieces(),
 		Downloaded: s.persist.base.downloaded + s.stats.downloaded, Uploaded: s.persist.base.uploaded + s.stats.uploaded,
 		Added: s.added, MetaInfo: s.mi, Root: s.c.cfg.DownloadRoot,
-		SeedingSeconds: int64(s.seed.total(s.now) / time.Second), Trackers: s.disc.custom, MoveTo: s.mv.pending,
+		SeedingSeconds: int64(s.seedTime.total(s.now) / time.Second), Trackers: s.disc.custom, MoveTo: s.mv.pending,
 	}
 	if s.mi == nil && s.mag.link != nil {
 		r.Magnet = s.mag.link.String()

@@ -96,7 +96,7 @@ func (s *Session) checkSeedLimits() {
 	switch {
 	case ratioLimit > 0 && Ratio(up, down, s.size()) >= ratioLimit:
 		why = "ratio limit reached"
-	case timeLimit > 0 && s.seed.total(s.now) >= timeLimit:
+	case timeLimit > 0 && s.seedTime.total(s.now) >= timeLimit:
 		why = "seed time limit reached"
 	default:
 		return

@@ -91,7 +91,7 @@ type Session struct {
 	limits   rateLimits // the token buckets enforcing its rates
 	dirty    bool       // the snapshot is stale
 	queued   bool       // stopped by the queue, not the user (queue.go)
-	seed     seedClock  // time spent seeding (seedlimit.go)
+	seedTime seedClock  // time spent seeding (seedlimit.go)
 	// limitReached says why the seed limits last stopped the torrent;
 	// cleared when it starts again.
 	limitReached string

@@ -28,7 +28,10 @@ type Snapshot struct {
 	DownRate   int64 // bytes/s over the last 5 s
 	UpRate     int64
 	Size       int64
-	Left       int64
+	Left       int64 // bytes of wanted pieces not verified yet
+	// Wanted is the bytes of the wanted pieces: Size unless files are
+	// skipped (a piece shared with a wanted file is wanted).
+	Wanted int64
 	// TotalDownloaded and TotalUploaded are payload bytes over the
 	// torrent's life, earlier runs included.
 	TotalDownloaded, TotalUploaded int64
@@ -78,12 +81,17 @@ func trackerSnapshots(st []tracker.TrackerStatus) []TrackerSnapshot {
 	return out
 }
 
-// Progress is the verified fraction, 0..1.
+// Progress is the verified fraction of the wanted bytes, 0..1 (1 when
+// nothing is wanted).
 func (s *Snapshot) Progress() float64 {
-	if s.Size == 0 {
+	w := s.Wanted
+	if w <= 0 {
+		w = s.Size
+	}
+	if w == 0 {
 		return 0
 	}
-	return float64(s.Size-s.Left) / float64(s.Size)
+	return float64(w-s.Left) / float64(w)
 }
 
 // PeerSnapshot is one peer, connected or known.
@@ -135,9 +143,9 @@ func (s *Session) publish() {
 	sn := &Snapshot{
 		Name: s.name(), InfoHash: s.ih, State: state, NumPieces: n,
 		TotalDownloaded: totalDown, TotalUploaded: totalUp, LimitReached: s.limitReached,
-		SeedingSeconds: int64(s.seed.total(s.now) / time.Second),
+		SeedingSeconds: int64(s.seedTime.total(s.now) / time.Second),
 		Bitfield:       bitfieldBytes(have, n), Have: int(have.Count()),
-		Added: s.added, Started: s.life.started, Size: s.size(), Left: s.left(), At: s.now,
+		Added: s.added, Started: s.life.started, Size: s.size(), Left: s.left(), Wanted: s.dl.wanted, At: s.now,
 		Downloaded: s.stats.downloaded, Uploaded: s.stats.uploaded, Wasted: s.stats.wasted,
 		DownRate: s.stats.down.Shown(s.now, rateIdle), UpRate: s.stats.up.Shown(s.now, rateIdle),
 		Settings: s.settings, Rechecks: s.life.rechecks,

@@ -36,9 +36,10 @@ const (
 	onStop                        // the user, a shutdown or a check asked for while stopped
 	onFail                        // a disk, metadata or resume error
 	onMove                        // its data moves to another folder
+	onWant                        // a skipped file became wanted: pieces are missing again
 )
 
-var triggerNames = [...]string{"", "magnet", "find-data", "check", "begin", "complete", "metadata", "stop", "fail", "move"}
+var triggerNames = [...]string{"", "magnet", "find-data", "check", "begin", "complete", "metadata", "stop", "fail", "move", "want"}
 
 func (t trigger) String() string {
 	if int(t) < len(triggerNames) {
@@ -63,6 +64,7 @@ var transitions = []struct {
 	{onStop, []State{StateStopped, StateChecking, StateDownloading, StateSeeding, StateError, StateMetadata, StateMoving}, StateStopped},
 	{onFail, []State{StateStopped, StateChecking, StateDownloading, StateSeeding, StateError, StateMetadata, StateMoving}, StateError},
 	{onMove, []State{StateStopped, StateDownloading, StateSeeding, StateError}, StateMoving},
+	{onWant, []State{StateSeeding}, StateDownloading},
 }
 
 // nextState looks a move up in the table.
@@ -89,9 +91,9 @@ func (s *Session) to(on trigger) bool {
 		return false
 	}
 	if next == StateSeeding {
-		s.seed.enter(s.now)
+		s.seedTime.enter(s.now)
 	} else {
-		s.seed.leave(s.now)
+		s.seedTime.leave(s.now)
 	}
 	s.life.state = next
 	s.dirty = true

@@ -19,7 +19,8 @@ func TestLifecycleTable(t *testing.T) {
 		{StateChecking, onComplete, StateSeeding},
 		{StateChecking, onStop, StateStopped},
 		{StateDownloading, onComplete, StateSeeding},
-		{StateSeeding, onCheck, StateChecking}, // /recheck
+		{StateSeeding, onCheck, StateChecking},   // /recheck
+		{StateSeeding, onWant, StateDownloading}, // a skipped file wanted again
 		{StateMetadata, onMetadata, StateStopped},
 		{StateError, onFindData, StateChecking}, // starting clears an error
 		{StateError, onCheck, StateChecking},
@@ -46,7 +47,8 @@ func TestLifecycleTable(t *testing.T) {
 		from State
 		on   trigger
 	}{
-		{StateSeeding, onBegin},        // a seed never goes back to downloading without a check
+		{StateSeeding, onBegin}, // a seed goes back to downloading only when it wants more
+		{StateStopped, onWant},
 		{StateDownloading, onFindData}, // only a stopped torrent is started
 		{StateSeeding, onMagnet},
 		{StateDownloading, onMetadata},

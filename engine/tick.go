@@ -47,7 +47,7 @@ func (e tickEvent) handle(s *Session) {
 	s.dhtAnnounce()
 	s.sendPex()
 	s.fetchMetadata()
-	s.seed.account(s.now)
+	s.seedTime.account(s.now)
 	s.checkSeedLimits()
 	s.publish()
 	s.saveResume(false)

@@ -65,6 +65,7 @@ var routes = map[string]route{
 	"/settings":         {http.MethodGet, (*Server).getSettings},
 	"/openapi.json":     {http.MethodGet, (*Server).openAPI},
 	"/movetorrent":      {http.MethodGet, (*Server).moveTorrent},
+	"/setfilepriority":  {http.MethodGet, (*Server).setFilePriority},
 }
 
 // serve is the fasthttp handler: authentication, routing, and a recover
@@ -255,8 +256,8 @@ func (s *Server) torrentData(ctx *fasthttp.RequestCtx) (any, error) {
 // addTorrentFile checks every parameter before touching anything, then
 // parses the body, then creates the folder, then adds.
 func (s *Server) addTorrentFile(ctx *fasthttp.RequestCtx) (any, error) {
-	var p [6]string
-	for i, name := range [...]string{"path", "start", "maxdown", "maxup", "label", "sequential"} {
+	var p [7]string
+	for i, name := range [...]string{"path", "start", "maxdown", "maxup", "label", "sequential", "priorities"} {
 		v, err := query(ctx, name)
 		if err != nil {
 			return nil, err
@@ -293,6 +294,10 @@ func (s *Server) addTorrentFile(ctx *fasthttp.RequestCtx) (any, error) {
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}
+	prio, err := parsePriorities(p[6], mi)
+	if err != nil {
+		return nil, err
+	}
 	// Checked early only to leave no folder behind; Add decides for sure.
 	if s.cfg.Client.Session(mi.InfoHash) != nil {
 		return nil, engineError(engine.ErrExists)
@@ -302,7 +307,7 @@ func (s *Server) addTorrentFile(ctx *fasthttp.RequestCtx) (any, error) {
 		return nil, err
 	}
 	_, err = s.cfg.Client.Add(mi, engine.AddOptions{Settings: engine.Settings{Dir: dir, Stopped: !start, MaxDown: maxDown,
-		MaxUp: maxUp, Label: label, Sequential: sequential}})
+		MaxUp: maxUp, Label: label, Sequential: sequential, Priorities: prio}})
 	if err != nil {
 		return nil, engineError(err)
 	}

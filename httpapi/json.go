@@ -69,6 +69,7 @@ type sessionJSON struct {
 	State    string     `json:"state"`
 	Progress float64    `json:"progress"`
 	Size     int64      `json:"size"`
+	Wanted   int64      `json:"wanted"` // bytes of the pieces wanted: size unless files are skipped
 	Path     string     `json:"path"`
 	DownRate int64      `json:"downrate"`
 	UpRate   int64      `json:"uprate"`
@@ -141,6 +142,7 @@ type fileJSON struct {
 	Path     string  `json:"path"`
 	Length   int64   `json:"length"`
 	Progress float64 `json:"progress"`
+	Priority int     `json:"priority"` // 0 skip, 1 normal, 2 high
 }
 
 // okBody answers every successful command.
@@ -207,6 +209,7 @@ func sessionFromSnapshot(sn *engine.Snapshot) sessionJSON {
 		State:          sn.State.String(),
 		Progress:       finite(sn.Progress()),
 		Size:           sn.Size,
+		Wanted:         wanted(sn),
 		Path:           sn.Dir,
 		DownRate:       kib(sn.DownRate),
 		UpRate:         kib(sn.UpRate),
@@ -245,8 +248,8 @@ func sessionFromSnapshot(sn *engine.Snapshot) sessionJSON {
 	for i := range sn.Peers {
 		out.Peers = append(out.Peers, peerFromSnapshot(&sn.Peers[i], sn.NumPieces))
 	}
-	for _, f := range sn.Files {
-		out.Files = append(out.Files, fileJSON{Path: f.Path, Length: f.Length, Progress: finite(f.Progress)})
+	for i, f := range sn.Files {
+		out.Files = append(out.Files, fileJSON{Path: f.Path, Length: f.Length, Progress: finite(f.Progress), Priority: sn.FilePriority(i)})
 	}
 	return out
 }
@@ -277,4 +280,13 @@ func peerFromSnapshot(p *engine.PeerSnapshot, numPieces int) peerJSON {
 		out.BitfieldLength = numPieces
 	}
 	return out
+}
+
+// wanted is the bytes of the wanted pieces (the size for a magnet still
+// without its metadata).
+func wanted(sn *engine.Snapshot) int64 {
+	if sn.Wanted > 0 || sn.Size == 0 {
+		return sn.Wanted
+	}
+	return sn.Size
 }

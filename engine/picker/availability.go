@@ -42,12 +42,17 @@ func (p *Picker) peer(id PeerID) *peerState {
 // bucketAdd puts an unstarted missing piece into the bucket for its
 // availability. O(1) amortised.
 func (p *Picker) bucketAdd(piece int) {
-	c := int(p.avail[piece])
-	for c >= len(p.buckets) {
-		p.buckets = append(p.buckets, nil)
+	bs := &p.buckets
+	if p.high(piece) {
+		bs = &p.hbuckets
+		p.nHigh++
 	}
-	p.pos[piece] = int32(len(p.buckets[c]))
-	p.buckets[c] = append(p.buckets[c], int32(piece))
+	c := int(p.avail[piece])
+	for c >= len(*bs) {
+		*bs = append(*bs, nil)
+	}
+	p.pos[piece] = int32(len((*bs)[c]))
+	(*bs)[c] = append((*bs)[c], int32(piece))
 	p.untouched.Set(uint(piece))
 	p.nUntouched++
 }
@@ -55,12 +60,17 @@ func (p *Picker) bucketAdd(piece int) {
 // bucketRemove takes a piece out of its bucket by swapping the bucket's
 // last piece into its place. O(1).
 func (p *Picker) bucketRemove(piece int) {
-	b := p.buckets[p.avail[piece]]
+	bs := p.buckets
+	if p.high(piece) {
+		bs = p.hbuckets
+		p.nHigh--
+	}
+	b := bs[p.avail[piece]]
 	i := p.pos[piece]
 	last := b[len(b)-1]
 	b[i] = last
 	p.pos[last] = i
-	p.buckets[p.avail[piece]] = b[:len(b)-1]
+	bs[p.avail[piece]] = b[:len(b)-1]
 	p.pos[piece] = -1
 	p.untouched.Clear(uint(piece))
 	p.nUntouched--

@@ -174,7 +174,9 @@ func (p *Picker) unrequest(part *partial, blk int, peer PeerID) {
 	p.addOpen(part)
 	if part.received == 0 && part.free == len(part.blocks) {
 		p.dropPartial(part)
-		p.bucketAdd(part.piece)
+		if p.wanted(part.piece) {
+			p.bucketAdd(part.piece)
+		}
 	}
 }
 

@@ -13,8 +13,17 @@ import (
 // against the others, so a test that drives it through many operations
 // catches bookkeeping drift at the step that caused it.
 func checkInvariants(p *Picker) error {
-	if got := p.n - int(p.have.Count()); got != p.missing {
-		return fmt.Errorf("missing=%d, have set says %d", p.missing, got)
+	wantMissing := 0
+	for i := range p.n {
+		if !p.have.Test(uint(i)) && p.wanted(i) {
+			wantMissing++
+		}
+		if p.skip != nil && p.skip.Test(uint(i)) != !p.wanted(i) {
+			return fmt.Errorf("piece %d: skip set and priority %d disagree", i, p.priority(i))
+		}
+	}
+	if wantMissing != p.missing {
+		return fmt.Errorf("missing=%d, have set and priorities say %d", p.missing, wantMissing)
 	}
 	counts := make([]int32, p.n)
 	seeds := 0
@@ -33,14 +42,25 @@ func checkInvariants(p *Picker) error {
 	if seeds != p.seeds {
 		return fmt.Errorf("seeds=%d, peers say %d", p.seeds, seeds)
 	}
-	inBuckets := 0
-	for c, b := range p.buckets {
-		inBuckets += len(b)
-		for k, piece := range b {
-			if int(p.avail[piece]) != c || int(p.pos[piece]) != k {
-				return fmt.Errorf("piece %d in bucket %d slot %d but avail=%d pos=%d", piece, c, k, p.avail[piece], p.pos[piece])
+	inBuckets, inHigh := 0, 0
+	for h, bs := range [][][]int32{p.buckets, p.hbuckets} {
+		for c, b := range bs {
+			inBuckets += len(b)
+			if h == 1 {
+				inHigh += len(b)
+			}
+			for k, piece := range b {
+				if int(p.avail[piece]) != c || int(p.pos[piece]) != k {
+					return fmt.Errorf("piece %d in bucket %d slot %d but avail=%d pos=%d", piece, c, k, p.avail[piece], p.pos[piece])
+				}
+				if p.high(int(piece)) != (h == 1) || !p.wanted(int(piece)) {
+					return fmt.Errorf("piece %d of priority %d in the wrong buckets", piece, p.priority(int(piece)))
+				}
 			}
 		}
+	}
+	if inHigh != p.nHigh {
+		return fmt.Errorf("high buckets hold %d, counter %d", inHigh, p.nHigh)
 	}
 	if inBuckets != p.nUntouched || int(p.untouched.Count()) != inBuckets {
 		return fmt.Errorf("untouched: buckets %d, counter %d, bitset %d", inBuckets, p.nUntouched, p.untouched.Count())
@@ -62,7 +82,11 @@ func checkInvariants(p *Picker) error {
 		if p.parts[i] != nil {
 			states++
 		}
-		if states != 1 {
+		want := 1
+		if states == 0 && !p.wanted(i) {
+			want = 0 // unwanted, missing and not started: nowhere
+		}
+		if states != want {
 			return fmt.Errorf("piece %d is in %d of have/unstarted/started", i, states)
 		}
 	}

@@ -11,8 +11,8 @@ func (p *Picker) endgame() bool {
 		return false
 	}
 	unstarted := p.nUntouched
-	if p.seeds == 0 && len(p.buckets) > 0 {
-		unstarted -= len(p.buckets[0])
+	if p.seeds == 0 {
+		unstarted -= len(p.buckets[0]) + len(p.hbuckets[0])
 	}
 	if unstarted > 0 {
 		return false

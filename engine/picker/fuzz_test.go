@@ -101,6 +101,10 @@ func fuzzStep(t *testing.T, p *Picker, op uint8, peer PeerID, a, b byte, now tim
 	case 12:
 		_, _ = p.PieceFailed(piece - 1)
 	case 13:
+		if a&1 == 1 {
+			_ = p.SetPiecePriority(piece-1, int(a>>1)%3)
+			break
+		}
 		p.SetSequential(b&1 == 1)
 	case 14:
 		p.EndgameDup = int(b % 5)

@@ -77,6 +77,9 @@ func (p *Picker) PickAllowedFast(peer PeerID, peerHas *bitset.BitSet, allowed []
 			continue
 		}
 		part := p.parts[piece]
+		if part == nil && !p.wanted(piece) {
+			continue
+		}
 		if part == nil {
 			part = p.startPiece(piece)
 		}
@@ -128,8 +131,17 @@ func (p *Picker) takeFree(ps *peerState, peer PeerID, part *partial, max int, no
 // pieces reorders them.
 func (p *Picker) collectRarest(v view, want int) {
 	p.scratch = p.scratch[:0]
-	for c := 0; c < len(p.buckets) && want > 0; c++ {
-		b := p.buckets[c]
+	if p.nHigh > 0 {
+		want = p.collectBuckets(p.hbuckets, v, want)
+	}
+	p.collectBuckets(p.buckets, v, want)
+}
+
+// collectBuckets appends to p.scratch from buckets, rarest first, and
+// returns how many blocks are still wanted.
+func (p *Picker) collectBuckets(buckets [][]int32, v view, want int) int {
+	for c := 0; c < len(buckets) && want > 0; c++ {
+		b := buckets[c]
 		if len(b) == 0 {
 			continue
 		}
@@ -145,13 +157,22 @@ func (p *Picker) collectRarest(v view, want int) {
 			}
 		}
 	}
+	return want
 }
 
-// collectSequential is collectRarest in piece-index order.
+// collectSequential is collectRarest in piece-index order: high-priority
+// pieces in order first, then the others.
 func (p *Picker) collectSequential(v view, want int) {
 	p.scratch = p.scratch[:0]
-	for i, ok := p.untouched.NextSet(0); ok && want > 0; i, ok = p.untouched.NextSet(i + 1) {
-		if piece := int(i); v.has(piece) {
+	for pass := 0; pass < 2 && want > 0; pass++ {
+		if pass == 0 && p.nHigh == 0 {
+			continue
+		}
+		for i, ok := p.untouched.NextSet(0); ok && want > 0; i, ok = p.untouched.NextSet(i + 1) {
+			piece := int(i)
+			if p.high(piece) != (pass == 0) || !v.has(piece) {
+				continue
+			}
 			p.scratch = append(p.scratch, int32(piece))
 			want -= p.numBlocks(piece)
 		}

@@ -70,6 +70,15 @@ type Picker struct {
 	buckets    [][]int32 // untouched missing pieces by avail
 	untouched  *bitset.BitSet
 	nUntouched int
+	// hbuckets are buckets of the untouched pieces of PriorityHigh, nHigh
+	// how many; Pick empties them before the others.
+	hbuckets [][]int32
+	nHigh    int
+
+	// prio is each piece's priority and skip the unwanted pieces; both nil
+	// until SetPiecePriority is first called (everything normal).
+	prio []uint8
+	skip *bitset.BitSet
 
 	parts  []*partial // by piece; nil unless started and not yet verified
 	active []int32    // pieces with a partial
@@ -106,6 +115,7 @@ func New(numPieces int, pieceSize func(int) int64, have *bitset.BitSet, rng *ran
 		rng:        rng,
 		have:       bitset.New(uint(numPieces)),
 		buckets:    make([][]int32, 1),
+		hbuckets:   make([][]int32, 1),
 		peers:      make(map[PeerID]*peerState),
 	}
 	if have != nil && have.Count() == uint(numPieces) {
@@ -169,7 +179,8 @@ func (p *Picker) Have() *bitset.BitSet { return p.have.Clone() }
 // HasPiece reports whether piece i is verified. Session goroutine only.
 func (p *Picker) HasPiece(i int) bool { return i >= 0 && i < p.n && p.have.Test(uint(i)) }
 
-// Missing is the number of pieces not yet verified. Session goroutine only.
+// Missing is the number of wanted pieces not yet verified (see
+// SetPiecePriority). Session goroutine only.
 func (p *Picker) Missing() int { return p.missing }
 
 // Availability is how many known peers have piece i. Session goroutine only.
@@ -215,15 +226,19 @@ func (p *Picker) Interesting(peerHas *bitset.BitSet) bool {
 		return false
 	}
 	theirs, ours := peerHas.Words(), p.have.Words()
+	var skip []uint64
+	if p.skip != nil {
+		skip = p.skip.Words()
+	}
 	full := p.n / 64
 	for i := 0; i < full && i < len(theirs); i++ {
-		if theirs[i]&^ours[i] != 0 {
+		if theirs[i]&^ours[i]&^word(skip, i) != 0 {
 			return true
 		}
 	}
 	if rem := p.n % 64; rem != 0 && full < len(theirs) {
 		mask := uint64(1)<<rem - 1
-		return theirs[full]&^ours[full]&mask != 0
+		return theirs[full]&^ours[full]&^word(skip, full)&mask != 0
 	}
 	return false
 }
@@ -259,7 +274,9 @@ func (p *Picker) PieceVerified(piece int) error {
 		p.bucketRemove(piece)
 	}
 	p.have.Set(uint(piece))
-	p.missing--
+	if p.wanted(piece) {
+		p.missing--
+	}
 	return nil
 }
 
@@ -275,8 +292,10 @@ func (p *Picker) PieceFailed(piece int) ([]PeerID, error) {
 	if p.have.Test(uint(piece)) {
 		p.grow()
 		p.have.Clear(uint(piece))
-		p.missing++
-		p.bucketAdd(piece)
+		if p.wanted(piece) {
+			p.missing++
+			p.bucketAdd(piece)
+		}
 		return nil, nil
 	}
 	part := p.parts[piece]
@@ -286,7 +305,9 @@ func (p *Picker) PieceFailed(piece int) ([]PeerID, error) {
 	who := append([]PeerID(nil), part.contrib...)
 	p.forgetRequests(part)
 	p.dropPartial(part)
-	p.bucketAdd(piece)
+	if p.wanted(piece) {
+		p.bucketAdd(piece)
+	}
 	return who, nil
 }
 

@@ -30,6 +30,10 @@ var (
 	// truncated by someone else. The descriptor is dropped, so the next
 	// call sees the disk as it is now.
 	ErrFileChanged = errors.New("storage: file changed on disk while open")
+	// ErrSkipped: bytes of a skipped file that no wanted piece needs were
+	// not stored (see parts.go). The session hashed a piece that stopped
+	// being wanted meanwhile; dropping the piece quietly is the answer.
+	ErrSkipped = errors.New("storage: file skipped")
 	// ErrPoolClosed: a job was submitted to a closed pool.
 	ErrPoolClosed = errors.New("storage: pool closed")
 	// ErrCanceled: a queued job was dropped by Pool.Cancel before it ran.

@@ -158,17 +158,37 @@ func (s *Storage) write(piece int, off int64, data []byte) error {
 	for _, sp := range s.mi.Spans(off, int64(len(data))) {
 		chunk := data[:sp.Length]
 		data = data[sp.Length:]
+		at := off
+		off += sp.Length
 		if sp.Pad {
 			continue
 		}
-		h, err := s.files.acquire(sp.File, true)
+		idx, fileOff := sp.File, sp.Offset
+		part, err := s.inPart(sp.File)
 		if err != nil {
 			return err
 		}
-		_, err = h.f.WriteAt(chunk, sp.Offset)
+		if part && !s.parts.skip[sp.File].Load() {
+			// Wanted again and not settled yet: its home is the file now.
+			if err := s.unpart(sp.File); err != nil {
+				return err
+			}
+			part = false
+		}
+		if part {
+			if fileOff, err = s.partOffset(at); err != nil {
+				return s.errPart(sp.File, err)
+			}
+			idx = s.parts.idx
+		}
+		h, err := s.files.acquire(idx, true)
+		if err != nil {
+			return err
+		}
+		_, err = h.f.WriteAt(chunk, fileOff)
 		s.files.release(h)
 		if err != nil {
-			return s.files.fileError(sp.File, "write", err)
+			return s.files.fileError(idx, "write", err)
 		}
 	}
 	if !s.emptyOK.Load() {
@@ -183,21 +203,34 @@ func (s *Storage) readAt(off int64, p []byte) error {
 	for _, sp := range s.mi.Spans(off, int64(len(p))) {
 		chunk := p[:sp.Length]
 		p = p[sp.Length:]
+		at := off
+		off += sp.Length
 		if sp.Pad {
 			clear(chunk)
 			continue
 		}
-		h, err := s.files.acquire(sp.File, false)
+		idx, fileOff := sp.File, sp.Offset
+		part, err := s.inPart(sp.File)
 		if err != nil {
 			return err
 		}
-		_, err = h.f.ReadAt(chunk, sp.Offset)
+		if part {
+			if fileOff, err = s.partOffset(at); err != nil {
+				return &FileError{Path: s.files.names[sp.File], Err: fmt.Errorf("%w: skipped, and no wanted piece keeps these bytes", ErrNotPresent)}
+			}
+			idx = s.parts.idx
+		}
+		h, err := s.files.acquire(idx, false)
+		if err != nil {
+			return err
+		}
+		_, err = h.f.ReadAt(chunk, fileOff)
 		s.files.release(h)
 		if err == io.EOF {
-			return &FileError{Path: s.files.names[sp.File], Err: fmt.Errorf("%w: shorter than the torrent says", ErrNotPresent)}
+			return &FileError{Path: s.files.names[idx], Err: fmt.Errorf("%w: shorter than the torrent says", ErrNotPresent)}
 		}
 		if err != nil {
-			return s.files.fileError(sp.File, "read", err)
+			return s.files.fileError(idx, "read", err)
 		}
 	}
 	return nil

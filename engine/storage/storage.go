@@ -10,6 +10,8 @@
 // created; their bytes read as zeros. Zero-length files are created by the
 // first successful write of the torrent (or by EnsureEmptyFiles), not at
 // Open, so adding a torrent that never downloads leaves no trace on disk.
+// A skipped file (SetSkipped) is never created: its bytes in pieces shared
+// with wanted files live in the torrent's part file (parts.go).
 //
 // # Staying inside the download root
 //
@@ -90,6 +92,8 @@ type Storage struct {
 	cache   *Cache
 	gen     atomic.Uint64 // bumped on every write; guards cache fills
 	emptyOK atomic.Bool   // zero-length files exist
+	parts   *parts        // skipped files and the part file (parts.go)
+	pmu     sync.Mutex    // one decision at a time on where a skipped file lives
 
 	// wmu lets one write into this torrent's files at a time. Two pwrites
 	// into one ext4 file contend on its inode lock, and the kernel spins
@@ -161,12 +165,14 @@ func OpenWith(dir string, mi *metainfo.MetaInfo, opt Options) (*Storage, error) 
 		files.names[i] = relTo(dir, paths[i])
 		files.lengths[i] = f.Length
 	}
+	dirRel := relTo(anchor, dir)
 	return &Storage{
 		mi:      mi,
-		dirRel:  relTo(anchor, dir),
+		dirRel:  dirRel,
 		baseRel: relTo(anchor, base),
 		files:   files,
 		cache:   opt.Cache,
+		parts:   newParts(mi, files, dirRel, dir),
 	}, nil
 }
 
@@ -246,7 +252,8 @@ func (s *Storage) Close() error {
 	return s.files.closeAll()
 }
 
-// Remove closes the storage, deletes the torrent's files, then deletes the
+// Remove closes the storage, deletes the torrent's files and its part
+// file, then deletes the
 // folders its files live in when they are empty, deepest first, up to and
 // including the download folder's Name for a multi-file torrent. It never
 // deletes the download folder nor anything the torrent does not name, and
@@ -276,6 +283,9 @@ func (s *Storage) Remove() error {
 		for d := path.Dir(rel); below(d, s.baseRel); d = path.Dir(d) {
 			dirs[d] = true
 		}
+	}
+	if err := t.unlink(s.files.rels[s.parts.idx], false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, s.files.fileError(s.parts.idx, "remove", err))
 	}
 	order := make([]string, 0, len(dirs)+1)
 	for d := range dirs {
@@ -313,8 +323,8 @@ func (s *Storage) EnsureEmptyFiles() error {
 	}
 	var t *tree
 	for i, f := range s.mi.Files {
-		if f.Length != 0 || f.Pad {
-			continue
+		if f.Length != 0 || f.Pad || s.parts.skip[i].Load() {
+			continue // a skipped file is never created by us
 		}
 		if t == nil {
 			var err error
