@@ -56,6 +56,7 @@ var apiDoc = map[string]map[string]op{
 		{"maxup", "integer", "KiB/s, 0 = unlimited", false},
 		{"label", "string", "the torrent's label", false},
 		{"sequential", "boolean", "download pieces in order", false},
+		{"priorities", "string", "file priorities in files order, comma separated: 0 skip, 1 normal, 2 high", false},
 	}, resp: okBody{}, errors: []int{400, 409, 413}}},
 	"/addmagnet":     {"post": {summary: "Add a magnet link", body: magnetRequest{}, resp: okBody{}, errors: []int{400, 409}}},
 	"/stoptorrent":   {"get": mutating("Stop a torrent")},
@@ -78,6 +79,11 @@ var apiDoc = map[string]map[string]op{
 		"get":  {summary: "The global settings", resp: settingsJSON{}},
 		"post": {summary: "Change some global settings (a partial object)", body: settingsUpdate{}, resp: settingsJSON{}, errors: []int{400}},
 	},
+	"/setfilepriority": {"get": mutating("Set a file's priority",
+		param{"file", "integer", "index in the torrent's files list", true},
+		param{"priority", "integer", "0 skip, 1 normal, 2 high", true})},
+	"/movetorrent": {"get": mutating("Move a torrent's data to another folder inside the download root",
+		param{"path", "string", "folder relative to the download root or absolute inside it", true})},
 	"/openapi.json": {"get": {summary: "This document", respType: "application/json"}},
 }
 

@@ -62,6 +62,7 @@ func TestOpenAPIWalksEveryRoute(t *testing.T) {
 		"infohash": ih.String(), "path": "", "start": "false", "maxdown": "0", "maxup": "0", "label": "x",
 		"sequential": "true", "delete": "false", "rate": "100", "value": "true", "ratio": "2", "minutes": "10",
 		"host": "127.0.0.1:6999", "url": "udp://127.0.0.1:9/announce", "position": "0",
+		"file": "0", "priority": "2", "priorities": "1,2",
 	}
 	bodies := map[string][]byte{
 		"post /addtorrentfile": newRaw,
