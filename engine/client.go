@@ -47,8 +47,11 @@ type Config struct {
 	// Tick is the sessions' clock period; default 1 s. Negative disables the
 	// ticker so tests can post ticks themselves.
 	Tick time.Duration
-	Now  func() time.Time
-	Logf func(format string, args ...any)
+	// EventHistory is how many events the feed keeps for subscribers that
+	// reconnect (events.go); default DefaultEventHistory.
+	EventHistory int
+	Now          func() time.Time
+	Logf         func(format string, args ...any)
 }
 
 func (c *Config) defaults() {
@@ -127,6 +130,7 @@ type Client struct {
 	uplink    *choke.Uplink
 	sendShare atomic.Int64
 	lastLoad  atomic.Pointer[roundResult]
+	feed      *feed // events for the API's change stream (events.go)
 	stopping  sync.WaitGroup
 	tickDone  chan struct{}
 }
@@ -150,6 +154,7 @@ func New(cfg Config) *Client {
 	c.local = localAddrs()
 	c.bans = newBanList()
 	c.uplink = choke.NewUplink()
+	c.feed = newFeed(cfg.EventHistory, cfg.Now)
 	if cfg.Tick > 0 {
 		go c.tickLoop()
 	} else {
@@ -261,6 +266,7 @@ func (s *Session) configure(opt AddOptions) {
 // register publishes a configured session in the table and starts it
 // unless opt.Stopped (or it came back in error). Caller holds regMu.
 func (c *Client) register(s *Session, opt AddOptions) {
+	s.emitAdded(opt.Restored)
 	c.sessions.Store(s.ih, s)
 	c.obfuscated.Store(ObfuscatedHash(s.ih), s)
 	if !opt.Stopped && opt.Error == nil {

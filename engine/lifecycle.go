@@ -285,6 +285,7 @@ type removeEvent struct {
 
 func (e removeEvent) handle(s *Session) {
 	s.stop(false)
+	s.emitRemoved(e.deleteData)
 	if p := s.c.cfg.Persister; p != nil {
 		p.Remove(s.ih)
 	}

@@ -76,6 +76,7 @@ type Session struct {
 	web     webSeeds    // BEP 19 servers (webseed.go)
 	mag     metaPhase   // magnet link, fetching and serving the info dict (magnet.go)
 	persist persistence // the resume record's cadence and totals (resume.go)
+	ev      eventMemo   // what the event feed was last told (events.go)
 
 	// Shared by the parts, owned by the coordinator.
 	now        time.Time
