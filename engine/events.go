@@ -54,6 +54,7 @@ type Event struct {
 	Error      string // state and error events
 	NumPieces  int
 	Have       int
+	NumFiles   int // files the API lists (pad files left out); Settings.Priorities indexes them
 	Size       int64
 	Left       int64
 	Downloaded int64
@@ -239,7 +240,7 @@ type eventMemo struct {
 func (s *Session) torrentEvent(typ string, sn *Snapshot) Event {
 	return Event{
 		Type: typ, InfoHash: s.ih, Time: sn.At, Name: sn.Name, State: sn.State, Error: sn.Error,
-		NumPieces: sn.NumPieces, Have: sn.Have, Size: sn.Size, Left: sn.Left,
+		NumPieces: sn.NumPieces, Have: sn.Have, NumFiles: len(sn.Files), Size: sn.Size, Left: sn.Left,
 		Downloaded: sn.Downloaded, Uploaded: sn.Uploaded, DownRate: sn.DownRate, UpRate: sn.UpRate,
 	}
 }
