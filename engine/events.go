@@ -34,8 +34,14 @@ const (
 const DefaultEventHistory = 16384
 
 // progressEvery bounds a torrent's progress events; the last value is
-// always delivered, at most this long after it was published.
-const progressEvery = time.Second
+// always delivered, at most this long after it was published. Snapshots
+// come with the session's one-second ticks, whose times jitter: a tick
+// progressSlack early still counts as a second later, or half the events
+// would wait for the tick after.
+const (
+	progressEvery = time.Second
+	progressSlack = 50 * time.Millisecond
+)
 
 // Event is one entry of the feed. The torrent's figures are copied in
 // (small values, no snapshot kept), so the ring's memory is bounded by its
@@ -316,7 +322,7 @@ func (s *Session) flushProgress(sn *Snapshot, now time.Time) {
 	if !s.ev.progressDue || !s.ev.live || s.ev.gone || sn == nil {
 		return
 	}
-	if !s.ev.progressAt.IsZero() && now.Sub(s.ev.progressAt) < progressEvery {
+	if !s.ev.progressAt.IsZero() && now.Sub(s.ev.progressAt) < progressEvery-progressSlack {
 		return
 	}
 	s.ev.progressAt, s.ev.progressDue = now, false
