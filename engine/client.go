@@ -48,7 +48,10 @@ type Config struct {
 	// Tick is the sessions' clock period; default 1 s. Negative disables the
 	// ticker so tests can post ticks themselves.
 	Tick time.Duration
-	Now  func() time.Time
+	// EventHistory is how many events the feed keeps for subscribers that
+	// reconnect (events.go); default DefaultEventHistory.
+	EventHistory int
+	Now          func() time.Time
 	// Logger receives the engine's structured log (logging.go); nil: Logf
 	// as one line per record at info and above, else slog's default.
 	Logger *slog.Logger
@@ -129,6 +132,7 @@ type Client struct {
 	uplink    *choke.Uplink
 	sendShare atomic.Int64
 	lastLoad  atomic.Pointer[roundResult]
+	feed      *feed // events for the API's change stream (events.go)
 	stopping  sync.WaitGroup
 	tickDone  chan struct{}
 
@@ -162,6 +166,7 @@ func New(cfg Config) *Client {
 	c.local = localAddrs()
 	c.bans = newBanList()
 	c.uplink = choke.NewUplink()
+	c.feed = newFeed(cfg.EventHistory, cfg.Now)
 	if cfg.Tick > 0 {
 		go c.tickLoop()
 	} else {
@@ -288,6 +293,7 @@ func (s *Session) configure(opt AddOptions) {
 // unless opt.Stopped (or it came back in error). Caller holds regMu.
 func (c *Client) register(s *Session, opt AddOptions) {
 	c.logAdded(s, opt)
+	s.emitAdded(opt.Restored)
 	c.sessions.Store(s.ih, s)
 	c.obfuscated.Store(ObfuscatedHash(s.ih), s)
 	c.queue.add(s.ih)

@@ -25,6 +25,8 @@ func TestRatioLimitStopsSeeding(t *testing.T) {
 	if sn := f.s.Snapshot(); sn.State != StateSeeding {
 		t.Fatalf("state %s before any upload, want seeding", sn.State)
 	}
+	sub := f.c.Subscribe(0)
+	defer sub.Close()
 	fc, h := f.attach(1)
 	f.deliver(h, wire.Message{Type: wire.Interested})
 	f.deliver(h, wire.Message{Type: wire.Request, Index: 2, Begin: 0, Length: 16384})
@@ -40,6 +42,15 @@ func TestRatioLimitStopsSeeding(t *testing.T) {
 	}
 	if r := Ratio(sn.TotalUploaded, sn.TotalDownloaded, size); r < 0.09 {
 		t.Fatalf("stopped at ratio %.3f, under its limit", r)
+	}
+	var limits []Event
+	for _, ev := range sub.Read(nil) {
+		if ev.Type == EventLimit {
+			limits = append(limits, ev)
+		}
+	}
+	if len(limits) != 1 || limits[0].Error != "ratio limit reached" || limits[0].Data != "stop" || limits[0].InfoHash != f.mi.InfoHash {
+		t.Fatalf("limit events %+v, want one saying ratio limit reached, stop", limits)
 	}
 	if err := f.c.Start(f.mi.InfoHash); err != nil {
 		t.Fatal(err)

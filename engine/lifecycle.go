@@ -330,6 +330,7 @@ func (e removeEvent) handle(s *Session) {
 		return
 	}
 	s.stop(false)
+	s.emitRemoved(e.deleteData)
 	if p := s.c.cfg.Persister; p != nil {
 		p.Remove(s.ih)
 	}

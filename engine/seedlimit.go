@@ -104,6 +104,11 @@ func (s *Session) checkSeedLimits() {
 	action := s.c.Global().LimitAction
 	s.logAt(slog.LevelInfo, "seed limit reached", "reason", why, "action", action)
 	s.limitReached = why
+	if sn := s.snap.Load(); sn != nil {
+		ev := s.torrentEvent(EventLimit, sn)
+		ev.Time, ev.Error, ev.Data = s.now, why, action
+		s.c.feed.publish(ev)
+	}
 	if action == resume.LimitRemove {
 		s.stop(true)
 		ih := s.ih

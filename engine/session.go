@@ -81,6 +81,7 @@ type Session struct {
 	mag     metaPhase   // magnet link, fetching and serving the info dict (magnet.go)
 	persist persistence // the resume record's cadence and totals (resume.go)
 	mv      mover       // moving the data to another folder (move.go)
+	ev      eventMemo   // what the event feed was last told (events.go)
 
 	// Shared by the parts, owned by the coordinator.
 	now      time.Time

@@ -130,6 +130,7 @@ func (s *Session) Snapshot() *Snapshot { return s.snap.Load() }
 func (s *Session) publish() {
 	old := s.snap.Load()
 	if !s.dirty && len(s.swarm.peers) == 0 && old != nil && old.DownRate == 0 && old.UpRate == 0 {
+		s.flushProgress(old, s.now)
 		return
 	}
 	s.dirty = false
@@ -180,12 +181,14 @@ func (s *Session) publish() {
 }
 
 // record stamps sn with the change version of each kind of change since
-// old: a new client-wide version when anything differs.
+// old: a new client-wide version when anything differs. The same
+// comparison feeds the event feed (events.go).
 func (s *Session) record(old, sn *Snapshot) {
 	if old != nil {
 		sn.Version, sn.changedAt = old.Version, old.changedAt
 	}
 	c := diffSnapshots(old, sn)
+	s.emit(old, sn, c)
 	if c == 0 {
 		return
 	}

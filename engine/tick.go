@@ -87,6 +87,9 @@ func (s *Session) updateWake() {
 	if s.persist.dirty {
 		next = s.now.Add(resumeEvery)
 	}
+	if at := s.progressWake(); !at.IsZero() && at.Before(next) {
+		next = at
+	}
 	next, busy := s.book.nextDial(next)
 	if busy {
 		s.wakeAt.Store(0)

@@ -179,8 +179,12 @@ type trackedConn struct {
 	headerSeen atomic.Bool  // the first request's headers have arrived
 	closing    atomic.Bool  // Close has started: its exchange is over
 	linger     atomic.Int64 // bytes to drain on Close (see markLinger)
-	scan       headerEnd    // only the reading goroutine
-	closeOnce  sync.Once
+	// streaming: an /events stream is being written. The connection is
+	// proven and busy for as long as it lasts, however long no request
+	// comes: nothing may take it for idle.
+	streaming atomic.Bool
+	scan      headerEnd // only the reading goroutine
+	closeOnce sync.Once
 }
 
 // sourceKey groups connections by source: the address, or for IPv6 its

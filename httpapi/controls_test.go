@@ -77,7 +77,12 @@ func TestSettingsCalls(t *testing.T) {
 	if r.json["limit_action"] != "stop" {
 		t.Errorf("default limit_action %v", r.json["limit_action"])
 	}
+	sub := e.client.Subscribe(0)
+	defer sub.Close()
 	r = e.must(e.do("POST", "/settings", []byte(`{"maxup":512,"ratio_limit":1.5,"default_path":"incoming/tv"}`)), http.StatusOK)
+	if evs := sub.Read(nil); len(evs) != 1 || evs[0].Type != "settings" || evs[0].Data.(settingsJSON).MaxUp != 512 {
+		t.Fatalf("events after POST /settings: %+v", evs)
+	}
 	if r.json["maxup"] != float64(512) || r.json["ratio_limit"] != 1.5 || r.json["default_path"] != "incoming/tv" || r.json["maxdown"] != float64(0) {
 		t.Fatalf("after a partial update: %s", r.raw)
 	}

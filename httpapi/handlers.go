@@ -86,6 +86,10 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	proveConn(ctx)
+	if string(ctx.Path()) == eventsPath {
+		s.events(ctx) // long-lived: not paced (events.go)
+		return
+	}
 	defer s.pace(ctx)
 	rt, ok := routes[string(ctx.Path())]
 	if !ok {

@@ -84,6 +84,9 @@ var apiDoc = map[string]map[string]op{
 		param{"priority", "integer", "0 skip, 1 normal, 2 high", true})},
 	"/movetorrent": {"get": mutating("Move a torrent's data to another folder inside the download root",
 		param{"path", "string", "folder relative to the download root or absolute inside it", true})},
+	"/events": {"get": {summary: "Server-Sent Events: added, removed, state, progress, completed, error, limit, settings, reset; resume with Last-Event-ID",
+		params:   []param{{"last_event_id", "integer", "resume after this event id (the Last-Event-ID header wins)", false}},
+		respType: "text/event-stream", errors: []int{400, 503}}},
 	"/openapi.json": {"get": {summary: "This document", respType: "application/json"}},
 }
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -23,6 +24,7 @@ func TestOpenAPIWalksEveryRoute(t *testing.T) {
 	for path := range postBeside {
 		have["post "+path] = true
 	}
+	have["get "+eventsPath] = true // routed before the table: not paced
 	documented := map[string]bool{}
 	for path, ops := range apiDoc {
 		for method := range ops {
@@ -62,7 +64,7 @@ func TestOpenAPIWalksEveryRoute(t *testing.T) {
 		"infohash": ih.String(), "path": "", "start": "false", "maxdown": "0", "maxup": "0", "label": "x",
 		"sequential": "true", "delete": "false", "rate": "100", "value": "true", "ratio": "2", "minutes": "10",
 		"host": "127.0.0.1:6999", "url": "udp://127.0.0.1:9/announce", "position": "0",
-		"file": "0", "priority": "2", "priorities": "1,2",
+		"file": "0", "priority": "2", "priorities": "1,2", "last_event_id": "0",
 	}
 	bodies := map[string][]byte{
 		"post /addtorrentfile": newRaw,
@@ -100,13 +102,17 @@ func TestOpenAPIWalksEveryRoute(t *testing.T) {
 		if len(q) > 0 {
 			target += "?" + q.Encode()
 		}
+		ok := o["responses"].(map[string]any)["200"].(map[string]any)
+		content, _ := ok["content"].(map[string]any)
+		if _, stream := content["text/event-stream"]; stream {
+			checkStream(t, e, target)
+			continue
+		}
 		r := e.do(strings.ToUpper(method), target, bodies[k])
 		if r.status != http.StatusOK {
 			t.Errorf("%s: %d %s", k, r.status, r.raw)
 			continue
 		}
-		ok := o["responses"].(map[string]any)["200"].(map[string]any)
-		content, _ := ok["content"].(map[string]any)
 		schema, _ := content["application/json"].(map[string]any)["schema"].(map[string]any)
 		if schema == nil {
 			continue
@@ -129,6 +135,23 @@ func TestOpenAPIWalksEveryRoute(t *testing.T) {
 				t.Errorf("%s with an unknown torrent: %d %s", k, r.status, r.raw)
 			}
 		}
+	}
+}
+
+// checkStream opens an event stream as documented and reads its first
+// line.
+func checkStream(t *testing.T, e *env, target string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.base+target, nil)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	res, err := e.hc.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", target, err)
+	}
+	defer res.Body.Close()
+	line, err := bufio.NewReader(res.Body).ReadString('\n')
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") || err != nil || !strings.HasPrefix(line, "retry:") {
+		t.Errorf("%s: %d %q, first line %q (%v)", target, res.StatusCode, res.Header.Get("Content-Type"), line, err)
 	}
 }
 

@@ -100,6 +100,16 @@ type Config struct {
 	// the usual 60 s. Zero means DefaultHeaderTimeout (5 s): headers are
 	// one packet for any real client.
 	HeaderTimeout time.Duration
+
+	// GET /events streams (events.go). MaxEventStreams bounds the streams
+	// open at once (0: DefaultMaxEventStreams; past it, a JSON 503 with
+	// Retry-After); EventHeartbeat is how long a stream stays silent
+	// before a comment line (0: DefaultEventHeartbeat); EventWriteTimeout
+	// is how long a flush may wait for a reader before it is dropped (0:
+	// DefaultEventWriteTimeout).
+	MaxEventStreams   int
+	EventHeartbeat    time.Duration
+	EventWriteTimeout time.Duration
 }
 
 // Server is the management API. Start, Addr and Shutdown may be called from
@@ -125,6 +135,9 @@ type Server struct {
 	stop  chan struct{} // closed by Shutdown: paced answers go at once
 
 	conns *connTracker
+
+	streamLim streamLimits
+	streams   atomic.Int32 // open /events streams
 }
 
 // New checks cfg and builds a Server; nothing listens until Start.
@@ -162,7 +175,8 @@ func New(cfg Config) (*Server, error) {
 		client := cfg.Client
 		cfg.Busy = func() bool { d, u := client.PayloadRates(); return d+u >= busyRate }
 	}
-	s := &Server{cfg: cfg, root: root, stop: make(chan struct{}), conns: newConnTracker(lim, cfg.Logf)}
+	s := &Server{cfg: cfg, root: root, stop: make(chan struct{}), conns: newConnTracker(lim, cfg.Logf),
+		streamLim: resolveStreamLimits(cfg)}
 	s.pacer = newPacer(cfg.APIRate, cfg.Busy, time.Now, s.stop)
 	if cfg.Token != "" {
 		h := sha256.Sum256([]byte(cfg.Token))

@@ -128,7 +128,9 @@ func (s *Server) postSettings(ctx *fasthttp.RequestCtx) (any, error) {
 		return nil, controlError(err)
 	}
 	s.allCache.Store(nil)
-	return settingsFromGlobal(g), nil
+	out := settingsFromGlobal(g)
+	s.cfg.Client.PublishGlobal(engine.EventSettings, out)
+	return out, nil
 }
 
 func setRate(dst *int64, name string, v *int64) error {

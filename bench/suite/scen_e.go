@@ -1,6 +1,9 @@
 package suite
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -66,6 +69,7 @@ func scenarioE(e *env, tb *scope) []*table {
 		n, latWindow, rateWindow, bigSize = 1000, 2*time.Second, 3*time.Second, 64*mib
 	}
 	const workers = 16
+	const subscribers = 100
 	if !e.ours.hasServe() {
 		tb.Skip("SKIP (not built yet): scenario e needs `gotorrentserver serve`")
 	}
@@ -104,7 +108,7 @@ func scenarioE(e *env, tb *scope) []*table {
 	s := series{}
 	ok := 0
 	for r := range e.opt.Runs {
-		m, err := manyRun(e, tb, state, dl, ts, big[0], n, workers, latWindow, rateWindow, r)
+		m, err := manyRun(e, tb, state, dl, ts, big[0], n, workers, subscribers, latWindow, rateWindow, r)
 		e.logf("  run %d: %v %s", r+1, m, errText(err))
 		if err != nil {
 			t.note("run %d: %v", r+1, firstLine(err))
@@ -124,7 +128,7 @@ func scenarioE(e *env, tb *scope) []*table {
 	t.add("/torrentdata requests/s", f(s.med("tdrps"), 0))
 	t.add(fmt.Sprintf("/alldata latency p50 / p99 ms (%d concurrent)", workers), f(s.med("ad50"), 0)+" / "+f(s.med("ad99"), 0))
 	t.add("/alldata response size, MB", f(s.med("adsize"), 1))
-	t.add("transfer rate alone (mean of the four alone phases), MB/s", f(s.med("rate0"), 1))
+	t.add("transfer rate alone (mean of the five alone phases), MB/s", f(s.med("rate0"), 1))
 	t.add("daemon / benchmark process CPU beside it, % of a core", f(s.med("dcpu0"), 0)+" / "+f(s.med("gcpu0"), 0))
 	t.add("dashboard beside the transfer: /alldata every 1 s, /torrentdata every 100 ms: p99 ms", f(s.med("dashad99"), 1)+" / "+f(s.med("dashtd99"), 2))
 	t.add("drop in transfer rate with the dashboard polling, %", f(s.med("dropdash"), 1))
@@ -133,14 +137,16 @@ func scenarioE(e *env, tb *scope) []*table {
 		t.add(fmt.Sprintf("%s hammered: answers/s, p50 / p99 ms (paced)", h.path), f(s.med("rps"+h.k), 1)+", "+f(s.med("p50"+h.k), 0)+" / "+f(s.med("p99"+h.k), 0))
 		t.add(fmt.Sprintf("%s hammered: daemon / benchmark process CPU, %% of a core", h.path), f(s.med("dcpu"+h.k), 0)+" / "+f(s.med("gcpu"+h.k), 0))
 	}
+	t.add(fmt.Sprintf("%d /events subscribers beside the transfer: drop in transfer rate, %%", subscribers), f(s.med("dropsse"), 1))
+	t.add(fmt.Sprintf("%d /events subscribers: events/s delivered (all streams), daemon CPU %% of a core", subscribers), f(s.med("ssevps"), 0)+", "+f(s.med("dcpusse"), 0))
 	t.add("runs ok", fmt.Sprintf("%d/%d", ok, e.opt.Runs))
 	t.note("Set-up (not timed in the table): %d torrents of one 4 KiB file and one of %d MiB were added over the API (%.1f s) and seeded, then serve was stopped with SIGINT. Each run restarts serve on that state folder after a sync.", n, bigSize>>20, added.Seconds())
-	t.note("Start-up times run from starting the process; all seeding is polled on /alldata every 100 ms. Latencies: %d clients with keep-alive issue requests back to back for %.0f s (/torrentdata for random loaded infohashes). The transfer is 8 bench/swarm leechers downloading the %d MiB torrent; its rate is measured over %.0f s windows: alone, while a dashboard polls, alone, while %d clients request /alldata back to back, alone, while they request /torrentdata, alone. Each drop is against the mean of the alone windows on either side. The API clients and the swarm run in the benchmark process on the same 2 cores as the daemon. While peers move at least 1 MiB/s the daemon paces API answers to its -api-rate budget (default 32 MiB/s, 256 KiB counted per request), so hammering clients wait for their answers rather than take CPU from the transfer.",
-		workers, latWindow.Seconds(), bigSize>>20, rateWindow.Seconds(), workers)
+	t.note("Start-up times run from starting the process; all seeding is polled on /alldata every 100 ms. Latencies: %d clients with keep-alive issue requests back to back for %.0f s (/torrentdata for random loaded infohashes). The transfer is 8 bench/swarm leechers downloading the %d MiB torrent; its rate is measured over %.0f s windows: alone, while a dashboard polls, alone, while %d clients request /alldata back to back, alone, while they request /torrentdata, alone, while %d clients hold GET /events streams open and read every event, alone. Each drop is against the mean of the alone windows on either side. The API clients and the swarm run in the benchmark process on the same 2 cores as the daemon. While peers move at least 1 MiB/s the daemon paces API answers to its -api-rate budget (default 32 MiB/s, 256 KiB counted per request), so hammering clients wait for their answers rather than take CPU from the transfer.",
+		workers, latWindow.Seconds(), bigSize>>20, rateWindow.Seconds(), workers, subscribers)
 	return []*table{t}
 }
 
-func manyRun(e *env, tb *scope, state, dl string, ts []smallTorrent, big smallTorrent, n, workers int, latWindow, rateWindow time.Duration, run int) (map[string]float64, error) {
+func manyRun(e *env, tb *scope, state, dl string, ts []smallTorrent, big smallTorrent, n, workers, subscribers int, latWindow, rateWindow time.Duration, run int) (map[string]float64, error) {
 	exec.Command("sync").Run()
 	m := map[string]float64{"rechecked": 0}
 	tag := fmt.Sprintf("e-run%d", run)
@@ -191,7 +197,7 @@ func manyRun(e *env, tb *scope, state, dl string, ts []smallTorrent, big smallTo
 	m["ad50"], m["ad99"] = percentile(lat, 0.5), percentile(lat, 0.99)
 
 	sw, err := swarm.Start(swarm.Config{Mode: swarm.Leech, Torrents: []swarm.Torrent{{Meta: big.mi, Payload: big.p}},
-		Peers: 8, Target: netip.MustParseAddrPort(sp.peerAddr), Duration: 7*(rateWindow+time.Second) + time.Minute})
+		Peers: 8, Target: netip.MustParseAddrPort(sp.peerAddr), Duration: 9*(rateWindow+time.Second) + time.Minute})
 	if err != nil {
 		return nil, err
 	}
@@ -253,6 +259,17 @@ func manyRun(e *env, tb *scope, state, dl string, ts []smallTorrent, big smallTo
 	alone(2)
 	hammerPhase("td", anyTorrent)
 	alone(3)
+	// Subscribers instead of pollers: streams held open, every event read.
+	var evs, broken int64
+	var evTime time.Duration
+	m["ratesse"], m["dcpusse"], m["gcpusse"] = phase(func(stop <-chan struct{}) {
+		evs, broken, evTime = eventStreams(sp.api, subscribers, stop)
+	})
+	if broken > 0 {
+		errs = append(errs, fmt.Errorf("/events: %d of %d streams refused or broken", broken, subscribers))
+	}
+	m["ssevps"] = float64(evs) / evTime.Seconds()
+	alone(4)
 	if err := swarmErr(sw.Stats()); err != nil {
 		return nil, err
 	}
@@ -262,14 +279,69 @@ func manyRun(e *env, tb *scope, state, dl string, ts []smallTorrent, big smallTo
 	if m["alone0"] <= 0 {
 		return nil, fmt.Errorf("the transfer did not run (%d leechers connected)", sw.Stats().Handshaken)
 	}
-	for i, k := range []string{"dash", "ad", "td"} {
+	for i, k := range []string{"dash", "ad", "td", "sse"} {
 		base := (m[fmt.Sprintf("alone%d", i)] + m[fmt.Sprintf("alone%d", i+1)]) / 2
 		m["drop"+k] = 100 * (1 - m["rate"+k]/base)
 	}
-	m["rate0"] = (m["alone0"] + m["alone1"] + m["alone2"] + m["alone3"]) / 4
-	m["dcpu0"] = (m["dcpualone0"] + m["dcpualone1"] + m["dcpualone2"] + m["dcpualone3"]) / 4
-	m["gcpu0"] = (m["gcpualone0"] + m["gcpualone1"] + m["gcpualone2"] + m["gcpualone3"]) / 4
+	for _, k := range [][2]string{{"alone", "rate0"}, {"dcpualone", "dcpu0"}, {"gcpualone", "gcpu0"}} {
+		sum := 0.0
+		for i := range 5 {
+			sum += m[fmt.Sprintf("%s%d", k[0], i)]
+		}
+		m[k[1]] = sum / 5
+	}
 	return m, nil
+}
+
+// eventStreams holds n GET /events streams open until stop, reading every
+// event, and returns how many events they read in all, how many streams
+// were refused or broke before stop, and for how long they were read.
+func eventStreams(api *apiClient, n int, stop <-chan struct{}) (events, broken int64, elapsed time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true}}
+	var count, bad atomic.Int64
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, err := http.NewRequestWithContext(ctx, "GET", api.base+"/events", nil)
+			if err != nil {
+				bad.Add(1)
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+api.token)
+			res, err := hc.Do(req)
+			if err != nil || res.StatusCode != http.StatusOK {
+				bad.Add(1)
+				if err == nil {
+					res.Body.Close()
+				}
+				return
+			}
+			defer res.Body.Close()
+			br := bufio.NewReaderSize(res.Body, 64<<10)
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil && err != bufio.ErrBufferFull {
+					if !closed(stop) {
+						bad.Add(1)
+					}
+					return
+				}
+				if bytes.HasPrefix(line, []byte("event: ")) {
+					count.Add(1)
+				}
+			}
+		}()
+	}
+	<-stop
+	elapsed = time.Since(t0)
+	cancel()
+	wg.Wait()
+	return count.Load(), bad.Load(), elapsed
 }
 
 // dashboard polls like a web UI until stop: /alldata every second and one
