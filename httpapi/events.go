@@ -325,4 +325,3 @@ func settingsOf(ev *engine.Event) eventSettings {
 	}
 	return out
 }
-
