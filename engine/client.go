@@ -129,6 +129,11 @@ type Client struct {
 	lastLoad  atomic.Pointer[roundResult]
 	stopping  sync.WaitGroup
 	tickDone  chan struct{}
+
+	// totals keeps removed torrents' byte totals, hashFailures counts
+	// pieces that failed their hash (stats.go).
+	totals       transferSums
+	hashFailures atomic.Int64
 }
 
 // New starts a client with no torrents.
@@ -298,7 +303,7 @@ func (c *Client) Remove(ih metainfo.Hash, deleteData bool) error {
 		c.regMu.Unlock()
 		return ErrNotFound
 	}
-	c.sessions.Delete(ih)
+	c.totals.removing(s, func() { c.sessions.Delete(ih) })
 	c.obfuscated.Delete(ObfuscatedHash(ih))
 	c.removed.add(c.version.Add(1), ih)
 	s.removed.Store(true)
