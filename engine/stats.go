@@ -49,9 +49,10 @@ func laneStats(p *storage.Pool) LaneStats {
 // routing table holds; engine/dht's Node has it.
 type dhtNodeCounter interface{ NodeCount() int }
 
-// transferTotals is what one torrent adds to the client's byte totals: the
-// one place to change for totals that span the torrent's earlier runs.
-func transferTotals(sn *Snapshot) (down, up, wasted int64) {
+// TransferTotals are the payload bytes the torrent counts toward the
+// client's totals (Stats, /stats, /metrics): the one place to change for
+// totals that span the torrent's earlier runs.
+func (sn *Snapshot) TransferTotals() (down, up, wasted int64) {
 	return sn.Downloaded, sn.Uploaded, sn.Wasted
 }
 
@@ -70,7 +71,7 @@ type transferSums struct {
 func (t *transferSums) removing(s *Session, del func()) {
 	t.gen.Add(1)
 	if sn := s.Snapshot(); sn != nil {
-		d, u, w := transferTotals(sn)
+		d, u, w := sn.TransferTotals()
 		t.down.Add(d)
 		t.up.Add(u)
 		t.wasted.Add(w)
@@ -123,7 +124,7 @@ func (c *Client) torrentStats() ClientStats {
 		if int(sn.State) < NumStates {
 			st.States[sn.State]++
 		}
-		d, u, w := transferTotals(sn)
+		d, u, w := sn.TransferTotals()
 		st.Downloaded += d
 		st.Uploaded += u
 		st.Wasted += w

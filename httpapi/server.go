@@ -100,6 +100,15 @@ type Config struct {
 	// the usual 60 s. Zero means DefaultHeaderTimeout (5 s): headers are
 	// one packet for any real client.
 	HeaderTimeout time.Duration
+
+	// MetricsPerTorrent adds each torrent's series to /metrics (six per
+	// torrent, labelled by infohash and name); off, /metrics has only the
+	// totals, whose number does not grow with the torrents.
+	MetricsPerTorrent bool
+	// Version is what /stats reports as the daemon's version; default "dev".
+	Version string
+	// Started is when the daemon started, for /stats; default: New's time.
+	Started time.Time
 }
 
 // Server is the management API. Start, Addr and Shutdown may be called from
@@ -125,6 +134,8 @@ type Server struct {
 	stop  chan struct{} // closed by Shutdown: paced answers go at once
 
 	conns *connTracker
+
+	metrics *metrics // /metrics' registry and api_requests_total
 }
 
 // New checks cfg and builds a Server; nothing listens until Start.
@@ -154,6 +165,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.APIRate == 0 {
 		cfg.APIRate = DefaultAPIRate
 	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	if cfg.Started.IsZero() {
+		cfg.Started = cfg.Now()
+	}
 	lim, err := resolveLimits(cfg)
 	if err != nil {
 		return nil, err
@@ -162,7 +179,7 @@ func New(cfg Config) (*Server, error) {
 		client := cfg.Client
 		cfg.Busy = func() bool { d, u := client.PayloadRates(); return d+u >= busyRate }
 	}
-	s := &Server{cfg: cfg, root: root, stop: make(chan struct{}), conns: newConnTracker(lim, cfg.Logf)}
+	s := &Server{cfg: cfg, root: root, stop: make(chan struct{}), conns: newConnTracker(lim, cfg.Logf), metrics: newMetrics(cfg)}
 	s.pacer = newPacer(cfg.APIRate, cfg.Busy, time.Now, s.stop)
 	if cfg.Token != "" {
 		h := sha256.Sum256([]byte(cfg.Token))
