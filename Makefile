@@ -2,11 +2,12 @@
 GO       ?= go
 FUZZTIME ?= 20000x
 BIN      ?= bin/gotorrentserver
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
 .PHONY: build test check-tools fmt-check vet race fuzz-smoke fuzz bench bench-quick run clean
 
 build:
-	$(GO) build -o $(BIN) ./cmd/gotorrentserver
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/gotorrentserver
 
 test: check-tools fmt-check vet race fuzz-smoke
 

@@ -35,6 +35,7 @@ type serveConfig struct {
 	DHT                                            dhtFlags
 	Encryption                                     encryptionFlag
 	Profile                                        profileFlags
+	MetricsPerTorrent                              bool
 }
 
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -59,6 +60,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&cfg.MaxPeers, "max-peers", 5000, "connections over all torrents")
 	fs.IntVar(&cfg.MaxPeersPerTorrent, "max-peers-per-torrent", 80, "connections per torrent")
 	fs.IntVar(&cfg.UnchokeSlots, "unchoke-slots", 0, "upload slots per torrent, the optimistic one included; 0 = automatic: as many over all torrents as fill the uplink")
+	fs.BoolVar(&cfg.MetricsPerTorrent, "metrics-per-torrent", false, "/metrics shows each torrent's series too (six per torrent, labelled by infohash and name)")
 	cfg.DHT.register(fs)
 	cfg.Encryption.register(fs)
 	cfg.Profile.register(fs)
@@ -163,6 +165,7 @@ type daemon struct {
 }
 
 func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
+	started := time.Now()
 	store, err := state.Open(cfg.State, logf)
 	if err != nil {
 		return nil, err
@@ -200,7 +203,8 @@ func startDaemon(cfg *serveConfig, logf func(string, ...any)) (*daemon, error) {
 	if apiRate == 0 {
 		apiRate = -1 // the flag's 0 is unlimited, Config's 0 the default
 	}
-	api, err := httpapi.New(httpapi.Config{Client: d.client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads, Logf: logf, APIRate: apiRate})
+	api, err := httpapi.New(httpapi.Config{Client: d.client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads, Logf: logf, APIRate: apiRate,
+		MetricsPerTorrent: cfg.MetricsPerTorrent, Version: version, Started: started})
 	if err == nil {
 		err = api.Start()
 	}
