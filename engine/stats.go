@@ -87,7 +87,8 @@ const statsReadTries = 8
 
 // Stats sums the client up. Safe for concurrent use; it takes no lock a
 // transfer holds and reads only snapshots and counters, so a scrape costs a
-// walk over the session table (about a millisecond for 10,000 torrents).
+// walk over the session table (BenchmarkStats10k: 5 ms of CPU for 10,000
+// torrents on the 2-core machine, a scrape every 15 s or so).
 func (c *Client) Stats() ClientStats {
 	var st ClientStats
 	for try := 0; ; try++ {

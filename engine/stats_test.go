@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"crypto/sha1"
+	"fmt"
 	"testing"
 	"time"
 
 	"gotorrentserver/engine/storage"
 	"gotorrentserver/engine/wire"
+	"gotorrentserver/metainfo"
 )
 
 // Every State has a name below NumStates, and none past it: a state added
@@ -122,5 +125,27 @@ func TestStatsDHTNodes(t *testing.T) {
 	defer c.Close()
 	if st := c.Stats(); !st.DHT || st.DHTNodes != 42 {
 		t.Fatalf("dht %v nodes %d", st.DHT, st.DHTNodes)
+	}
+}
+
+// A scrape's cost with 10,000 torrents: go test -run '^$' -bench Stats ./engine
+func BenchmarkStats10k(b *testing.B) {
+	c := New(Config{Tick: -1, Logf: func(string, ...any) {}})
+	defer c.Close()
+	dir := b.TempDir()
+	for i := range 10_000 {
+		name := fmt.Sprint("t", i)
+		mi := &metainfo.MetaInfo{Name: name, PieceLength: 16 << 10, TotalLength: 100, SingleFile: true,
+			Files: []metainfo.File{{Path: []string{name}, Length: 100}}, Pieces: make([]metainfo.Hash, 1)}
+		mi.InfoHash = sha1.Sum([]byte(name))
+		if _, err := c.Add(mi, AddOptions{Settings: Settings{Dir: dir, Stopped: true}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if st := c.Stats(); st.Torrents != 10_000 {
+			b.Fatalf("%d torrents", st.Torrents)
+		}
 	}
 }
