@@ -144,6 +144,10 @@ type Client struct {
 	queue     queueOrder
 	queueMu   sync.Mutex
 	queueKick chan struct{}
+	// totals keeps removed torrents' byte totals, hashFailures counts
+	// pieces that failed their hash (stats.go).
+	totals       transferSums
+	hashFailures atomic.Int64
 }
 
 // New starts a client with no torrents.
@@ -333,7 +337,7 @@ func (c *Client) Remove(ih metainfo.Hash, deleteData bool) error {
 		c.regMu.Unlock()
 		return ErrNotFound
 	}
-	c.sessions.Delete(ih)
+	c.totals.removing(s, func() { c.sessions.Delete(ih) })
 	c.obfuscated.Delete(ObfuscatedHash(ih))
 	c.queue.remove(ih)
 	c.removed.add(c.version.Add(1), ih)

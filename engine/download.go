@@ -306,6 +306,7 @@ func recheckHint(err error) string {
 func (s *Session) pieceFailed(piece int) {
 	size := s.mi.PieceSize(piece)
 	s.stats.wasted += size
+	s.c.hashFailures.Add(1)
 	contributors := s.failPiece(piece)
 	s.webPieceFailed(piece, contributors)
 	for _, id := range contributors {

@@ -66,11 +66,15 @@ var routes = map[string]route{
 	"/openapi.json":     {http.MethodGet, (*Server).openAPI},
 	"/movetorrent":      {http.MethodGet, (*Server).moveTorrent},
 	"/setfilepriority":  {http.MethodGet, (*Server).setFilePriority},
+	"/metrics":          {http.MethodGet, (*Server).metricsPage},
+	"/stats":            {http.MethodGet, (*Server).stats},
 }
 
 // serve is the fasthttp handler: authentication, routing, and a recover
 // so that a bug answers a JSON 500 instead of killing the process.
 func (s *Server) serve(ctx *fasthttp.RequestCtx) {
+	// Deferred first, so it runs last and counts the status sent.
+	defer func() { s.metrics.count(ctx.Path(), ctx.Response.StatusCode()) }()
 	defer func() {
 		if r := recover(); r != nil {
 			s.cfg.Logf("httpapi: panic serving %s: %v\n%s", ctx.Path(), r, debug.Stack())
@@ -111,9 +115,14 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		writeAPIError(ctx, err)
 		return
 	}
-	if raw, ok := v.(rawJSON); ok {
+	switch raw := v.(type) {
+	case rawJSON:
 		ctx.Response.Header.SetContentType("application/json")
 		ctx.Response.SetBodyRaw(raw)
+		return
+	case rawBody:
+		ctx.Response.Header.SetContentType(raw.contentType)
+		ctx.Response.SetBodyRaw(raw.body)
 		return
 	}
 	b, err := json.Marshal(v)
@@ -128,6 +137,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 
 // readError answers requests fasthttp could not read, in the API's JSON.
 func (s *Server) readError(ctx *fasthttp.RequestCtx, err error) {
+	defer func() { s.metrics.count(ctx.Path(), ctx.Response.StatusCode()) }()
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):

@@ -87,6 +87,8 @@ var apiDoc = map[string]map[string]op{
 	"/events": {"get": {summary: "Server-Sent Events: added, removed, state, progress, completed, error, limit, settings, reset; resume with Last-Event-ID",
 		params:   []param{{"last_event_id", "integer", "resume after this event id (the Last-Event-ID header wins)", false}},
 		respType: "text/event-stream", errors: []int{400, 503}}},
+	"/stats":        {"get": {summary: "The daemon at a glance: totals, rates, peers, torrents per state, free space, uptime, version", resp: statsJSON{}}},
+	"/metrics":      {"get": {summary: "Prometheus metrics", respType: "text/plain"}},
 	"/openapi.json": {"get": {summary: "This document", respType: "application/json"}},
 }
 

@@ -104,8 +104,10 @@ func TestOpenAPIWalksEveryRoute(t *testing.T) {
 		}
 		ok := o["responses"].(map[string]any)["200"].(map[string]any)
 		content, _ := ok["content"].(map[string]any)
-		if _, stream := content["text/event-stream"]; stream {
-			checkStream(t, e, target)
+		if _, isJSON := content["application/json"]; !isJSON && len(content) == 1 {
+			for media := range content {
+				checkRaw(t, e, target, media)
+			}
 			continue
 		}
 		r := e.do(strings.ToUpper(method), target, bodies[k])
@@ -138,9 +140,9 @@ func TestOpenAPIWalksEveryRoute(t *testing.T) {
 	}
 }
 
-// checkStream opens an event stream as documented and reads its first
-// line.
-func checkStream(t *testing.T, e *env, target string) {
+// checkRaw calls a path whose answer is not JSON and checks its media type
+// and first line (an event stream's retry line; Prometheus' # HELP).
+func checkRaw(t *testing.T, e *env, target, media string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", e.base+target, nil)
 	req.Header.Set("Authorization", "Bearer "+e.token)
@@ -150,7 +152,8 @@ func checkStream(t *testing.T, e *env, target string) {
 	}
 	defer res.Body.Close()
 	line, err := bufio.NewReader(res.Body).ReadString('\n')
-	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") || err != nil || !strings.HasPrefix(line, "retry:") {
+	first := map[string]string{"text/event-stream": "retry:", "text/plain": "# HELP"}[media]
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), media) || err != nil || first == "" || !strings.HasPrefix(line, first) {
 		t.Errorf("%s: %d %q, first line %q (%v)", target, res.StatusCode, res.Header.Get("Content-Type"), line, err)
 	}
 }

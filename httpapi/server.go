@@ -110,6 +110,15 @@ type Config struct {
 	MaxEventStreams   int
 	EventHeartbeat    time.Duration
 	EventWriteTimeout time.Duration
+
+	// MetricsPerTorrent adds each torrent's series to /metrics (six per
+	// torrent, labelled by infohash and name); off, /metrics has only the
+	// totals, whose number does not grow with the torrents.
+	MetricsPerTorrent bool
+	// Version is what /stats reports as the daemon's version; default "dev".
+	Version string
+	// Started is when the daemon started, for /stats; default: New's time.
+	Started time.Time
 }
 
 // Server is the management API. Start, Addr and Shutdown may be called from
@@ -138,6 +147,7 @@ type Server struct {
 
 	streamLim streamLimits
 	streams   atomic.Int32 // open /events streams
+	metrics   *metrics     // /metrics' registry and api_requests_total
 }
 
 // New checks cfg and builds a Server; nothing listens until Start.
@@ -167,6 +177,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.APIRate == 0 {
 		cfg.APIRate = DefaultAPIRate
 	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	if cfg.Started.IsZero() {
+		cfg.Started = cfg.Now()
+	}
 	lim, err := resolveLimits(cfg)
 	if err != nil {
 		return nil, err
@@ -176,7 +192,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Busy = func() bool { d, u := client.PayloadRates(); return d+u >= busyRate }
 	}
 	s := &Server{cfg: cfg, root: root, stop: make(chan struct{}), conns: newConnTracker(lim, cfg.Logf),
-		streamLim: resolveStreamLimits(cfg)}
+		streamLim: resolveStreamLimits(cfg), metrics: newMetrics(cfg)}
 	s.pacer = newPacer(cfg.APIRate, cfg.Busy, time.Now, s.stop)
 	if cfg.Token != "" {
 		h := sha256.Sum256([]byte(cfg.Token))

@@ -38,9 +38,10 @@ type serveConfig struct {
 	Profile                                        profileFlags
 	// Global settings' start-up defaults; a saved settings.json wins over
 	// them unless the flag is given (set lists the flags given).
-	Global engine.Global
-	set    map[string]bool
-	Log    logFlags
+	Global            engine.Global
+	set               map[string]bool
+	Log               logFlags
+	MetricsPerTorrent bool
 }
 
 func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
@@ -70,6 +71,7 @@ func parseServe(args []string, _ io.Writer) (*serveConfig, error) {
 	fs.Int64Var(&cfg.Global.SeedTimeLimit, "seed-time-limit", 0, "stop seeding a torrent after this many minutes of seeding (0 = none)")
 	fs.StringVar(&cfg.Global.LimitAction, "limit-action", "stop", "what a torrent reaching a ratio or seed-time limit does: stop or remove (its data is kept)")
 	fs.StringVar(&cfg.Global.DefaultPath, "default-path", "", "folder, relative to the download root, for adds that name none")
+	fs.BoolVar(&cfg.MetricsPerTorrent, "metrics-per-torrent", false, "/metrics shows each torrent's series too (six per torrent, labelled by infohash and name)")
 	cfg.DHT.register(fs)
 	cfg.Encryption.register(fs)
 	cfg.Profile.register(fs)
@@ -183,6 +185,7 @@ type daemon struct {
 func startDaemon(cfg *serveConfig, logger *slog.Logger) (*daemon, error) {
 	log := logger.With("component", "serve")
 	store, err := state.Open(cfg.State, logfTo(logger, "state", slog.LevelError))
+	started := time.Now()
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +226,8 @@ func startDaemon(cfg *serveConfig, logger *slog.Logger) (*daemon, error) {
 		apiRate = -1 // the flag's 0 is unlimited, Config's 0 the default
 	}
 	api, err := httpapi.New(httpapi.Config{Client: d.client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads,
-		Logf: logfTo(logger, "httpapi", slog.LevelWarn), APIRate: apiRate, OnChange: func(metainfo.Hash) { store.Flush() }})
+		Logf: logfTo(logger, "httpapi", slog.LevelWarn), APIRate: apiRate, OnChange: func(metainfo.Hash) { store.Flush() },
+		MetricsPerTorrent: cfg.MetricsPerTorrent, Version: Version(), Started: started})
 	if err == nil {
 		err = api.Start()
 	}

@@ -267,6 +267,15 @@ func (n *Node) Stats() Stats {
 	return s
 }
 
+// NodeCount is the number of nodes in the routing table (engine.Client's
+// Stats asks). Any goroutine.
+func (n *Node) NodeCount() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	nodes, _, _ := n.table.counts(n.cfg.Now())
+	return nodes
+}
+
 // enter registers a caller-driven operation so Close waits for it, and
 // ties ctx to the node's lifetime. The returned func must be called when
 // the operation ends.

@@ -88,6 +88,8 @@ type Pool struct {
 	mu       sync.RWMutex  // Submit holds it read-locked while sending
 	closed   bool
 	canceled atomic.Bool
+	busy     atomic.Int32 // workers running a job
+	workers  int
 	once     sync.Once
 	wg       sync.WaitGroup
 }
@@ -98,7 +100,7 @@ func NewPool(workers, queue int) *Pool {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
-	p := &Pool{jobs: make(chan Job, max(queue, 1)), quit: make(chan struct{})}
+	p := &Pool{jobs: make(chan Job, max(queue, 1)), quit: make(chan struct{}), workers: workers}
 	p.wg.Add(workers)
 	for range workers {
 		go p.work()
@@ -109,6 +111,7 @@ func NewPool(workers, queue int) *Pool {
 func (p *Pool) work() {
 	defer p.wg.Done()
 	for j := range p.jobs {
+		p.busy.Add(1)
 		var r Result
 		if p.canceled.Load() {
 			r = Result{Job: j, Err: ErrCanceled}
@@ -118,6 +121,7 @@ func (p *Pool) work() {
 		if j.Done != nil {
 			j.Done(r)
 		}
+		p.busy.Add(-1)
 	}
 }
 
@@ -213,6 +217,13 @@ func (p *Pool) SubmitHashAndWrite(s *Storage, piece int, data []byte, done func(
 
 // Queued reports how many jobs wait for a worker. Safe for concurrent use.
 func (p *Pool) Queued() int { return len(p.jobs) }
+
+// Busy reports how many workers are running a job (its Done included).
+// Safe for concurrent use.
+func (p *Pool) Busy() int { return int(p.busy.Load()) }
+
+// Workers is the number of workers. Safe for concurrent use.
+func (p *Pool) Workers() int { return p.workers }
 
 // Close stops accepting jobs, runs every job already queued, and returns
 // once all workers have exited, so every accepted job has had its Done
