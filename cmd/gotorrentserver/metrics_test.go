@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -50,7 +51,12 @@ func TestServeMetricsAndStats(t *testing.T) {
 	if err := json.Unmarshal(body, &st); code != 200 || err != nil {
 		t.Fatalf("/stats: %d %v %s", code, err, body)
 	}
-	if st.Torrents != 1 || st.States["seeding"] != 1 || st.Version != "dev" || st.DownloadRoot != downloads || st.FreeSpace <= 0 {
+	bin, _ := binary()
+	out, _ := exec.Command(bin, "version").Output()
+	if f := strings.Fields(string(out)); len(f) < 2 || st.Version != f[1] {
+		t.Errorf("/stats version %q, `gotorrentserver version` says %q", st.Version, out)
+	}
+	if st.Torrents != 1 || st.States["seeding"] != 1 || st.DownloadRoot != downloads || st.FreeSpace <= 0 {
 		t.Fatalf("/stats: %s (download root %s)", body, downloads)
 	}
 	d.stop(t)
