@@ -200,16 +200,30 @@ export function openDetail(root, infohash, ctx) {
     settings.update(t);
   }
 
-  let refreshing = false;
+  // One request at a time; one asked for meanwhile runs after it, so a
+  // refresh after a change always shows the torrent from after it.
+  let inflight = null;
+  let again = false;
   async function refresh() {
-    if (closed || refreshing) return;
-    refreshing = true;
+    if (closed) return;
+    if (inflight) {
+      again = true;
+      return inflight;
+    }
+    inflight = (async () => {
+      do {
+        again = false;
+        try {
+          update(await ctx.api(q('/torrentdata', {})));
+        } catch (err) {
+          if (err && /not found|404/i.test(String(err.message || err))) gone();
+        }
+      } while (again && !closed);
+    })();
     try {
-      update(await ctx.api(q('/torrentdata', {})));
-    } catch (err) {
-      if (err && /not found|404/i.test(String(err.message || err))) gone();
+      await inflight;
     } finally {
-      refreshing = false;
+      inflight = null;
     }
   }
 
@@ -650,7 +664,13 @@ function settingsTab(panel, call, current, refresh) {
     f.seedtime.classList.toggle('inactive', f.seedMode.value !== 'value');
   }
 
+  const settingsOf = (t) => ({
+    maxdown: t.maxdown || 0, maxup: t.maxup || 0, ratio: t.ratio_limit ?? -1, seedtime: t.seed_time_limit ?? -1,
+    label: t.label || '', sequential: !!t.sequential,
+  });
+  let base = {};
   function fill(t) {
+    base = settingsOf(t);
     f.maxdown.value = String(t.maxdown || 0);
     f.maxup.value = String(t.maxup || 0);
     const rl = t.ratio_limit ?? -1, sl = t.seed_time_limit ?? -1;
@@ -693,13 +713,17 @@ function settingsTab(panel, call, current, refresh) {
         return;
       }
     }
+    // A field is sent when it differs from the torrent as last seen or as
+    // the form was filled: either may be an answer older than the other.
+    const now = settingsOf(t);
+    const differs = (k) => want[k] !== now[k] || want[k] !== base[k];
     const calls = [];
-    if (want.maxdown !== (t.maxdown || 0)) calls.push(['/setdownrate', { rate: String(want.maxdown) }, 'download limit']);
-    if (want.maxup !== (t.maxup || 0)) calls.push(['/setuprate', { rate: String(want.maxup) }, 'upload limit']);
-    if (want.ratio !== (t.ratio_limit ?? -1)) calls.push(['/setratiolimit', { ratio: String(want.ratio) }, 'ratio limit']);
-    if (want.seedtime !== (t.seed_time_limit ?? -1)) calls.push(['/setseedtimelimit', { minutes: String(want.seedtime) }, 'seed time limit']);
-    if (want.label !== (t.label || '')) calls.push(['/setlabel', { label: want.label }, 'label']);
-    if (want.sequential !== !!t.sequential) calls.push(['/setsequential', { value: String(want.sequential) }, 'sequential']);
+    if (differs('maxdown')) calls.push(['/setdownrate', { rate: String(want.maxdown) }, 'download limit']);
+    if (differs('maxup')) calls.push(['/setuprate', { rate: String(want.maxup) }, 'upload limit']);
+    if (differs('ratio')) calls.push(['/setratiolimit', { ratio: String(want.ratio) }, 'ratio limit']);
+    if (differs('seedtime')) calls.push(['/setseedtimelimit', { minutes: String(want.seedtime) }, 'seed time limit']);
+    if (differs('label')) calls.push(['/setlabel', { label: want.label }, 'label']);
+    if (differs('sequential')) calls.push(['/setsequential', { value: String(want.sequential) }, 'sequential']);
     f.save.disabled = true;
     setText(f.status, calls.length ? 'Saving…' : 'Nothing changed.');
     delete f.status.dataset.result;
