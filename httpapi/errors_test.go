@@ -105,7 +105,8 @@ func TestMethodsAndPaths(t *testing.T) {
 			t.Errorf("%s %s: Allow %q, body %s", wrong, path, r.header.Get("Allow"), r.raw)
 		}
 	}
-	for _, p := range []string{"/", "/nope", "/alldata/", "/ALLDATA"} {
+	// "/" is the dashboard's page (ui_test.go).
+	for _, p := range []string{"/nope", "/alldata/", "/ALLDATA", "/ui", "/UI/index.html"} {
 		if r := e.do("GET", p, nil); r.status != http.StatusNotFound || r.errMsg() == "" {
 			t.Errorf("GET %s: %d %s", p, r.status, r.raw)
 		}

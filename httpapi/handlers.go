@@ -68,6 +68,7 @@ var routes = map[string]route{
 	"/setfilepriority":  {http.MethodGet, (*Server).setFilePriority},
 	"/metrics":          {http.MethodGet, (*Server).metricsPage},
 	"/stats":            {http.MethodGet, (*Server).stats},
+	"/logs":             {http.MethodGet, (*Server).logs},
 }
 
 // serve is the fasthttp handler: authentication, routing, and a recover
@@ -79,14 +80,26 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		if r := recover(); r != nil {
 			s.cfg.Logf("httpapi: panic serving %s: %v\n%s", ctx.Path(), r, debug.Stack())
 			ctx.Response.Reset()
+			commonHeaders(ctx)
 			writeError(ctx, http.StatusInternalServerError, "internal error")
 		}
 	}()
-	if !s.authorized(ctx) {
+	commonHeaders(ctx)
+	// The dashboard's files and sign-in come before authentication: a
+	// browser has no session yet when it loads them. Not paced, like
+	// refusals: small answers to anyone.
+	if isUIPath(ctx.Path()) {
+		s.serveUI(ctx)
+		return
+	}
+	if s.servePublic(ctx) {
+		return
+	}
+	if r := s.authenticate(&ctx.Request.Header); r != authOK {
 		// Not paced: charging refusals to the budget would let anyone
 		// without the token make the owner's requests wait or fail, and a
 		// refusal is a small answer that closes its connection.
-		unauthorized(ctx)
+		refuseAuth(ctx, r)
 		return
 	}
 	proveConn(ctx)
@@ -138,8 +151,12 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 // readError answers requests fasthttp could not read, in the API's JSON.
 func (s *Server) readError(ctx *fasthttp.RequestCtx, err error) {
 	defer func() { s.metrics.count(ctx.Path(), ctx.Response.StatusCode()) }()
+	commonHeaders(ctx)
 	var small *fasthttp.ErrSmallBuffer
 	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge) && isLoginURI(ctx.Request.Header.RequestURI()):
+		markLinger(ctx, unauthLinger) // from anyone: drained as little as a 401
+		writeAPIError(ctx, tooLarge(maxLoginBody))
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		s.markLingerUpload(ctx)
 		writeAPIError(ctx, tooLarge(s.cfg.MaxBody))

@@ -179,6 +179,10 @@ func (m *metrics) count(path []byte, code int) {
 	p := otherPath
 	if _, ok := routes[string(path)]; ok {
 		p = string(path)
+	} else if _, ok := publicRoutes[string(path)]; ok {
+		p = string(path)
+	} else if isUIPath(path) {
+		p = uiPrefix // one series for the dashboard's files
 	}
 	m.requests.WithLabelValues(p, strconv.Itoa(code)).Inc()
 }

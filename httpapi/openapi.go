@@ -90,6 +90,14 @@ var apiDoc = map[string]map[string]op{
 	"/stats":        {"get": {summary: "The daemon at a glance: totals, rates, peers, torrents per state, free space, uptime, version", resp: statsJSON{}}},
 	"/metrics":      {"get": {summary: "Prometheus metrics", respType: "text/plain"}},
 	"/openapi.json": {"get": {summary: "This document", respType: "application/json"}},
+	"/logs": {"get": {summary: "The daemon's recent log lines (the last 500), oldest first",
+		params: []param{{"after", "integer", "only lines with a greater id (the last answer's last)", false}},
+		resp:   logsJSON{}, errors: []int{400}}},
+	// Browser sign-in (session.go): answered without credentials.
+	"/login": {"post": {summary: "Exchange the API token for a session cookie (gts_session, HttpOnly, SameSite=Strict)",
+		body: loginRequest{}, resp: sessionInfo{}, errors: []int{400, 413, 429}}},
+	"/logout":  {"post": {summary: "End the cookie's session and clear the cookie", resp: sessionInfo{}, errors: []int{403}}},
+	"/session": {"get": {summary: "Whether the session cookie is valid, and until when", resp: sessionInfo{}}},
 }
 
 var (

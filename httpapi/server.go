@@ -119,6 +119,15 @@ type Config struct {
 	Version string
 	// Started is when the daemon started, for /stats; default: New's time.
 	Started time.Time
+
+	// SessionLifetime is how long a browser session (POST /login's
+	// cookie) lasts from sign-in, however active; 0 means
+	// DefaultSessionLifetime (24 h).
+	SessionLifetime time.Duration
+	// Logs, if set, returns the daemon's recent log lines with an id
+	// above after, oldest first, and the last id logged, for GET /logs
+	// (see LogRing). Nil: /logs answers no lines.
+	Logs func(after uint64) ([]LogLine, uint64)
 }
 
 // Server is the management API. Start, Addr and Shutdown may be called from
@@ -148,6 +157,9 @@ type Server struct {
 	streamLim streamLimits
 	streams   atomic.Int32 // open /events streams
 	metrics   *metrics     // /metrics' registry and api_requests_total
+
+	sessions *sessionStore // browser sign-ins (session.go)
+	logins   *loginLimiter // failed /login attempts per source
 }
 
 // New checks cfg and builds a Server; nothing listens until Start.
@@ -192,7 +204,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.Busy = func() bool { d, u := client.PayloadRates(); return d+u >= busyRate }
 	}
 	s := &Server{cfg: cfg, root: root, stop: make(chan struct{}), conns: newConnTracker(lim, cfg.Logf),
-		streamLim: resolveStreamLimits(cfg), metrics: newMetrics(cfg)}
+		streamLim: resolveStreamLimits(cfg), metrics: newMetrics(cfg),
+		sessions: newSessionStore(cfg.SessionLifetime), logins: newLoginLimiter()}
 	s.pacer = newPacer(cfg.APIRate, cfg.Busy, time.Now, s.stop)
 	if cfg.Token != "" {
 		h := sha256.Sum256([]byte(cfg.Token))

@@ -140,9 +140,11 @@ func runServe(args []string, stdout io.Writer) error {
 	stopProfile := cfg.Profile.start()
 	defer stopProfile()
 	// Logs go to stderr, as a service manager expects; stdout stays free.
-	logger := cfg.Log.logger(os.Stderr)
+	// The last lines also stay in memory for the dashboard (GET /logs).
+	ring := httpapi.NewLogRing(0)
+	logger := slog.New(ring.Wrap(cfg.Log.logger(os.Stderr).Handler()))
 	log := logger.With("component", "serve")
-	d, err := startDaemon(cfg, logger)
+	d, err := startDaemon(cfg, logger, ring)
 	if err != nil {
 		return err
 	}
@@ -182,7 +184,8 @@ type daemon struct {
 	store *state.Store
 }
 
-func startDaemon(cfg *serveConfig, logger *slog.Logger) (*daemon, error) {
+// startDaemon starts it all; ring, if set, is what GET /logs reads.
+func startDaemon(cfg *serveConfig, logger *slog.Logger, ring *httpapi.LogRing) (*daemon, error) {
 	log := logger.With("component", "serve")
 	store, err := state.Open(cfg.State, logfTo(logger, "state", slog.LevelError))
 	started := time.Now()
@@ -225,7 +228,11 @@ func startDaemon(cfg *serveConfig, logger *slog.Logger) (*daemon, error) {
 	if apiRate == 0 {
 		apiRate = -1 // the flag's 0 is unlimited, Config's 0 the default
 	}
-	api, err := httpapi.New(httpapi.Config{Client: d.client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads,
+	var logs func(uint64) ([]httpapi.LogLine, uint64)
+	if ring != nil {
+		logs = ring.Since
+	}
+	api, err := httpapi.New(httpapi.Config{Client: d.client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads, Logs: logs,
 		Logf: logfTo(logger, "httpapi", slog.LevelWarn), APIRate: apiRate, OnChange: func(metainfo.Hash) { store.Flush() },
 		MetricsPerTorrent: cfg.MetricsPerTorrent, Version: Version(), Started: started})
 	if err == nil {

@@ -204,13 +204,6 @@ async function loadDetailModule() {
   if (detailModule !== undefined) return detailModule;
   try {
     detailModule = await import('./detail.js');
-    fetch('/ui/detail.css', { method: 'HEAD', credentials: 'same-origin' }).then((r) => {
-      if (!r.ok) return;
-      const link = document.createElement('link');
-      link.rel = 'stylesheet';
-      link.href = '/ui/detail.css';
-      document.head.append(link);
-    }, () => {});
   } catch (e) {
     console.warn('detail pane not available:', e);
     detailModule = null;
