@@ -164,10 +164,11 @@ func (b *browserTab) pick(t *testing.T, sel, value string) {
 		s.dispatchEvent(new Event('change', {bubbles: true})); return s.value; })()`, sel, value), nil)
 }
 
-// detailHarness serves httpapi/web at /ui/, the test-only page of
-// testdata/detailharness at /harness/ and proxies every other path to the
-// daemon with its bearer token, all under the dashboard's CSP: detail.js
-// runs as it will in the dashboard, without the dashboard.
+// detailHarness serves the test-only page of testdata/detailharness at
+// /harness/ under the dashboard's CSP and proxies every other path to the
+// daemon with its bearer token: detail.js comes from the daemon's embedded
+// /ui/ with the daemon's headers and runs as it will in the dashboard,
+// without the dashboard.
 func detailHarness(t *testing.T, d *daemonProc) string {
 	t.Helper()
 	target, _ := url.Parse(d.api)
@@ -178,17 +179,13 @@ func detailHarness(t *testing.T, d *daemonProc) string {
 		direct(r)
 		r.Header.Set("Authorization", "Bearer "+d.token)
 	}
-	static := func(dir, prefix string) http.Handler {
-		fs := http.StripPrefix(prefix, http.FileServer(http.Dir(dir)))
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Security-Policy", dashboardCSP)
-			w.Header().Set("Cache-Control", "no-cache")
-			fs.ServeHTTP(w, r)
-		})
-	}
+	page := http.StripPrefix("/harness/", http.FileServer(http.Dir(filepath.Join("testdata", "detailharness"))))
 	mux := http.NewServeMux()
-	mux.Handle("/ui/", static(filepath.Join("..", "..", "httpapi", "web"), "/ui/"))
-	mux.Handle("/harness/", static(filepath.Join("testdata", "detailharness"), "/harness/"))
+	mux.Handle("/harness/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", dashboardCSP)
+		w.Header().Set("Cache-Control", "no-cache")
+		page.ServeHTTP(w, r)
+	}))
 	mux.Handle("/", proxy)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
