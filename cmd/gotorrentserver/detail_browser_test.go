@@ -219,7 +219,7 @@ func TestDetailPaneInChromium(t *testing.T) {
 	// Capped so the download lasts some seconds: the peers tab is looked
 	// at while the seed is a peer.
 	seed := peertest.Libtorrent(t, "--torrent", writeTorrentFile(t, raw), "--dir", srcParent, "--keep",
-		"--upload-limit", fmt.Sprint(256<<10))
+		"--upload-limit", fmt.Sprint(192<<10))
 	if _, err := seed.WaitLine("STATUS seeding", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -294,9 +294,16 @@ func TestDetailPaneInChromium(t *testing.T) {
 	// Peers: the seed, by its listening port, with its client.
 	b.run(t, "peers tab", chromedp.Click(`[data-tab="peers"]`))
 	seedHost := fmt.Sprintf("127.0.0.1:%d", seed.Port)
-	b.waitJS(t, "the seed in the peers tab", fmt.Sprintf(`[...document.querySelectorAll('.peer-row')].some(r =>
-		r.querySelector('.c-host').textContent === %q && r.querySelector('.c-client').textContent !== '' && r.offsetParent !== null)`, seedHost),
+	seedRow := fmt.Sprintf(`[...document.querySelectorAll('.peer-row')].find(r => r.querySelector('.c-host').textContent === %q)`, seedHost)
+	b.waitJS(t, "the seed in the peers tab", `(r => r && r.offsetParent !== null && r.querySelector('.c-client').textContent !== '' &&
+		r.querySelector('.c-progress').textContent === '100.0%')(`+seedRow+`)`,
 		`[...document.querySelectorAll('.peer-row')].map(r => r.textContent)`, 30*time.Second)
+	// Updates rewrite the row's figures in place: the same element shows
+	// the bytes downloaded growing.
+	b.eval(t, `(r => { window.seedRow = r; window.seedGot = r.querySelector('.c-downloaded').textContent; return true; })(`+seedRow+`)`, nil)
+	b.waitJS(t, "the seed's row updated in place", `document.contains(window.seedRow) &&
+		window.seedRow.querySelector('.c-downloaded').textContent !== window.seedGot`,
+		`[document.contains(window.seedRow), window.seedGot, window.seedRow.textContent]`, 30*time.Second)
 
 	// Pieces: while downloading, the map has columns of pieces had.
 	b.run(t, "pieces tab", chromedp.Click(`[data-tab="pieces"]`))
