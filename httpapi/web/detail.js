@@ -112,7 +112,8 @@ export function openDetail(root, infohash, ctx) {
     try {
       return await ctx.api(q(path, params));
     } catch (err) {
-      ctx.toast(`${what}: ${err && err.message ? err.message : err}`);
+      // The second argument marks an error where the page's toast has it.
+      ctx.toast(`${what}: ${err && err.message ? err.message : err}`, true);
       throw err;
     }
   };
@@ -216,7 +217,7 @@ export function openDetail(root, infohash, ctx) {
         try {
           update(await ctx.api(q('/torrentdata', {})));
         } catch (err) {
-          if (err && /not found|404/i.test(String(err.message || err))) gone();
+          if (err && (err.status === 404 || /not found/i.test(String(err.message || err)))) gone();
         }
       } while (again && !closed);
     })();
