@@ -86,6 +86,7 @@ func peersEqual(a, b []PeerSnapshot) bool {
 		if x.Addr != y.Addr || x.PeerID != y.PeerID || x.Client != y.Client || x.Connected != y.Connected ||
 			x.DownRate != y.DownRate || x.UpRate != y.UpRate || x.Downloaded != y.Downloaded ||
 			x.Uploaded != y.Uploaded || x.Relevance != y.Relevance || x.NumPieces != y.NumPieces ||
+			x.Have != y.Have || x.Encrypted != y.Encrypted || x.UTP != y.UTP || x.Outbound != y.Outbound ||
 			!bytes.Equal(x.Bitfield, y.Bitfield) {
 			return false
 		}

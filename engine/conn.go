@@ -35,6 +35,16 @@ type PeerConn interface {
 	NotifyWritable(bound int)
 }
 
+// ConnKind is what a PeerConn may also implement to say what kind of link
+// it is, for the peer list (Encrypted and UTP in PeerSnapshot). Both are
+// fixed before Attach and called once, from Attach's goroutine.
+type ConnKind interface {
+	// Encrypted reports whether the payload is RC4-encrypted (MSE).
+	Encrypted() bool
+	// Transport is "tcp" or "utp".
+	Transport() string
+}
+
 // Dialer makes outbound connections. Dial returns at once; the network layer
 // dials with a timeout under a half-open limit, does the handshake and then
 // calls Session.Attach, or Session.DialFailed. Safe for concurrent use.

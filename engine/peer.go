@@ -38,9 +38,11 @@ type peer struct {
 	peerID   [20]byte
 	reserved wire.Reserved
 	outbound bool
-	attached bool
-	closed   bool
-	hasAll   bool
+	// What kind of link (ConnKind), fixed at Attach.
+	encrypted, utp bool
+	attached       bool
+	closed         bool
+	hasAll         bool
 
 	has          *bitset.BitSet
 	gotBitfield  bool
@@ -93,6 +95,9 @@ type peer struct {
 // thread. Safe for concurrent use.
 func (s *Session) Attach(conn PeerConn, hs wire.Handshake, outbound bool) *Peer {
 	p := &peer{conn: conn, addr: conn.RemoteAddr(), peerID: hs.PeerID, reserved: hs.Reserved, outbound: outbound}
+	if k, ok := conn.(ConnKind); ok {
+		p.encrypted, p.utp = k.Encrypted(), k.Transport() == "utp"
+	}
 	s.post(attachEvent{p})
 	h := &Peer{s: s, p: p, maxUndeliv: maxUndeliveredBase}
 	if mi := s.MetaInfo(); mi != nil {

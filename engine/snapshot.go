@@ -109,7 +109,16 @@ type PeerSnapshot struct {
 	Outbound   bool
 	NumPieces  int // bits in Bitfield (0 before the peer's set is known)
 	isSeed     bool
+	// Have counts the pieces the peer has (of NumPieces).
+	Have int
+	// Encrypted: the link is RC4-encrypted (MSE); UTP: it runs over uTP,
+	// not TCP. Known when the network layer's connection says (ConnKind).
+	Encrypted bool
+	UTP       bool
 }
+
+// Seed reports whether the peer has every piece.
+func (p *PeerSnapshot) Seed() bool { return p.isSeed }
 
 // FileSnapshot is one file and how much of it is verified.
 type FileSnapshot struct {
@@ -226,13 +235,14 @@ func (s *Session) peerSnapshot(p *peer) PeerSnapshot {
 		PeerID: p.peerID, Addr: p.addr, Client: p.client,
 		DownRate: p.down.Shown(s.now, rateIdle), UpRate: p.up.Shown(s.now, rateIdle),
 		Downloaded: p.downloaded, Uploaded: p.uploaded, Connected: !p.closed,
-		Outbound: p.outbound, NumPieces: n,
+		Outbound: p.outbound, NumPieces: n, Encrypted: p.encrypted, UTP: p.utp,
 	}
 	if p.has == nil {
 		return ps
 	}
 	ps.Bitfield = bitfieldBytes(p.has, n)
-	ps.isSeed = p.hasAll || (n > 0 && p.has.Count() == uint(n))
+	ps.Have = int(p.has.Count())
+	ps.isSeed = p.hasAll || (n > 0 && ps.Have == n)
 	if s.dl.pick != nil && s.dl.pick.Missing() > 0 {
 		lack := s.dl.pick.Have()
 		lack.FlipRange(0, uint(n))

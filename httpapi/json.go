@@ -136,6 +136,15 @@ type peerJSON struct {
 	Relevence      float64 `json:"relevence"`
 
 	Client string `json:"client"`
+	// The link and the peer's share (the dashboard's peer flags):
+	// Encrypted is MSE with RC4, UTP uTP rather than TCP, Outgoing that
+	// we dialed; Progress is the share of pieces the peer has (0..1),
+	// Seed whether it has them all.
+	Encrypted bool    `json:"encrypted"`
+	UTP       bool    `json:"utp"`
+	Outgoing  bool    `json:"outgoing"`
+	Progress  float64 `json:"progress"`
+	Seed      bool    `json:"seed"`
 }
 
 type fileJSON struct {
@@ -275,9 +284,19 @@ func peerFromSnapshot(p *engine.PeerSnapshot, numPieces int) peerJSON {
 		Connected:      p.Connected,
 		Relevence:      finite(p.Relevance),
 		Client:         p.Client,
+		Encrypted:      p.Encrypted,
+		UTP:            p.UTP,
+		Outgoing:       p.Outbound,
+		Seed:           p.Seed(),
 	}
 	if len(p.Bitfield) > 0 {
 		out.BitfieldLength = numPieces
+	}
+	switch {
+	case out.Seed:
+		out.Progress = 1
+	case p.NumPieces > 0:
+		out.Progress = finite(float64(p.Have) / float64(p.NumPieces))
 	}
 	return out
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gotorrentserver/engine"
 )
 
 // get fetches path with no credentials and returns the answer and body.
@@ -132,5 +134,22 @@ func TestUIUnprovenConnectionCloses(t *testing.T) {
 	b, err := io.ReadAll(c) // ends only when the server closes
 	if err != nil || !bytes.HasPrefix(b, []byte("HTTP/1.1 200")) {
 		t.Fatalf("%q %v", b, err)
+	}
+}
+
+// Each peer's link and share, as the dashboard's peer flags read them
+// (netio's TestPeerSnapshotConnKind fills them from real connections).
+func TestPeerFlagsJSON(t *testing.T) {
+	p := engine.PeerSnapshot{Encrypted: true, UTP: true, Outbound: true, NumPieces: 8, Have: 2, Bitfield: []byte{0xc0}}
+	b, _ := json.Marshal(peerFromSnapshot(&p, 8))
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	if m["encrypted"] != true || m["utp"] != true || m["outgoing"] != true || m["progress"] != 0.25 || m["seed"] != false {
+		t.Errorf("peer JSON %s", b)
+	}
+	b, _ = json.Marshal(peerFromSnapshot(&engine.PeerSnapshot{}, 8))
+	json.Unmarshal(b, &m)
+	if m["encrypted"] != false || m["utp"] != false || m["outgoing"] != false || m["progress"] != 0.0 || m["seed"] != false {
+		t.Errorf("unknown peer JSON %s", b)
 	}
 }

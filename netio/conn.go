@@ -68,6 +68,8 @@ type peerConn struct {
 	heard        bool // bytes arrived
 }
 
+var _ engine.ConnKind = (*peerConn)(nil)
+
 func newPeerConn(s *Server, addr netip.AddrPort, outbound bool) *peerConn {
 	return &peerConn{srv: s, addr: addr, outbound: outbound}
 }
@@ -351,6 +353,19 @@ func (pc *peerConn) Close() {
 func (pc *peerConn) UTP() bool {
 	_, ok := pc.tr.(*utpTransport)
 	return ok
+}
+
+// Encrypted implements engine.ConnKind: RC4 both ways. The MSE handshake
+// is over by the BitTorrent handshake, whose arrival calls Attach, on
+// the loop that owns the stage.
+func (pc *peerConn) Encrypted() bool { return pc.st.cipher.mode == cipherRC4 }
+
+// Transport implements engine.ConnKind.
+func (pc *peerConn) Transport() string {
+	if pc.UTP() {
+		return "utp"
+	}
+	return "tcp"
 }
 
 // RemoteAddr implements engine.PeerConn.
