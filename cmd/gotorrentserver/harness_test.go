@@ -67,7 +67,7 @@ func (s *syncBuf) String() string {
 // test can tell "did not come up" from "exited at once" and read its exit
 // status without racing the cleanup.
 type daemonProc struct {
-	t       *testing.T
+	t       testing.TB
 	cmd     *exec.Cmd
 	api     string
 	token   string
@@ -79,7 +79,7 @@ type daemonProc struct {
 
 // launchServe starts serve without waiting for it. extra flags come after
 // its own, so a later -peer-addr wins.
-func launchServe(t *testing.T, stateDir, downloads string, apiPort int, extra ...string) *daemonProc {
+func launchServe(t testing.TB, stateDir, downloads string, apiPort int, extra ...string) *daemonProc {
 	t.Helper()
 	bin, err := binary()
 	if err != nil {
@@ -105,7 +105,7 @@ func launchServe(t *testing.T, stateDir, downloads string, apiPort int, extra ..
 }
 
 // startServe starts serve and waits until its API answers.
-func startServe(t *testing.T, stateDir, downloads string, apiPort int, extra ...string) *daemonProc {
+func startServe(t testing.TB, stateDir, downloads string, apiPort int, extra ...string) *daemonProc {
 	t.Helper()
 	p := launchServe(t, stateDir, downloads, apiPort, extra...)
 	if err := p.waitUp(15 * time.Second); err != nil {

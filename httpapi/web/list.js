@@ -210,14 +210,12 @@ export class TorrentList {
       this.spacer.append(e);
       this.pool.push(e);
     }
-    for (let i = 0; i < this.pool.length; i++) {
+    // Elements past what is in sight leave the DOM (a filter that
+    // shows fewer rows), so only shown rows carry a data-infohash.
+    while (this.pool.length > n) this.pool.pop().remove();
+    for (let i = 0; i < n; i++) {
       const e = this.pool[i];
-      if (i >= n) {
-        if (!e.hidden) { e.hidden = true; e._row = null; }
-        continue;
-      }
       const r = this.view[first + i];
-      if (e.hidden) e.hidden = false;
       const y = (first + i) * ROW_H;
       if (e._y !== y) { e.style.transform = `translateY(${y}px)`; e._y = y; }
       if (e._row !== r || all || this.dirtyRows.has(r)) this.paint(e, r);
