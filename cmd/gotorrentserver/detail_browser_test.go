@@ -195,8 +195,7 @@ func TestDetailPaneInChromium(t *testing.T) {
 
 	// Sign in on the dashboard as an operator does, and select the torrent.
 	b := startChromium(t)
-	b.run(t, "sign in", chromedp.Navigate(d.api+"/"), chromedp.WaitVisible("#token"),
-		chromedp.SendKeys("#token", d.token), chromedp.Click("#login-submit"))
+	b.signIn(t, d.api, d.token)
 	row := fmt.Sprintf(`.torrent-row[data-infohash=%q]`, ih)
 	b.waitJS(t, "the list", `document.body.dataset.ready === '1' && document.querySelector('`+row+`')`,
 		`[document.body.dataset.ready, document.querySelector('#login-error') && document.querySelector('#login-error').textContent]`, 30*time.Second)
@@ -259,12 +258,14 @@ func TestDetailPaneInChromium(t *testing.T) {
 
 	d.mustGet(t, "/starttorrent?infohash="+ih)
 
-	// Peers: the seed, by its listening port, with its client.
+	// Peers: the seed, by its listening port, with its client, 100% and
+	// the flags O (we dialed it, from the tracker's list) and S (seed).
 	b.run(t, "peers tab", chromedp.Click(`[data-tab="peers"]`))
 	seedHost := fmt.Sprintf("127.0.0.1:%d", seed.Port)
 	seedRow := fmt.Sprintf(`[...document.querySelectorAll('.peer-row')].find(r => r.querySelector('.c-host').textContent === %q)`, seedHost)
 	b.waitJS(t, "the seed in the peers tab", `(r => r && r.offsetParent !== null && r.querySelector('.c-client').textContent !== '' &&
-		r.querySelector('.c-progress').textContent === '100.0%')(`+seedRow+`)`,
+		r.querySelector('.c-progress').textContent === '100.0%' && /O/.test(r.querySelector('.c-flags').textContent) &&
+		/S/.test(r.querySelector('.c-flags').textContent))(`+seedRow+`)`,
 		`[...document.querySelectorAll('.peer-row')].map(r => r.textContent)`, 30*time.Second)
 	// Updates rewrite the row's figures in place: the same element shows
 	// the bytes downloaded growing.
