@@ -9,10 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,12 +22,6 @@ import (
 
 	"gotorrentserver/netio/peertest"
 )
-
-// The Content-Security-Policy the daemon serves the page with: the harness
-// serves detail.js under the same one, so an inline style or script it
-// relied on would fail here too.
-const dashboardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // browserTab is a headless Chromium tab; its console is collected so a
 // test can fail on exceptions and CSP refusals.
@@ -164,51 +154,17 @@ func (b *browserTab) pick(t *testing.T, sel, value string) {
 		s.dispatchEvent(new Event('change', {bubbles: true})); return s.value; })()`, sel, value), nil)
 }
 
-// detailHarness serves httpapi/web at /ui/, the test-only page of
-// testdata/detailharness at /harness/ and proxies every other path to the
-// daemon with its bearer token, all under the dashboard's CSP: detail.js
-// runs as it will in the dashboard, without the dashboard.
-func detailHarness(t *testing.T, d *daemonProc) string {
-	t.Helper()
-	target, _ := url.Parse(d.api)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.FlushInterval = -1 // the event stream
-	direct := proxy.Director
-	proxy.Director = func(r *http.Request) {
-		direct(r)
-		r.Header.Set("Authorization", "Bearer "+d.token)
-	}
-	static := func(dir, prefix string) http.Handler {
-		fs := http.StripPrefix(prefix, http.FileServer(http.Dir(dir)))
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Security-Policy", dashboardCSP)
-			w.Header().Set("Cache-Control", "no-cache")
-			fs.ServeHTTP(w, r)
-		})
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/ui/", static(filepath.Join("..", "..", "httpapi", "web"), "/ui/"))
-	mux.Handle("/harness/", static(filepath.Join("testdata", "detailharness"), "/harness/"))
-	mux.Handle("/", proxy)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String()
-}
-
 // TestDetailPaneInChromium: a torrent of a.bin, sub/b.bin and sub/c.bin,
-// added stopped. In the pane the folder's "set all" makes sub's files
+// added stopped, selected on the dashboard after signing in. In the detail
+// pane the folder's "set all" makes sub's files
 // High, then b.bin is set to Skip; the daemon keeps both. Started, it
 // downloads from a python3-libtorrent seed found through opentracker: the
 // peers tab lists the seed, the trackers tab the tracker, the piece map
 // shows pieces had and (b.bin's) missing, and b.bin never appears on disk
 // while a.bin and c.bin match the seed's. Limits, ratio, seed time, label
 // and sequential saved in the pane reach the daemon, and a move from the
-// pane moves the files.
+// pane moves the files. The page runs under the daemon's CSP: a console
+// exception or CSP refusal fails the test.
 func TestDetailPaneInChromium(t *testing.T) {
 	peertest.Require(t, "libtorrent", "opentracker", "chromium")
 	files := []fileSpec{{"a.bin", 700000}, {"sub/b.bin", 500000}, {"sub/c.bin", 1500000}}
@@ -222,7 +178,7 @@ func TestDetailPaneInChromium(t *testing.T) {
 	// Capped so the download lasts some seconds: the peers tab is looked
 	// at while the seed is a peer.
 	seed := peertest.Libtorrent(t, "--torrent", writeTorrentFile(t, raw), "--dir", srcParent, "--keep",
-		"--upload-limit", fmt.Sprint(256<<10))
+		"--upload-limit", fmt.Sprint(192<<10))
 	if _, err := seed.WaitLine("STATUS seeding", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -236,10 +192,18 @@ func TestDetailPaneInChromium(t *testing.T) {
 	d := startServe(t, stateDir, downloads, freePort(t))
 	ih := mi.InfoHash.String()
 	d.addTorrent(t, "path=dl&start=false", raw, mi.InfoHash)
-	base := detailHarness(t, d)
 
+	// Sign in on the dashboard as an operator does, and select the torrent.
 	b := startChromium(t)
-	b.run(t, "open the harness", chromedp.Navigate(base+"/harness/#"+ih))
+	b.signIn(t, d.api, d.token)
+	row := fmt.Sprintf(`.torrent-row[data-infohash=%q]`, ih)
+	b.waitJS(t, "the list", `document.body.dataset.ready === '1' && document.querySelector('`+row+`')`,
+		`[document.body.dataset.ready, document.querySelector('#login-error') && document.querySelector('#login-error').textContent]`, 30*time.Second)
+	// Toasts fade: keep every one the page shows.
+	b.eval(t, `(() => { window.toastLog = []; new MutationObserver(ms => { for (const m of ms) for (const n of m.addedNodes)
+		window.toastLog.push({text: n.textContent, error: n.classList.contains('error')}); })
+		.observe(document.getElementById('toasts'), {childList: true}); return true; })()`, nil)
+	b.run(t, "select the torrent", chromedp.Click(row))
 	b.waitJS(t, "the files tree", `document.querySelectorAll('#detail .file-row').length === 3`,
 		`document.querySelector('#detail') && document.querySelector('#detail').innerHTML.slice(0, 2000)`, 30*time.Second)
 
@@ -294,12 +258,21 @@ func TestDetailPaneInChromium(t *testing.T) {
 
 	d.mustGet(t, "/starttorrent?infohash="+ih)
 
-	// Peers: the seed, by its listening port, with its client.
+	// Peers: the seed, by its listening port, with its client, 100% and
+	// the flags O (we dialed it, from the tracker's list) and S (seed).
 	b.run(t, "peers tab", chromedp.Click(`[data-tab="peers"]`))
 	seedHost := fmt.Sprintf("127.0.0.1:%d", seed.Port)
-	b.waitJS(t, "the seed in the peers tab", fmt.Sprintf(`[...document.querySelectorAll('.peer-row')].some(r =>
-		r.querySelector('.c-host').textContent === %q && r.querySelector('.c-client').textContent !== '' && r.offsetParent !== null)`, seedHost),
+	seedRow := fmt.Sprintf(`[...document.querySelectorAll('.peer-row')].find(r => r.querySelector('.c-host').textContent === %q)`, seedHost)
+	b.waitJS(t, "the seed in the peers tab", `(r => r && r.offsetParent !== null && r.querySelector('.c-client').textContent !== '' &&
+		r.querySelector('.c-progress').textContent === '100.0%' && /O/.test(r.querySelector('.c-flags').textContent) &&
+		/S/.test(r.querySelector('.c-flags').textContent))(`+seedRow+`)`,
 		`[...document.querySelectorAll('.peer-row')].map(r => r.textContent)`, 30*time.Second)
+	// Updates rewrite the row's figures in place: the same element shows
+	// the bytes downloaded growing.
+	b.eval(t, `(r => { window.seedRow = r; window.seedGot = r.querySelector('.c-downloaded').textContent; return true; })(`+seedRow+`)`, nil)
+	b.waitJS(t, "the seed's row updated in place", `document.contains(window.seedRow) &&
+		window.seedRow.querySelector('.c-downloaded').textContent !== window.seedGot`,
+		`[document.contains(window.seedRow), window.seedGot, window.seedRow.textContent]`, 30*time.Second)
 
 	// Pieces: while downloading, the map has columns of pieces had.
 	b.run(t, "pieces tab", chromedp.Click(`[data-tab="pieces"]`))
@@ -409,10 +382,15 @@ func TestDetailPaneInChromium(t *testing.T) {
 		document.querySelector('#detail-head .d-path').textContent.endsWith('/moved')`,
 		`[document.getElementById('detail-move-status').textContent, document.querySelector('#detail-head .d-path').textContent]`, 15*time.Second)
 
-	var toasts []string
-	b.eval(t, `[...document.querySelectorAll('#toasts li')].map(l => l.textContent)`, &toasts)
-	if len(toasts) > 0 {
-		t.Fatalf("the pane reported errors: %q", toasts)
+	var toasts []struct {
+		Text  string `json:"text"`
+		Error bool   `json:"error"`
+	}
+	b.eval(t, `window.toastLog`, &toasts)
+	for _, m := range toasts {
+		if m.Error {
+			t.Fatalf("the page reported errors: %+v", toasts)
+		}
 	}
 	if p := b.problems(); len(p) > 0 {
 		t.Fatalf("console exceptions or CSP refusals:\n%s", strings.Join(p, "\n"))

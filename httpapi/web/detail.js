@@ -112,7 +112,8 @@ export function openDetail(root, infohash, ctx) {
     try {
       return await ctx.api(q(path, params));
     } catch (err) {
-      ctx.toast(`${what}: ${err && err.message ? err.message : err}`);
+      // The second argument marks an error where the page's toast has it.
+      ctx.toast(`${what}: ${err && err.message ? err.message : err}`, true);
       throw err;
     }
   };
@@ -216,7 +217,7 @@ export function openDetail(root, infohash, ctx) {
         try {
           update(await ctx.api(q('/torrentdata', {})));
         } catch (err) {
-          if (err && /not found|404/i.test(String(err.message || err))) gone();
+          if (err && (err.status === 404 || /not found/i.test(String(err.message || err)))) gone();
         }
       } while (again && !closed);
     })();
@@ -648,6 +649,9 @@ function settingsTab(panel, call, current, refresh) {
 
   let dirty = false;
   let shown = {}; // the number inputs' values as last filled in
+  // Which mode selects the operator picked since the fill: a picked mode
+  // wins over a number typed before.
+  let chosen = {};
   form.addEventListener('input', (ev) => {
     dirty = true;
     // Typing a number means "this value".
@@ -655,8 +659,10 @@ function settingsTab(panel, call, current, refresh) {
     if (ev.target === f.seedtime) f.seedMode.value = 'value';
     syncModes();
   });
-  form.addEventListener('change', () => {
+  form.addEventListener('change', (ev) => {
     dirty = true;
+    if (ev.target === f.ratioMode) chosen.ratio = true;
+    if (ev.target === f.seedMode) chosen.seedtime = true;
     syncModes();
   });
   function syncModes() {
@@ -681,14 +687,16 @@ function settingsTab(panel, call, current, refresh) {
     f.label.value = t.label || '';
     f.sequential.checked = !!t.sequential;
     shown = { ratio: f.ratio.value, seedtime: f.seedtime.value };
+    chosen = {};
     syncModes();
   }
 
-  // limitValue reads a mode select and its number: a number changed since
-  // it was filled in counts as "value" even if the select was not touched.
-  function limitValue(sel, input, was, integer) {
+  // limitValue reads a mode select and its number. A number changed since
+  // the fill counts as "value" unless the select was picked after: fields
+  // set by a script fire no events, and the number alone then says it.
+  function limitValue(sel, input, was, picked, integer) {
     let m = sel.value;
-    if (m !== 'value' && input.value !== was && input.value !== '') m = 'value';
+    if (!picked && m !== 'value' && input.value !== was && input.value !== '') m = 'value';
     if (m === 'global') return -1;
     if (m === 'none') return 0;
     const v = integer ? Math.round(Number(input.value)) : Number(input.value);
@@ -702,8 +710,8 @@ function settingsTab(panel, call, current, refresh) {
     const rate = (input) => Math.round(Number(input.value || 0));
     const want = {
       maxdown: rate(f.maxdown), maxup: rate(f.maxup),
-      ratio: limitValue(f.ratioMode, f.ratio, shown.ratio, false),
-      seedtime: limitValue(f.seedMode, f.seedtime, shown.seedtime, true),
+      ratio: limitValue(f.ratioMode, f.ratio, shown.ratio, chosen.ratio, false),
+      seedtime: limitValue(f.seedMode, f.seedtime, shown.seedtime, chosen.seedtime, true),
       label: f.label.value.trim(), sequential: f.sequential.checked,
     };
     for (const k of ['maxdown', 'maxup', 'ratio', 'seedtime']) {
@@ -735,13 +743,14 @@ function settingsTab(panel, call, current, refresh) {
         failed++;
       }
     }
-    f.save.disabled = false;
+    // The form shows the torrent as it now is before it says so.
     dirty = false;
+    await refresh();
+    f.save.disabled = false;
     if (calls.length) {
       setText(f.status, failed ? `${failed} of ${calls.length} changes failed.` : 'Saved.');
       f.status.dataset.result = failed ? 'error' : 'ok';
     }
-    await refresh();
   });
 
   moveForm.addEventListener('submit', async (ev) => {
