@@ -308,6 +308,16 @@ func TestBadDataBansSoleContributor(t *testing.T) {
 	if !again.isClosed() {
 		t.Fatal("banned address reconnected")
 	}
+	// The client's stats count the failure and the ban; an expired ban
+	// is not counted.
+	st := f.c.Stats()
+	if st.HashFailures < 1 || st.Bans != 1 || st.Wasted < 32768 {
+		t.Fatalf("hash failures %d, bans %d, wasted %d: want the failed piece and its sender banned", st.HashFailures, st.Bans, st.Wasted)
+	}
+	f.now.Add(int64(25 * time.Hour))
+	if n := f.c.Stats().Bans; n != 0 {
+		t.Fatalf("%d bans a day later, want 0", n)
+	}
 }
 
 func TestRequestTimeoutCancelsAndSnubs(t *testing.T) {

@@ -70,27 +70,6 @@ func TestStatsSumsTorrents(t *testing.T) {
 	}
 }
 
-func TestStatsCountsHashFailuresAndBans(t *testing.T) {
-	f := newFixture(t, false)
-	fc, h := f.attach(1)
-	f.deliver(h, wire.Message{Type: wire.HaveAll}, wire.Message{Type: wire.Unchoke})
-	answered := map[[2]uint32]bool{}
-	f.waitFor("the liar to be closed", func() bool {
-		f.serveRequests(fc, h, answered, func(uint32) bool { return true })
-		return fc.isClosed()
-	})
-	f.tick(time.Second)
-	st := f.c.Stats()
-	if st.HashFailures < 1 || st.Bans != 1 || st.Wasted < 32768 {
-		t.Fatalf("hash failures %d, bans %d, wasted %d: want the failed piece and its sender banned", st.HashFailures, st.Bans, st.Wasted)
-	}
-	// Expired bans are not counted.
-	f.now.Add(int64(25 * time.Hour))
-	if n := f.c.Stats().Bans; n != 0 {
-		t.Fatalf("%d bans a day later, want 0", n)
-	}
-}
-
 // A lane's busy workers and queue are what it is doing now.
 func TestPoolBusy(t *testing.T) {
 	p := storage.NewPool(2, 8)

@@ -11,7 +11,6 @@ package storage
 // lost only its source's unlink.
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +19,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 
 	"golang.org/x/sys/unix"
 
@@ -366,17 +364,7 @@ func (m *Move) Prune() {
 			dirs[d] = true
 		}
 	}
-	order := make([]string, 0, len(dirs)+1)
-	for d := range dirs {
-		order = append(order, d)
-	}
-	slices.SortFunc(order, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
-	if m.fromBase != m.fromDir {
-		order = append(order, m.fromBase)
-	}
-	for _, d := range order {
-		_ = t.unlink(d, true)
-	}
+	t.pruneDirs(dirs, m.fromBase, m.fromDir)
 }
 
 // lstat describes what is at rel without following a link there.

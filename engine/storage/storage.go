@@ -252,6 +252,26 @@ func (s *Storage) Close() error {
 	return s.files.closeAll()
 }
 
+// pruneDirs removes the folders in dirs that are empty, deepest first, and
+// then base when it is not dir (the torrent's own folder, not the download
+// folder). rmdir refuses non-empty folders, which is exactly the rule:
+// anything else living there keeps its folder alive. It refuses a symlink
+// standing in for a folder, too.
+func (t *tree) pruneDirs(dirs map[string]bool, base, dir string) {
+	order := make([]string, 0, len(dirs)+1)
+	for d := range dirs {
+		order = append(order, d)
+	}
+	// Longer paths first puts every folder before its parent.
+	slices.SortFunc(order, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	if base != dir {
+		order = append(order, base)
+	}
+	for _, d := range order {
+		_ = t.unlink(d, true)
+	}
+}
+
 // Remove closes the storage, deletes the torrent's files and its part
 // file, then deletes the
 // folders its files live in when they are empty, deepest first, up to and
@@ -287,21 +307,7 @@ func (s *Storage) Remove() error {
 	if err := t.unlink(s.files.rels[s.parts.idx], false); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, s.files.fileError(s.parts.idx, "remove", err))
 	}
-	order := make([]string, 0, len(dirs)+1)
-	for d := range dirs {
-		order = append(order, d)
-	}
-	// Longer paths first puts every folder before its parent.
-	slices.SortFunc(order, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
-	if s.baseRel != s.dirRel {
-		order = append(order, s.baseRel)
-	}
-	for _, d := range order {
-		// rmdir refuses non-empty folders, which is exactly the rule:
-		// anything else living there keeps its folder alive. It refuses a
-		// symlink standing in for a folder, too.
-		_ = t.unlink(d, true)
-	}
+	t.pruneDirs(dirs, s.baseRel, s.dirRel)
 	return errors.Join(errs...)
 }
 
