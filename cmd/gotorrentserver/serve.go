@@ -21,7 +21,6 @@ import (
 	"gotorrentserver/engine/state"
 	"gotorrentserver/engine/wire"
 	"gotorrentserver/httpapi"
-	"gotorrentserver/metainfo"
 )
 
 // serveConfig is every setting of the daemon. Defaults are embedded; each has
@@ -233,7 +232,7 @@ func startDaemon(cfg *serveConfig, logger *slog.Logger, ring *httpapi.LogRing) (
 		logs = ring.Since
 	}
 	api, err := httpapi.New(httpapi.Config{Client: d.client, Addr: cfg.APIAddr, Token: token, DownloadRoot: downloads, Logs: logs,
-		Logf: logfTo(logger, "httpapi", slog.LevelWarn), APIRate: apiRate, OnChange: func(metainfo.Hash) { store.Flush() },
+		Logf: logfTo(logger, "httpapi", slog.LevelWarn), APIRate: apiRate, OnChange: store.FlushTorrent,
 		MetricsPerTorrent: cfg.MetricsPerTorrent, Version: Version(), Started: started})
 	if err == nil {
 		err = api.Start()

@@ -173,10 +173,22 @@ func (st *Store) writeRecord(ih metainfo.Hash, rec record) error {
 	return WriteFileAtomic(st.resumePath(ih), b, 0o600)
 }
 
-// Flush writes what is queued now, on the caller's goroutine: an API call
-// that changed a torrent answers only once its record is on disk, so a
-// kill -9 right after the answer keeps the change.
-func (st *Store) Flush() { st.flush() }
+// FlushTorrent writes the record queued for ih, if any, on the caller's
+// goroutine: an API call that changed a torrent answers only once its
+// record is on disk, so a kill -9 right after the answer keeps the change.
+// Only ih's: an add (already durable) must not pay for every other
+// torrent's periodic save.
+func (st *Store) FlushTorrent(ih metainfo.Hash) {
+	st.applyMu.Lock()
+	defer st.applyMu.Unlock()
+	st.mu.Lock()
+	r, ok := st.pending[ih]
+	delete(st.pending, ih)
+	st.mu.Unlock()
+	if ok {
+		st.apply(ih, r)
+	}
+}
 
 // Close writes what is queued and stops the writer.
 func (st *Store) Close() {
