@@ -33,7 +33,7 @@ type listJSON struct {
 	Time   string   `json:"time"`
 	Fields []string `json:"fields"`
 	// Rows are the torrents, oldest first (as /alldata), each the values
-	// of Fields in order.
+	// of Fields in order, each on a line of its own (encodeList).
 	Rows [][]any `json:"rows"`
 }
 
@@ -46,12 +46,41 @@ func (s *Server) torrentList(ctx *fasthttp.RequestCtx) (any, error) {
 	if c := s.listCache.Load(); c != nil && time.Since(c.at) < allDataTTL {
 		return c.body, nil
 	}
-	b, err := json.Marshal(s.buildList())
+	b, err := encodeList(s.buildList())
 	if err != nil {
 		return nil, err
 	}
 	s.listCache.Store(&cachedBody{at: time.Now(), body: b})
 	return rawJSON(b), nil
+}
+
+// encodeList writes l as JSON with each row on a line of its own (and no
+// other newline: strings escape theirs), so that a client can parse the
+// rows as they arrive, line by line, instead of the whole body at once.
+func encodeList(l listJSON) ([]byte, error) {
+	head, err := json.Marshal(struct {
+		Time   string   `json:"time"`
+		Fields []string `json:"fields"`
+	}{l.Time, l.Fields})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, 64+len(head)+160*len(l.Rows))
+	out = append(out, head[:len(head)-1]...)
+	out = append(out, `,"rows":[`...)
+	for i, r := range l.Rows {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, '\n')
+		b, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b...)
+	}
+	out = append(out, "\n]}"...)
+	return out, nil
 }
 
 func (s *Server) buildList() listJSON {

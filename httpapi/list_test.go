@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -11,7 +13,19 @@ import (
 // answer's fields.
 func listRows(t *testing.T, e *env) []map[string]any {
 	t.Helper()
-	r := e.must(e.do("GET", "/torrents", nil), http.StatusOK).json
+	raw := e.must(e.do("GET", "/torrents", nil), http.StatusOK)
+	r := raw.json
+	// One row a line, so that the page can parse them as they arrive.
+	lines := strings.Split(string(raw.raw), "\n")
+	if n := len(r["rows"].([]any)); n > 0 && len(lines) != n+2 {
+		t.Errorf("%d rows on %d lines: %s", n, len(lines), raw.raw)
+	}
+	for i := 1; i < len(lines)-1; i++ {
+		var row []any
+		if err := json.Unmarshal([]byte(strings.TrimSuffix(lines[i], ",")), &row); err != nil {
+			t.Errorf("line %d is not a row: %v: %s", i, err, lines[i])
+		}
+	}
 	if _, err := time.Parse(time.RFC3339, r["time"].(string)); err != nil {
 		t.Errorf("time: %v", err)
 	}
