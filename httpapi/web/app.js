@@ -402,7 +402,7 @@ function setupList() {
     onRender(shown, total) {
       const text = `${shown} of ${total} torrents`;
       if ($('list-count').textContent !== text) $('list-count').textContent = text;
-      $('list-empty').hidden = total > 0;
+      if ($('list-empty').hidden !== total > 0) $('list-empty').hidden = total > 0;
       if (!ready && loaded) {
         ready = true;
         document.body.dataset.ready = '1';
