@@ -69,6 +69,7 @@ var routes = map[string]route{
 	"/metrics":          {http.MethodGet, (*Server).metricsPage},
 	"/stats":            {http.MethodGet, (*Server).stats},
 	"/logs":             {http.MethodGet, (*Server).logs},
+	"/torrents":         {http.MethodGet, (*Server).torrentList},
 }
 
 // serve is the fasthttp handler: authentication, routing, and a recover
@@ -182,6 +183,7 @@ func isTimeout(err error) bool {
 // changed reports a successful command to OnChange and builds its answer.
 func (s *Server) changed(ih metainfo.Hash) okBody {
 	s.allCache.Store(nil) // the next /alldata shows the change
+	s.listCache.Store(nil)
 	if s.cfg.OnChange != nil {
 		s.cfg.OnChange(ih)
 	}

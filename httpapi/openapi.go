@@ -48,6 +48,7 @@ func mutating(summary string, params ...param) op {
 // routes and postBeside.
 var apiDoc = map[string]map[string]op{
 	"/alldata":     {"get": {summary: "Every torrent, as the seed API spec lists it, and the upload side over all torrents", resp: allData{}}},
+	"/torrents":    {"get": {summary: "Every torrent in a compact form for lists: the names of the values once (fields), then each torrent as an array of those values (rows)", resp: listJSON{}}},
 	"/torrentdata": {"get": {summary: "One torrent", params: []param{ihParam}, resp: sessionJSON{}, errors: []int{400, 404}}},
 	"/addtorrentfile": {"post": {summary: "Add a .torrent file (the body)", rawBody: "application/x-bittorrent", params: []param{
 		{"path", "string", "folder relative to the download root or absolute inside it; default: the default_path setting", false},

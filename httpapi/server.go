@@ -149,6 +149,9 @@ type Server struct {
 	allMu    sync.Mutex                 // one /alldata build at a time
 	allCache atomic.Pointer[cachedBody] // the last /alldata body
 
+	listMu    sync.Mutex                 // one /torrents build at a time
+	listCache atomic.Pointer[cachedBody] // the last /torrents body
+
 	pacer *pacer
 	stop  chan struct{} // closed by Shutdown: paced answers go at once
 

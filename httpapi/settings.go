@@ -128,6 +128,7 @@ func (s *Server) postSettings(ctx *fasthttp.RequestCtx) (any, error) {
 		return nil, controlError(err)
 	}
 	s.allCache.Store(nil)
+	s.listCache.Store(nil)
 	out := settingsFromGlobal(g)
 	s.cfg.Client.PublishGlobal(engine.EventSettings, out)
 	return out, nil

@@ -40,12 +40,85 @@ export async function api(path, options = {}) {
   if (text) {
     try { body = JSON.parse(text); } catch { body = null; }
   }
-  if (!resp.ok) {
-    const msg = (body && body.error) || resp.statusText || ('HTTP ' + resp.status);
-    if (resp.status === 401 && !options.noAuthHook) onUnauthorized();
-    throw new APIError(resp.status, msg, resp.headers.get('Retry-After'));
-  }
+  if (!resp.ok) throw failure(resp, body, options);
   return body;
+}
+
+function failure(resp, body, options) {
+  const msg = (body && body.error) || resp.statusText || ('HTTP ' + resp.status);
+  if (resp.status === 401 && !options.noAuthHook) onUnauthorized();
+  return new APIError(resp.status, msg, resp.headers.get('Retry-After'));
+}
+
+/** SLICE_MS is how long page work may run before it lets the page paint. */
+export const SLICE_MS = 5;
+
+/**
+ * yieldToPage resolves in a new task, after the browser had the chance to
+ * paint and handle input: scheduler.yield where there is one, else a
+ * message to ourselves (setTimeout would be clamped to 4 ms).
+ */
+export function yieldToPage() {
+  if (globalThis.scheduler?.yield) return globalThis.scheduler.yield();
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = resolve;
+    ch.port2.postMessage(0);
+  });
+}
+
+/**
+ * apiRows reads a /torrents answer as it arrives: it calls onHead with the
+ * answer's fields, then onRow with each row, parsing one line at a time
+ * (the server writes a row a line) and yielding to the page every
+ * SLICE_MS, so that a 10,000-row answer never blocks the page for long.
+ */
+export async function apiRows(path, onHead, onRow) {
+  let resp;
+  try {
+    resp = await fetch(path, { credentials: 'same-origin' });
+  } catch (e) {
+    throw new APIError(0, 'the daemon does not answer (' + e.message + ')');
+  }
+  if (!resp.ok) {
+    let body = null;
+    try { body = JSON.parse(await resp.text()); } catch { body = null; }
+    throw failure(resp, body, {});
+  }
+  const reader = resp.body.getReader();
+  const dec = new TextDecoder();
+  let carry = '';
+  let head = true;
+  let sliceStart = performance.now();
+  const line = (l) => {
+    if (head) {
+      head = false;
+      // '{"time":...,"fields":[...],"rows":[' closed to parse it alone.
+      onHead(JSON.parse(l + ']}'));
+      return;
+    }
+    if (l.charCodeAt(0) !== 91) return; // '[': a row; the closing ']}' is not
+    onRow(JSON.parse(l.charCodeAt(l.length - 1) === 44 ? l.slice(0, -1) : l));
+  };
+  for (;;) {
+    const { done, value } = await reader.read();
+    const text = carry + (done ? dec.decode() : dec.decode(value, { stream: true }));
+    const lines = text.split('\n');
+    carry = done ? '' : lines.pop();
+    for (let i = 0; i < lines.length; i++) {
+      if (lines[i]) line(lines[i]);
+      if ((i & 63) === 63 && performance.now() - sliceStart > SLICE_MS) {
+        await yieldToPage();
+        sliceStart = performance.now();
+      }
+    }
+    if (done) break;
+    if (performance.now() - sliceStart > SLICE_MS) {
+      await yieldToPage();
+      sliceStart = performance.now();
+    }
+  }
+  if (head) throw new APIError(0, 'empty answer from ' + path);
 }
 
 /** q builds a query string from an object, leaving out undefined values. */
@@ -85,7 +158,7 @@ export function ratio(r) {
   return r.toFixed(2);
 }
 
-/** shortDate formats an RFC 3339 time as "2026-12-02 03:00". */
+/** shortDate formats an RFC 3339 time (or ms since 1970) as "2026-12-02 03:00". */
 export function shortDate(iso) {
   if (!iso) return '';
   const d = new Date(iso);

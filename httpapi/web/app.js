@@ -1,11 +1,12 @@
 // The dashboard's entry point: sign-in, the live feed from /events, the
 // toolbar acting on the selection, and the detail pane's wiring. All page
 // code runs on the browser's event loop; nothing here needs a lock, and
-// work that may be large (10,000 torrents) is batched into animation
-// frames by the list.
+// work that may be large (10,000 torrents) is sliced: the list arrives
+// from /torrents parsed a few ms at a time, and events are queued as they
+// come and applied in the list's animation frame, a few ms a frame.
 
-import { api, q, el, setUnauthorized } from './api.js';
-import { TorrentList } from './list.js';
+import { api, apiRows, q, el, setUnauthorized } from './api.js';
+import { TorrentList, rowReader } from './list.js';
 import { GlobalPanel } from './panel.js';
 import { setupAdd } from './add.js';
 
@@ -18,8 +19,14 @@ let list = null;
 let panel = null;
 let feed = null;          // the EventSource
 let feedRetry = 0;        // timer restarting a closed feed
-let loaded = false;       // /alldata applied since the feed (re)started
-let backlog = [];         // events that came before /alldata did
+let loaded = false;       // /torrents applied since the feed (re)started
+let loading = false;      // a /torrents read under way
+let reloadAgain = false;  // a reset came while it was
+// Events as they came, [type, JSON text], applied in the list's frame
+// (drain); held while the list loads. Past MAX_QUEUED (a hidden tab gets
+// no frames) they are dropped and the list is read again instead.
+let queue = [];
+const MAX_QUEUED = 20000;
 let running = false;
 const subscribers = new Set();
 
@@ -72,30 +79,66 @@ function startApp() {
   $('signin').hidden = true;
   $('app').hidden = false;
   running = true;
-  panel.start();
+  // The panel's calls wait for the list (or a moment), which comes first.
+  panelTimer = setTimeout(startPanel, 2000);
   openFeed();
+}
+
+let panelTimer = 0;
+function startPanel() {
+  clearTimeout(panelTimer);
+  panelTimer = 0;
+  if (running && !panel.timers.length) panel.start();
 }
 
 function stopApp() {
   running = false;
   if (feed) { feed.close(); feed = null; }
   clearTimeout(feedRetry);
+  clearTimeout(panelTimer);
+  panelTimer = 0;
   panel?.stop();
   closeDetail();
 }
 
 async function loadAll() {
+  if (loading) { reloadAgain = true; return; }
+  loading = true;
+  loaded = false;
   try {
-    const all = await api('/alldata');
-    list.load(all.sessions || []);
+    const records = [];
+    let read = null;
+    await apiRows('/torrents', (head) => { read = rowReader(head.fields); }, (v) => records.push(read(v)));
+    list.load(records);
     loaded = true;
-    const pending = backlog;
-    backlog = [];
-    for (const ev of pending) apply(ev.type, ev.data);
+    list.schedule(); // applies the events queued meanwhile
     refreshLabels();
   } catch (e) {
     if (e.status !== 401) toast('Loading torrents: ' + e.message, true);
+  } finally {
+    loading = false;
+    if (reloadAgain) { reloadAgain = false; loadAll(); }
   }
+}
+
+/**
+ * drain applies queued events until deadline (the list calls it at the
+ * start of each frame) and answers whether some are left. Several events
+ * of one torrent in a frame touch its row record several times but its
+ * row on screen once.
+ */
+function drain(deadline) {
+  if (!loaded) return false;
+  let i = 0;
+  while (i < queue.length && loaded) {
+    const [type, text] = queue[i++];
+    let d;
+    try { d = JSON.parse(text); } catch { continue; }
+    apply(type, d);
+    if ((i & 15) === 0 && performance.now() > deadline) break;
+  }
+  queue.splice(0, i);
+  return queue.length > 0 && loaded;
 }
 
 // openFeed subscribes to /events first and then reads /alldata, so no
@@ -104,7 +147,7 @@ async function loadAll() {
 function openFeed() {
   if (feed) feed.close();
   loaded = false;
-  backlog = [];
+  queue = [];
   feed = new EventSource('/events', { withCredentials: true });
   const conn = $('conn-state');
   feed.addEventListener('open', () => {
@@ -126,10 +169,13 @@ function openFeed() {
   });
   for (const type of TORRENT_EVENTS) {
     feed.addEventListener(type, (m) => {
-      let data;
-      try { data = JSON.parse(m.data); } catch { return; }
-      if (!loaded && type !== 'reset') { backlog.push({ type, data }); return; }
-      apply(type, data);
+      if (queue.length >= MAX_QUEUED) {
+        queue = [];
+        if (loaded) loadAll();
+        return;
+      }
+      queue.push([type, m.data]);
+      list.schedule();
     });
   }
 }
@@ -157,7 +203,7 @@ function apply(type, d) {
   for (const fn of subscribers) {
     try { fn({ type, data: d }); } catch (e) { console.error(e); }
   }
-  if (type === 'reset') { loaded = false; loadAll(); return; }
+  if (type === 'reset') { loadAll(); return; }
   if (!d.infohash) {
     if (type === 'settings') panel.loadSettings();
     return;
@@ -165,7 +211,7 @@ function apply(type, d) {
   switch (type) {
     case 'added':
       list.upsert({ infohash: d.infohash, name: d.name, state: d.state, size: d.size, progress: d.progress,
-        label: d.label, added: d.time, downrate: 0, uprate: 0, ratio: 0 });
+        label: d.label, added: d.time ? Date.parse(d.time) || 0 : 0, downrate: 0, uprate: 0, ratio: 0 });
       if (d.label) refreshLabels();
       break;
     case 'removed':
@@ -352,14 +398,16 @@ function setupList() {
   let ready = false;
   list = new TorrentList($('torrent-list'), $('torrent-spacer'), {
     onSelection: selectionChanged,
+    beforeRender: drain,
     onRender(shown, total) {
       const text = `${shown} of ${total} torrents`;
       if ($('list-count').textContent !== text) $('list-count').textContent = text;
-      $('list-empty').hidden = total > 0;
+      if ($('list-empty').hidden !== total > 0) $('list-empty').hidden = total > 0;
       if (!ready && loaded) {
         ready = true;
         document.body.dataset.ready = '1';
         performance.mark('gts-list-ready');
+        setTimeout(startPanel, 300);
       }
     },
   });

@@ -2,29 +2,52 @@
 // records (and a Map by infohash); the view is the filtered, sorted array
 // of those records. Only the rows in sight (plus a margin) have elements,
 // recycled as the list scrolls; each element remembers what it shows, so
-// an update writes only the text that changed. Changes are batched: they
-// mark the list dirty and one requestAnimationFrame applies them, so a
-// burst of events costs one pass per frame. Single-threaded like all page
-// code: everything runs on the page's event loop.
+// an update writes only the text that changed. Everything happens in one
+// requestAnimationFrame pass a frame, each in bounded slices so that no
+// frame holds the page for long with 10,000 torrents: the events queued
+// since the last frame (hooks.beforeRender, a few ms), a slice of a view
+// rebuild (filtering and a merge sort that resume where they stopped), then
+// the rows in sight. Changes that move rows (a sort key or filtered field)
+// rebuild the view at most once a second; the user's sort and filter at
+// once. Single-threaded like all page code: everything runs on the page's
+// event loop.
 
-import { bytes, rate, pct, ratio, shortDate, el } from './api.js';
+import { bytes, rate, pct, ratio, shortDate, el, SLICE_MS } from './api.js';
 
 const ROW_H = 26;
 const OVERSCAN = 8;
-// The sort keys whose values events change often: a change to one of them
-// re-sorts at most this often, so a list sorted by rate does not reshuffle
-// under the pointer every frame.
+// A change to a sort key or a filtered field rebuilds the view at most this
+// often, so a list sorted by rate does not reshuffle under the pointer
+// every frame, and 10,000 rows are not re-sorted per event.
 const RESORT_MS = 1000;
-const LIVE_KEYS = new Set(['progress', 'downrate', 'uprate', 'ratio']);
+// How long a frame may spend applying queued events (hooks.beforeRender).
+const EVENT_MS = 4;
+// A first screen's rows are picked (top k) rather than sorted when the
+// view has to be built from scratch: up to this many.
+const QUICK_ROWS = 300;
+// The merge sort's first pass sorts runs of this many rows natively.
+const RUN = 256;
 
 const CELLS = ['t-name', 't-state', 't-progress', 't-size', 't-down', 't-up', 't-ratio', 't-label', 't-added'];
 
-/** rowFrom makes a row record from an /alldata session or an added event. */
+/** rowFrom makes a row record from partial fields (an added event). */
 export function rowFrom(t) {
   const r = { infohash: t.infohash, name: '', state: '', progress: 0, size: 0, downrate: 0, uprate: 0, ratio: 0,
-    label: '', added: '', nameKey: '', addedKey: 0 };
+    label: '', added: 0, nameKey: '', gone: false };
   applyTorrent(r, t);
   return r;
+}
+
+/**
+ * rowReader answers a function making a row record from a /torrents row,
+ * given the answer's fields (looked up by name: new fields may come).
+ */
+export function rowReader(fields) {
+  const at = (name) => fields.indexOf(name);
+  const ih = at('infohash'), nm = at('name'), st = at('state'), pr = at('progress'), sz = at('size'),
+    dr = at('downrate'), ur = at('uprate'), rt = at('ratio'), lb = at('label'), ad = at('added');
+  return (v) => ({ infohash: v[ih], name: v[nm], state: v[st], progress: v[pr], size: v[sz], downrate: v[dr],
+    uprate: v[ur], ratio: v[rt], label: v[lb], added: (v[ad] || 0) * 1000, nameKey: v[nm].toLowerCase(), gone: false });
 }
 
 /** applyTorrent copies the fields the list shows from t into r. */
@@ -37,9 +60,8 @@ export function applyTorrent(r, t) {
   if (t.uprate !== undefined) r.uprate = t.uprate;
   if (t.ratio !== undefined) r.ratio = t.ratio;
   if (t.label !== undefined) r.label = t.label;
-  if (t.added !== undefined && t.added !== null && t.added !== r.added) {
-    r.added = t.added;
-    r.addedKey = Date.parse(t.added) || 0;
+  if (t.added !== undefined && t.added !== null) {
+    r.added = typeof t.added === 'number' ? t.added : (Date.parse(t.added) || 0);
   }
 }
 
@@ -52,14 +74,85 @@ const compare = {
   downrate: (a, b) => a.downrate - b.downrate,
   uprate: (a, b) => a.uprate - b.uprate,
   ratio: (a, b) => (a.ratio || 0) - (b.ratio || 0),
-  added: (a, b) => a.addedKey - b.addedKey,
+  added: (a, b) => a.added - b.added,
 };
+
+/**
+ * ViewJob builds a view in slices: it filters a copy of the rows, sorts
+ * runs of RUN rows natively, then merges runs pairwise (a bottom-up merge
+ * sort), stopping whenever its slice is spent and resuming in the next
+ * frame. Rows changing meanwhile only cost a later rebuild.
+ */
+class ViewJob {
+  constructor(rows, keep, cmp) {
+    this.src = rows.slice();
+    this.keep = keep;
+    this.cmp = cmp;
+    this.a = [];
+    this.phase = 0; // 0 filter, 1 runs, 2 merges, 3 done
+    this.i = 0;
+    this.width = RUN;
+  }
+
+  /** step works until deadline and says whether the view is done. */
+  step(deadline) {
+    const cmp = this.cmp;
+    if (this.phase === 0) {
+      const src = this.src, keep = this.keep, a = this.a;
+      while (this.i < src.length) {
+        const end = Math.min(src.length, this.i + 1024);
+        for (let i = this.i; i < end; i++) if (keep(src[i])) a.push(src[i]);
+        this.i = end;
+        if (performance.now() > deadline) return false;
+      }
+      this.src = null;
+      this.phase = 1;
+      this.i = 0;
+    }
+    const a = this.a, n = a.length;
+    if (this.phase === 1) {
+      while (this.i < n) {
+        const end = Math.min(n, this.i + RUN);
+        const part = a.slice(this.i, end).sort(cmp);
+        for (let j = 0; j < part.length; j++) a[this.i + j] = part[j];
+        this.i = end;
+        if (performance.now() > deadline) return false;
+      }
+      this.phase = 2;
+      this.i = 0;
+      this.dst = new Array(n);
+    }
+    if (this.phase === 2) {
+      while (this.width < n) {
+        const w = this.width, src = this.a, dst = this.dst;
+        while (this.i < n) {
+          const lo = this.i, mid = Math.min(n, lo + w), hi = Math.min(n, lo + 2 * w);
+          let x = lo, y = mid, k = lo;
+          while (x < mid && y < hi) dst[k++] = cmp(src[y], src[x]) < 0 ? src[y++] : src[x++];
+          while (x < mid) dst[k++] = src[x++];
+          while (y < hi) dst[k++] = src[y++];
+          this.i = hi;
+          if (performance.now() > deadline && this.i < n) return false;
+        }
+        this.a = dst;
+        this.dst = src;
+        this.width *= 2;
+        this.i = 0;
+        if (performance.now() > deadline) return false;
+      }
+      this.phase = 3;
+    }
+    return true;
+  }
+}
 
 export class TorrentList {
   /**
    * @param {HTMLElement} scroller #torrent-list
    * @param {HTMLElement} spacer the tall child the rows sit in
-   * @param {object} hooks onSelection(), onRender(first), onOpen(row)
+   * @param {object} hooks onSelection(), onRender(shown, total), onOpen(row),
+   *   beforeRender(deadline): apply queued changes until deadline, answer
+   *   whether some are left for the next frame
    */
   constructor(scroller, spacer, hooks) {
     this.scroller = scroller;
@@ -75,11 +168,15 @@ export class TorrentList {
     this.anchor = null;        // infohash shift-click ranges from
     this.pool = [];            // row elements, index = slot
     this.dirtyRows = new Set(); // rows whose figures changed
-    this.needView = true;      // refilter and resort
-    this.needResort = false;   // a live sort key changed
+    this.viewWanted = false;   // rows moved: rebuild the view
+    this.viewUrgent = false;   // the user asked: rebuild now
+    this.job = null;           // the ViewJob under way
+    this.jobAdds = 0;          // rows added since the job began
+    this.viewTimer = 0;
     this.lastSort = 0;
     this.frame = 0;
     this.rendered = false;
+    this.allDirty = false;
     scroller.addEventListener('scroll', () => this.schedule(), { passive: true });
     new ResizeObserver(() => this.schedule()).observe(scroller);
     scroller.addEventListener('click', (e) => this.click(e));
@@ -89,14 +186,80 @@ export class TorrentList {
     });
   }
 
-  /** load replaces every row with an /alldata answer's sessions. */
-  load(sessions) {
-    this.rows = sessions.map(rowFrom);
-    this.byHash = new Map(this.rows.map((r) => [r.infohash, r]));
+  /**
+   * load replaces every row with records (rowReader's). The first screen
+   * shows at the next frame: the old view's order where there was one (a
+   * reload), else the first rows picked from the unsorted ones; the full
+   * view follows in slices.
+   */
+  load(records) {
+    const old = this.view;
+    for (const r of this.rows) r.gone = true;
+    this.rows = records;
+    this.byHash = new Map();
+    for (const r of records) this.byHash.set(r.infohash, r);
     for (const ih of [...this.selected]) if (!this.byHash.has(ih)) this.selected.delete(ih);
-    this.needView = true;
-    this.schedule();
+    this.job = null;
+    if (old.length) {
+      const keep = this.matcher();
+      const seen = new Set();
+      const v = [];
+      for (const o of old) {
+        const r = this.byHash.get(o.infohash);
+        if (r && keep(r)) { v.push(r); seen.add(r); }
+      }
+      for (const r of records) if (!seen.has(r) && keep(r)) v.push(r);
+      this.view = v;
+    } else {
+      this.view = this.quickView();
+    }
+    this.allDirty = true;
+    this.requestView(true);
     this.hooks.onSelection?.();
+  }
+
+  /**
+   * quickView is the view with only its first rows in order: the filter in
+   * one pass, and the QUICK_ROWS first by the sort picked by insertion; the
+   * rest follow unordered until the ViewJob is done.
+   */
+  quickView() {
+    const keep = this.matcher(), cmp = this.comparator();
+    const k = Math.min(QUICK_ROWS, Math.ceil((this.scroller.scrollTop + (this.scroller.clientHeight || 600)) / ROW_H) + OVERSCAN);
+    const top = [], rest = [];
+    for (const r of this.rows) {
+      if (!keep(r)) continue;
+      if (top.length < k) { top.splice(this.place(top, r, cmp), 0, r); continue; }
+      if (cmp(r, top[k - 1]) >= 0) { rest.push(r); continue; }
+      top.splice(this.place(top, r, cmp), 0, r);
+      rest.push(top.pop());
+    }
+    return top.concat(rest);
+  }
+
+  /** place is where r goes in the sorted array a (binary search). */
+  place(a, r, cmp) {
+    let lo = 0, hi = a.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cmp(a[mid], r) <= 0) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+
+  /** comparator orders rows by the sort, ties by name then infohash. */
+  comparator() {
+    const cmp = compare[this.sortKey], dir = this.sortDir, byName = compare.name;
+    return (a, b) => dir * cmp(a, b) || byName(a, b) || (a.infohash < b.infohash ? -1 : a.infohash > b.infohash ? 1 : 0);
+  }
+
+  /** matcher answers whether a row passes the filter. */
+  matcher() {
+    const f = this.filter;
+    const text = f.text.toLowerCase(), state = f.state, label = f.label;
+    if (!text && !state && !label) return (r) => !r.gone;
+    return (r) => !r.gone && (!state || r.state === state) && (!label || r.label === label) &&
+      (!text || r.nameKey.includes(text));
   }
 
   /** upsert adds or updates a torrent from partial fields. */
@@ -106,7 +269,15 @@ export class TorrentList {
       r = rowFrom(t);
       this.rows.push(r);
       this.byHash.set(r.infohash, r);
-      this.needView = true;
+      this.jobAdds++;
+      // In its place at once: a binary search, not a rebuild. The view
+      // may be out of order (changes since the last rebuild): the place
+      // is then approximate until the next one.
+      if (this.matcher()(r)) {
+        const cmp = this.comparator();
+        this.view.splice(this.place(this.view, r, cmp), 0, r);
+        this.allDirty = true;
+      }
     } else {
       this.update(r, t);
     }
@@ -116,15 +287,12 @@ export class TorrentList {
 
   /** update applies partial fields to a known row and marks what to redo. */
   update(r, t) {
-    const before = this.sortKey === 'name' ? r.nameKey : r[this.sortKey];
-    const st = r.state, lb = r.label, nm = r.name;
+    const key = this.sortKey === 'name' ? 'nameKey' : this.sortKey;
+    const before = r[key], st = r.state, lb = r.label, nm = r.name;
     applyTorrent(r, t);
     const f = this.filter;
-    if ((f.state && st !== r.state) || (f.label && lb !== r.label) || (f.text && nm !== r.name)) this.needView = true;
-    const after = this.sortKey === 'name' ? r.nameKey : r[this.sortKey];
-    if (before !== after) {
-      if (LIVE_KEYS.has(this.sortKey)) this.needResort = true;
-      else this.needView = true;
+    if (before !== r[key] || (f.state && st !== r.state) || (f.label && lb !== r.label) || (f.text && nm !== r.name)) {
+      this.requestView(false);
     }
     this.dirtyRows.add(r);
     this.schedule();
@@ -133,18 +301,19 @@ export class TorrentList {
   remove(infohash) {
     const r = this.byHash.get(infohash);
     if (!r) return;
+    r.gone = true;
     this.byHash.delete(infohash);
     const i = this.rows.indexOf(r);
     if (i >= 0) { this.rows[i] = this.rows[this.rows.length - 1]; this.rows.pop(); }
+    const j = this.view.indexOf(r);
+    if (j >= 0) { this.view.splice(j, 1); this.allDirty = true; }
     if (this.selected.delete(infohash)) this.hooks.onSelection?.();
-    this.needView = true;
     this.schedule();
   }
 
   setFilter(f) {
     Object.assign(this.filter, f);
-    this.needView = true;
-    this.schedule();
+    this.requestView(true);
   }
 
   /** sortBy sorts by key; the same key again flips the direction. */
@@ -152,8 +321,7 @@ export class TorrentList {
     if (!compare[key]) return;
     if (this.sortKey === key) this.sortDir = -this.sortDir;
     else { this.sortKey = key; this.sortDir = key === 'name' || key === 'state' || key === 'label' ? 1 : -1; }
-    this.needView = true;
-    this.schedule();
+    this.requestView(true);
   }
 
   labels() {
@@ -166,32 +334,45 @@ export class TorrentList {
     if (!this.frame) this.frame = requestAnimationFrame(() => { this.frame = 0; this.render(); });
   }
 
-  rebuildView() {
-    const f = this.filter;
-    const text = f.text.toLowerCase();
-    let v = this.rows;
-    if (text || f.state || f.label) {
-      v = v.filter((r) => (!f.state || r.state === f.state) && (!f.label || r.label === f.label) &&
-        (!text || r.nameKey.includes(text)));
-    } else {
-      v = v.slice();
+  /** requestView asks for a rebuild: now when urgent, else within RESORT_MS. */
+  requestView(urgent) {
+    this.viewWanted = true;
+    if (urgent) {
+      this.viewUrgent = true;
+      this.job = null; // its sort or filter is out of date
     }
-    const cmp = compare[this.sortKey], dir = this.sortDir;
-    // Ties by name then infohash, so the order is stable across re-sorts.
-    v.sort((a, b) => dir * cmp(a, b) || compare.name(a, b) || (a.infohash < b.infohash ? -1 : 1));
-    this.view = v;
-    this.needView = this.needResort = false;
-    this.lastSort = performance.now();
+    this.schedule();
   }
 
   render() {
-    let all = false;
-    if (this.needView || (this.needResort && performance.now() - this.lastSort >= RESORT_MS)) {
-      this.rebuildView();
-      all = true;
-    } else if (this.needResort) {
-      this.schedule(); // resort once RESORT_MS has passed
+    const start = performance.now();
+    let again = false;
+    if (this.hooks.beforeRender?.(start + EVENT_MS)) again = true;
+    if (this.viewWanted && !this.job) {
+      const due = this.lastSort + RESORT_MS;
+      if (this.viewUrgent || start >= due) {
+        this.job = new ViewJob(this.rows, this.matcher(), this.comparator());
+        this.jobAdds = 0;
+        this.viewWanted = this.viewUrgent = false;
+      } else if (!this.viewTimer) {
+        this.viewTimer = setTimeout(() => { this.viewTimer = 0; this.schedule(); }, due - start);
+      }
     }
+    if (this.job) {
+      if (this.job.step(performance.now() + SLICE_MS)) {
+        let v = this.job.a;
+        if (v.some((r) => r.gone)) v = v.filter((r) => !r.gone);
+        this.view = v;
+        if (this.jobAdds) this.requestView(true); // rows it did not see
+        this.job = null;
+        this.lastSort = performance.now();
+        this.allDirty = true;
+      } else {
+        again = true;
+      }
+    }
+    const all = this.allDirty;
+    this.allDirty = false;
     const total = this.view.length;
     const h = total * ROW_H;
     if (this.spacerH !== h) { this.spacer.style.height = h + 'px'; this.spacerH = h; }
@@ -199,7 +380,7 @@ export class TorrentList {
     const height = this.scroller.clientHeight || 600;
     const first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
     const last = Math.min(total, Math.ceil((top + height) / ROW_H) + OVERSCAN);
-    const n = last - first;
+    const n = Math.max(0, last - first);
     while (this.pool.length < n) {
       const e = el('div', 'torrent-row');
       e.append(el('span', 'c-sel'));
@@ -223,6 +404,7 @@ export class TorrentList {
     this.dirtyRows.clear();
     this.hooks.onRender?.(total, this.rows.length, this.rendered);
     this.rendered = true;
+    if (again) this.schedule();
   }
 
   /** paint writes r's figures into e, touching only what differs. */

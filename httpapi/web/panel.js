@@ -8,6 +8,7 @@ import { api, bytes, rate, el } from './api.js';
 const SAMPLE_MS = 2000;
 const SAMPLES = 150; // 5 minutes
 const MAX_LOG_LINES = 500;
+const LOG_LINES_A_FRAME = 50;
 
 export class GlobalPanel {
   constructor(toast) {
@@ -16,6 +17,8 @@ export class GlobalPanel {
     this.up = [];
     this.timers = [];
     this.logAfter = 0;
+    this.logQueue = []; // lines fetched, not yet shown
+    this.logFrame = 0;
     this.logsMissing = false;
     this.canvas = document.getElementById('rate-chart');
     this.form = document.getElementById('settings-form');
@@ -134,28 +137,40 @@ export class GlobalPanel {
     this.logBusy = true;
     try {
       const r = await api('/logs?after=' + this.logAfter);
-      const lines = r.lines || [];
-      if (lines.length) {
-        const atBottom = this.logBox.scrollTop + this.logBox.clientHeight >= this.logBox.scrollHeight - 4;
-        const frag = document.createDocumentFragment();
-        for (const l of lines) frag.append(logLine(l));
-        this.logBox.append(frag);
-        while (this.logBox.childElementCount > MAX_LOG_LINES) this.logBox.firstElementChild.remove();
-        if (atBottom) this.logBox.scrollTop = this.logBox.scrollHeight;
-      }
       if (typeof r.last === 'number') this.logAfter = r.last;
+      const lines = r.lines || [];
+      // Shown a slice a frame: a busy daemon gives 500 lines a poll.
+      for (const l of lines.slice(-MAX_LOG_LINES)) this.logQueue.push(l);
+      if (this.logQueue.length > MAX_LOG_LINES) this.logQueue.splice(0, this.logQueue.length - MAX_LOG_LINES);
+      if (this.logQueue.length && !this.logFrame) this.logFrame = requestAnimationFrame(() => this.showLogs());
     } catch (e) {
       if (e.status === 404) this.logsMissing = true; // a daemon without /logs
     } finally {
       this.logBusy = false;
     }
   }
+
+  showLogs() {
+    this.logFrame = 0;
+    const box = this.logBox;
+    const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+    const frag = document.createDocumentFragment();
+    for (const l of this.logQueue.splice(0, LOG_LINES_A_FRAME)) frag.append(logLine(l));
+    box.append(frag);
+    let extra = box.childElementCount - MAX_LOG_LINES;
+    while (extra-- > 0) box.firstElementChild.remove();
+    if (atBottom) box.scrollTop = box.scrollHeight;
+    if (this.logQueue.length) this.logFrame = requestAnimationFrame(() => this.showLogs());
+  }
 }
+
+// toLocaleTimeString builds a formatter per call: slow for 500 lines.
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
 function logLine(l) {
   const d = el('div', 'log-line ' + (l.level || ''));
   const t = l.time ? new Date(l.time) : null;
-  d.append(el('span', 'time', t && !Number.isNaN(t.getTime()) ? t.toLocaleTimeString() : ''));
+  d.append(el('span', 'time', t && !Number.isNaN(t.getTime()) ? timeFormat.format(t) : ''));
   d.append(el('span', 'lvl', l.level || ''));
   let text = l.msg || '';
   if (l.attrs) {
