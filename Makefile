@@ -25,14 +25,14 @@ test: check-tools fmt-check vet race fuzz-smoke
 # -v, so say it here, loudly, before the run.
 check-tools:
 	@missing=""; \
-	for t in mktorrent aria2c transmission-cli opentracker; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	for t in mktorrent aria2c transmission-cli opentracker chromium systemd-analyze strace curl; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	/usr/bin/python3 -c 'import libtorrent' 2>/dev/null || missing="$$missing python3-libtorrent"; \
 	if [ -n "$$missing" ]; then \
 	  echo "################################################################"; \
 	  echo "SKIP WARNING: missing interop peers:$$missing"; \
 	  echo "Tests that need them will be SKIPPED. bash .ci/run installs them."; \
 	  echo "################################################################"; \
-	else echo "interop peers present: mktorrent aria2c transmission-cli opentracker python3-libtorrent"; fi
+	else echo "interop peers and tools present: mktorrent aria2c transmission-cli opentracker chromium systemd-analyze strace curl python3-libtorrent"; fi
 
 fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
