@@ -24,7 +24,7 @@ const (
 	// seedShare and seedFloor judge the seeding side, where eight
 	// libtorrent processes, the leechers, share the two cores with us: in
 	// a full -race run beside a browser benchmark they took 64-99 % of
-	// their caps (85.7 % in all) although we served every request at once.
+	// their caps (85.7 % in all), where quiet runs give over 90 %.
 	// What the test guards against, leechers left choked or starved by
 	// too few slots, shows as a leecher far below half its cap and a sum
 	// near slots/leechers; these bounds catch that and not the load.
