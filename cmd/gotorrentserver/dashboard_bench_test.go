@@ -225,7 +225,7 @@ func BenchmarkDashboard10k(b *testing.B) {
 	time.Sleep(time.Until(stop))
 	time.Sleep(time.Second) // the last events reach the page
 	eval(`clearInterval(window.__scroll); 1`, nil)
-	tasks := trace.stop(b, bound)
+	tasks, busy := trace.stop(b, bound)
 	cpuOver, cpuLongest := 0, 0.0
 	var sum longTask
 	for _, t := range tasks {
@@ -276,13 +276,15 @@ func BenchmarkDashboard10k(b *testing.B) {
 	b.ReportMetric(float64(over), "long-tasks-over-50ms-live")
 	b.ReportMetric(cpuLongest, "ms-cpu-longest-long-task-live")
 	b.ReportMetric(float64(cpuOver), "long-tasks-over-50ms-cpu-live")
+	b.ReportMetric(busy.CPU, "ms-page-cpu-live")
+	b.ReportMetric(float64(busy.Over16), "tasks-over-16ms-cpu-live")
 	b.ReportMetric(float64(calls.Load())/10, "api-calls/s-live")
 	b.ReportMetric(float64(reloads), "list-reloads-live")
 	fmt.Printf("dashboard 10k: list ready %.0f ms and painted %.0f ms after navigation (paints %v, longest load task %.0f ms); "+
 		"sign-in to list on screen %.0f ms; live 10 s (%s: %d start/stop calls, scrolling %v): longest task %.0f ms, %d over 50 ms, list read again %d times; "+
-		"traced: %d long tasks, together %v; %d of them over 50 ms of CPU (longest %.0f ms)\n",
+		"traced: %d long tasks, together %v; %d of them over 50 ms of CPU (longest %.0f ms); the page's main thread: %v\n",
 		load.Ready, load.Painted, load.Paints, loadLongest, signin[1]-signin[0], mode, calls.Load(), scrolling, longest, over, reloads,
-		len(tasks), sum, cpuOver, cpuLongest)
+		len(tasks), sum, cpuOver, cpuLongest, busy)
 }
 
 // TestDashboardScreenshot writes httpapi/web/screenshot.png, the README's

@@ -68,18 +68,26 @@ type traceEvent struct {
 	Dur  float64 `json:"dur"`
 	Tdur float64 `json:"tdur"`
 	Args struct {
-		Name string `json:"name"`
+		Name         string `json:"name"`
+		ElementCount int    `json:"elementCount"` // UpdateLayoutTree
+		BeginData    struct {
+			DirtyObjects int `json:"dirtyObjects"` // Layout
+			TotalObjects int `json:"totalObjects"`
+		} `json:"beginData"`
 	} `json:"args"`
 }
 
-// longTask is a long main-thread task of the page, in ms.
+// longTask is a long main-thread task of the page, in ms (the parts are
+// wall times too: a part may have waited for a core), with how many
+// elements its style recalcs touched and its layouts found dirty.
 type longTask struct {
 	Wall, CPU, Script, Style, Layout, Paint float64
+	Styled, LaidOut                         int
 }
 
 func (l longTask) String() string {
-	return fmt.Sprintf("wall %.0f ms, cpu %.0f ms (script %.0f, style %.0f, layout %.0f, paint %.0f)",
-		l.Wall, l.CPU, l.Script, l.Style, l.Layout, l.Paint)
+	return fmt.Sprintf("wall %.0f ms, cpu %.0f ms (script %.0f, style %.0f for %d elements, layout %.0f for %d objects, paint %.0f)",
+		l.Wall, l.CPU, l.Script, l.Style, l.Styled, l.Layout, l.LaidOut, l.Paint)
 }
 
 // kinds says what a trace event's time counts as.
@@ -91,9 +99,25 @@ var kinds = map[string]int{
 	"Paint":  4, "PrePaint": 4, "Layerize": 4, "UpdateLayer": 4, "CompositeLayers": 4, "Commit": 4,
 }
 
+// threadLoad is what the page's main thread ran in the whole trace, in ms
+// of its own CPU time: robust to the machine's other load, unlike wall
+// times.
+type threadLoad struct {
+	CPU      float64 // all tasks
+	Tasks    int
+	Over16   int     // tasks over 16 ms of CPU (a 60 Hz frame)
+	Longest  float64 // the longest task's CPU
+	Rendered float64 // CPU of style, layout and paint (thread time)
+}
+
+func (l threadLoad) String() string {
+	return fmt.Sprintf("%.0f ms CPU in %d tasks (style+layout+paint %.0f ms), %d over 16 ms of CPU, longest %.0f ms",
+		l.CPU, l.Tasks, l.Rendered, l.Over16, l.Longest)
+}
+
 // stop ends the trace and answers the page main thread's tasks over
-// 50 ms wall time.
-func (tr *pageTrace) stop(tb testing.TB, ctx context.Context) []longTask {
+// 50 ms wall time and its load over the whole trace.
+func (tr *pageTrace) stop(tb testing.TB, ctx context.Context) ([]longTask, threadLoad) {
 	tb.Helper()
 	if _, err := chromedp.Call(ctx, tracing.End, struct{}{}); err != nil {
 		tb.Fatalf("trace end: %v", err)
@@ -130,6 +154,8 @@ func (tr *pageTrace) stop(tb testing.TB, ctx context.Context) []longTask {
 		return int(b.Dur - a.Dur) // outer first
 	})
 	var out []longTask
+	var load threadLoad
+	var taskEnd, renderEnd float64
 	var cur *longTask
 	var curEnd float64
 	// The end of the last counted event of each kind in the current task,
@@ -139,9 +165,20 @@ func (tr *pageTrace) stop(tb testing.TB, ctx context.Context) []longTask {
 		if !mains[thread{e.Pid, e.Tid}] {
 			continue
 		}
+		if k := kinds[e.Name]; k >= 2 && e.Ts >= renderEnd {
+			load.Rendered += e.Tdur / 1000
+			renderEnd = e.Ts + e.Dur
+		}
 		if e.Name == "RunTask" || e.Name == "ThreadControllerImpl::RunTask" {
-			if cur != nil && e.Ts < curEnd {
+			if e.Ts < taskEnd {
 				continue // nested in the task we are in
+			}
+			taskEnd = e.Ts + e.Dur
+			load.CPU += e.Tdur / 1000
+			load.Tasks++
+			load.Longest = max(load.Longest, e.Tdur/1000)
+			if e.Tdur > 16_000 {
+				load.Over16++
 			}
 			cur = nil
 			if e.Dur > 50_000 {
@@ -157,6 +194,8 @@ func (tr *pageTrace) stop(tb testing.TB, ctx context.Context) []longTask {
 			continue
 		}
 		kindEnd[k] = e.Ts + e.Dur
+		cur.Styled += e.Args.ElementCount
+		cur.LaidOut += e.Args.BeginData.DirtyObjects
 		ms := e.Dur / 1000
 		switch k {
 		case 1:
@@ -169,5 +208,5 @@ func (tr *pageTrace) stop(tb testing.TB, ctx context.Context) []longTask {
 			cur.Paint += ms
 		}
 	}
-	return out
+	return out, load
 }
