@@ -163,21 +163,24 @@ export class GlobalPanel {
   showLogs() {
     this.logFrame = 0;
     const box = this.logBox;
-    const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+    // Newest first in the DOM: the box is a column-reverse flex box, whose
+    // scroll origin is its bottom, so it follows new lines (or keeps the
+    // reader's place) without reading or setting a scroll position, each
+    // a forced layout, and whatever height the lines out of sight are
+    // guessed at (content-visibility).
     const frag = document.createDocumentFragment();
-    for (const l of this.logQueue.splice(0, LOG_LINES_A_FRAME)) frag.append(logLine(l));
-    box.append(frag);
+    const batch = this.logQueue.splice(0, LOG_LINES_A_FRAME);
+    for (let i = batch.length - 1; i >= 0; i--) frag.append(logLine(batch[i]));
+    box.prepend(frag);
     let extra = box.childElementCount - MAX_LOG_LINES;
-    while (extra-- > 0) box.firstElementChild.remove();
-    if (atBottom) box.scrollTop = box.scrollHeight;
+    while (extra-- > 0) box.lastElementChild.remove();
     if (this.logQueue.length) this.logFrame = whenIdle(() => this.showLogs());
   }
 }
 
 // whenIdle runs fn when the page is idle (within a second): log lines are
-// added outside the list's animation frames, where layout is clean to
-// read, and their layout (#log-lines is contained) never lengthens a frame
-// of list updates.
+// added outside the list's animation frames, so their style and layout
+// (#log-lines is contained) never lengthen a frame of list updates.
 function whenIdle(fn) {
   if (globalThis.requestIdleCallback) return requestIdleCallback(fn, { timeout: 1000 });
   return setTimeout(fn, 50);
