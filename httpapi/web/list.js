@@ -395,6 +395,9 @@ export class TorrentList {
       e.append(el('span', 'c-sel'));
       for (const c of CELLS) e.append(el('span', c));
       e._cells = Array.from(e.children).slice(1);
+      // Each cell keeps one text node whose data changes: no node made
+      // and dropped (and restyled) per changed figure.
+      e._texts = e._cells.map((c) => c.appendChild(document.createTextNode('')));
       e._shown = new Array(CELLS.length).fill(null);
       e._row = null;
       this.spacer.append(e);
@@ -429,7 +432,7 @@ export class TorrentList {
     const texts = [r.name, r.state, p, bytes(r.size), rate(r.downrate, true), rate(r.uprate, true),
       ratio(r.ratio), r.label, shortDate(r.added)];
     for (let i = 0; i < texts.length; i++) {
-      if (e._shown[i] !== texts[i]) { e._cells[i].textContent = texts[i]; e._shown[i] = texts[i]; }
+      if (e._shown[i] !== texts[i]) { e._texts[i].data = texts[i]; e._shown[i] = texts[i]; }
     }
     if (e._p !== p) { e._cells[2].style.setProperty('--p', p); e._p = p; }
     if (e._title !== r.name) { e._cells[0].title = r.name; e._title = r.name; }
