@@ -240,6 +240,8 @@ func BenchmarkDashboard10k(b *testing.B) {
 		sum.Style += t.Style
 		sum.Layout += t.Layout
 		sum.Paint += t.Paint
+		sum.Styled += t.Styled
+		sum.LaidOut += t.LaidOut
 	}
 	var long [][]float64
 	eval(`__perf.long`, &long)
