@@ -15,7 +15,9 @@
 import { bytes, rate, pct, ratio, shortDate, el, SLICE_MS } from './api.js';
 
 const ROW_H = 26;
-const OVERSCAN = 8;
+// Rows kept beyond each edge of the viewport: a short scroll shows rows
+// already painted; a long jump repaints the screen either way.
+const OVERSCAN = 4;
 // A change to a sort key or a filtered field rebuilds the view at most this
 // often, so a list sorted by rate does not reshuffle under the pointer
 // every frame, and 10,000 rows are not re-sorted per event.
@@ -177,8 +179,14 @@ export class TorrentList {
     this.frame = 0;
     this.rendered = false;
     this.allDirty = false;
+    // The viewport's height, kept from the resize observer so a frame
+    // never asks for it (a layout read after the frame's writes).
+    this.viewH = 0;
     scroller.addEventListener('scroll', () => this.schedule(), { passive: true });
-    new ResizeObserver(() => this.schedule()).observe(scroller);
+    new ResizeObserver((es) => {
+      this.viewH = es[es.length - 1].contentRect.height;
+      this.schedule();
+    }).observe(scroller);
     scroller.addEventListener('click', (e) => this.click(e));
     scroller.addEventListener('dblclick', (e) => {
       const row = this.rowAt(e);
@@ -346,6 +354,9 @@ export class TorrentList {
 
   render() {
     const start = performance.now();
+    // Layout is read once, first, before this frame writes anything.
+    const top = this.scroller.scrollTop;
+    const height = this.viewH || this.scroller.clientHeight || 600;
     let again = false;
     if (this.hooks.beforeRender?.(start + EVENT_MS)) again = true;
     if (this.viewWanted && !this.job) {
@@ -376,8 +387,6 @@ export class TorrentList {
     const total = this.view.length;
     const h = total * ROW_H;
     if (this.spacerH !== h) { this.spacer.style.height = h + 'px'; this.spacerH = h; }
-    const top = this.scroller.scrollTop;
-    const height = this.scroller.clientHeight || 600;
     const first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
     const last = Math.min(total, Math.ceil((top + height) / ROW_H) + OVERSCAN);
     const n = Math.max(0, last - first);
@@ -386,6 +395,9 @@ export class TorrentList {
       e.append(el('span', 'c-sel'));
       for (const c of CELLS) e.append(el('span', c));
       e._cells = Array.from(e.children).slice(1);
+      // Each cell keeps one text node whose data changes: no node made
+      // and dropped (and restyled) per changed figure.
+      e._texts = e._cells.map((c) => c.appendChild(document.createTextNode('')));
       e._shown = new Array(CELLS.length).fill(null);
       e._row = null;
       this.spacer.append(e);
@@ -420,7 +432,7 @@ export class TorrentList {
     const texts = [r.name, r.state, p, bytes(r.size), rate(r.downrate, true), rate(r.uprate, true),
       ratio(r.ratio), r.label, shortDate(r.added)];
     for (let i = 0; i < texts.length; i++) {
-      if (e._shown[i] !== texts[i]) { e._cells[i].textContent = texts[i]; e._shown[i] = texts[i]; }
+      if (e._shown[i] !== texts[i]) { e._texts[i].data = texts[i]; e._shown[i] = texts[i]; }
     }
     if (e._p !== p) { e._cells[2].style.setProperty('--p', p); e._p = p; }
     if (e._title !== r.name) { e._cells[0].title = r.name; e._title = r.name; }

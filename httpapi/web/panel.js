@@ -23,6 +23,16 @@ export class GlobalPanel {
     this.canvas = document.getElementById('rate-chart');
     this.form = document.getElementById('settings-form');
     this.logBox = document.getElementById('log-lines');
+    // The chart's size, kept from the resize observer: draw runs in an
+    // animation frame that may follow the list's writes, where reading
+    // clientWidth would force a layout.
+    this.chartW = 0;
+    this.chartH = 0;
+    new ResizeObserver((es) => {
+      const r = es[es.length - 1].contentRect;
+      this.chartW = r.width;
+      this.chartH = r.height;
+    }).observe(this.canvas);
     this.form.addEventListener('submit', (e) => { e.preventDefault(); this.saveSettings(); });
     this.form.addEventListener('input', () => { this.formDirty = true; });
   }
@@ -60,7 +70,7 @@ export class GlobalPanel {
   draw() {
     const c = this.canvas;
     const dpr = window.devicePixelRatio || 1;
-    const w = c.clientWidth || 300, h = c.clientHeight || 110;
+    const w = this.chartW || 300, h = this.chartH || 110;
     if (c.width !== Math.round(w * dpr)) { c.width = Math.round(w * dpr); c.height = Math.round(h * dpr); }
     const g = c.getContext('2d');
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -142,7 +152,7 @@ export class GlobalPanel {
       // Shown a slice a frame: a busy daemon gives 500 lines a poll.
       for (const l of lines.slice(-MAX_LOG_LINES)) this.logQueue.push(l);
       if (this.logQueue.length > MAX_LOG_LINES) this.logQueue.splice(0, this.logQueue.length - MAX_LOG_LINES);
-      if (this.logQueue.length && !this.logFrame) this.logFrame = requestAnimationFrame(() => this.showLogs());
+      if (this.logQueue.length && !this.logFrame) this.logFrame = whenIdle(() => this.showLogs());
     } catch (e) {
       if (e.status === 404) this.logsMissing = true; // a daemon without /logs
     } finally {
@@ -153,15 +163,27 @@ export class GlobalPanel {
   showLogs() {
     this.logFrame = 0;
     const box = this.logBox;
-    const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+    // Newest first in the DOM: the box is a column-reverse flex box, whose
+    // scroll origin is its bottom, so it follows new lines (or keeps the
+    // reader's place) without reading or setting a scroll position, each
+    // a forced layout, and whatever height the lines out of sight are
+    // guessed at (content-visibility).
     const frag = document.createDocumentFragment();
-    for (const l of this.logQueue.splice(0, LOG_LINES_A_FRAME)) frag.append(logLine(l));
-    box.append(frag);
+    const batch = this.logQueue.splice(0, LOG_LINES_A_FRAME);
+    for (let i = batch.length - 1; i >= 0; i--) frag.append(logLine(batch[i]));
+    box.prepend(frag);
     let extra = box.childElementCount - MAX_LOG_LINES;
-    while (extra-- > 0) box.firstElementChild.remove();
-    if (atBottom) box.scrollTop = box.scrollHeight;
-    if (this.logQueue.length) this.logFrame = requestAnimationFrame(() => this.showLogs());
+    while (extra-- > 0) box.lastElementChild.remove();
+    if (this.logQueue.length) this.logFrame = whenIdle(() => this.showLogs());
   }
+}
+
+// whenIdle runs fn when the page is idle (within a second): log lines are
+// added outside the list's animation frames, so their style and layout
+// (#log-lines is contained) never lengthen a frame of list updates.
+function whenIdle(fn) {
+  if (globalThis.requestIdleCallback) return requestIdleCallback(fn, { timeout: 1000 });
+  return setTimeout(fn, 50);
 }
 
 // toLocaleTimeString builds a formatter per call: slow for 500 lines.
