@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -213,24 +215,32 @@ type cachedBody struct {
 }
 
 func (s *Server) allData(ctx *fasthttp.RequestCtx) (any, error) {
-	if c := s.allCache.Load(); c != nil && time.Since(c.at) < allDataTTL {
+	return cachedBuild(&s.allMu, &s.allCache, func() ([]byte, error) { return json.Marshal(s.buildAllData()) })
+}
+
+// cachedBuild answers the body in cache while it is younger than
+// allDataTTL, else builds a new one; one builder at a time (mu), the
+// others wait and take its result.
+func cachedBuild(mu *sync.Mutex, cache *atomic.Pointer[cachedBody], build func() ([]byte, error)) (any, error) {
+	if c := cache.Load(); c != nil && time.Since(c.at) < allDataTTL {
 		return c.body, nil
 	}
-	// One builder at a time; the others wait and take its result.
-	s.allMu.Lock()
-	defer s.allMu.Unlock()
-	if c := s.allCache.Load(); c != nil && time.Since(c.at) < allDataTTL {
+	mu.Lock()
+	defer mu.Unlock()
+	if c := cache.Load(); c != nil && time.Since(c.at) < allDataTTL {
 		return c.body, nil
 	}
-	b, err := json.Marshal(s.buildAllData())
+	b, err := build()
 	if err != nil {
 		return nil, err
 	}
-	s.allCache.Store(&cachedBody{at: time.Now(), body: b})
+	cache.Store(&cachedBody{at: time.Now(), body: b})
 	return rawJSON(b), nil
 }
 
-func (s *Server) buildAllData() allData {
+// snapshotsByAdded is every torrent's latest snapshot, oldest added first,
+// so lists are stable between polls.
+func (s *Server) snapshotsByAdded() []*engine.Snapshot {
 	sessions := s.cfg.Client.Sessions()
 	snaps := make([]*engine.Snapshot, 0, len(sessions))
 	for _, ss := range sessions {
@@ -238,13 +248,27 @@ func (s *Server) buildAllData() allData {
 			snaps = append(snaps, sn)
 		}
 	}
-	// Oldest first, so the list is stable between polls.
 	slices.SortFunc(snaps, func(a, b *engine.Snapshot) int {
 		if c := a.Added.Compare(b.Added); c != 0 {
 			return c
 		}
 		return bytes.Compare(a.InfoHash[:], b.InfoHash[:])
 	})
+	return snaps
+}
+
+// queuePositions maps each torrent to its place in the queue.
+func (s *Server) queuePositions() map[metainfo.Hash]int {
+	order := s.cfg.Client.QueueOrder()
+	pos := make(map[metainfo.Hash]int, len(order))
+	for i, ih := range order {
+		pos[ih] = i
+	}
+	return pos
+}
+
+func (s *Server) buildAllData() allData {
+	snaps := s.snapshotsByAdded()
 	out := allData{
 		Time:     s.cfg.Now().UTC().Format(time.RFC3339),
 		Sessions: make([]sessionJSON, 0, len(snaps)),
@@ -253,11 +277,7 @@ func (s *Server) buildAllData() allData {
 		out.ListenError = &msg
 	}
 	out.Upload = uploadFromStats(s.cfg.Client.UploadStats())
-	order := s.cfg.Client.QueueOrder()
-	pos := make(map[metainfo.Hash]int, len(order))
-	for i, ih := range order {
-		pos[ih] = i
-	}
+	pos := s.queuePositions()
 	for _, sn := range snaps {
 		js := sessionFromSnapshot(sn)
 		if p, ok := pos[sn.InfoHash]; ok {

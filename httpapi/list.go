@@ -10,15 +10,12 @@ package httpapi
 // like /alldata (allDataTTL), and paced like every answer.
 
 import (
-	"bytes"
 	"encoding/json"
-	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"gotorrentserver/engine"
-	"gotorrentserver/metainfo"
 )
 
 // listFields names the values of each row of /torrents, in order. Units
@@ -38,20 +35,7 @@ type listJSON struct {
 }
 
 func (s *Server) torrentList(ctx *fasthttp.RequestCtx) (any, error) {
-	if c := s.listCache.Load(); c != nil && time.Since(c.at) < allDataTTL {
-		return c.body, nil
-	}
-	s.listMu.Lock()
-	defer s.listMu.Unlock()
-	if c := s.listCache.Load(); c != nil && time.Since(c.at) < allDataTTL {
-		return c.body, nil
-	}
-	b, err := encodeList(s.buildList())
-	if err != nil {
-		return nil, err
-	}
-	s.listCache.Store(&cachedBody{at: time.Now(), body: b})
-	return rawJSON(b), nil
+	return cachedBuild(&s.listMu, &s.listCache, func() ([]byte, error) { return encodeList(s.buildList()) })
 }
 
 // encodeList writes l as JSON with each row on a line of its own (and no
@@ -84,24 +68,8 @@ func encodeList(l listJSON) ([]byte, error) {
 }
 
 func (s *Server) buildList() listJSON {
-	sessions := s.cfg.Client.Sessions()
-	snaps := make([]*engine.Snapshot, 0, len(sessions))
-	for _, ss := range sessions {
-		if sn := ss.Snapshot(); sn != nil {
-			snaps = append(snaps, sn)
-		}
-	}
-	slices.SortFunc(snaps, func(a, b *engine.Snapshot) int {
-		if c := a.Added.Compare(b.Added); c != 0 {
-			return c
-		}
-		return bytes.Compare(a.InfoHash[:], b.InfoHash[:])
-	})
-	order := s.cfg.Client.QueueOrder()
-	pos := make(map[metainfo.Hash]int, len(order))
-	for i, ih := range order {
-		pos[ih] = i
-	}
+	snaps := s.snapshotsByAdded()
+	pos := s.queuePositions()
 	out := listJSON{Time: s.cfg.Now().UTC().Format(time.RFC3339), Fields: listFields, Rows: make([][]any, 0, len(snaps))}
 	for _, sn := range snaps {
 		qp, ok := pos[sn.InfoHash]
