@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"os/exec"
@@ -186,7 +187,10 @@ func runBinaryAt(t *testing.T, bin string, limit time.Duration, args ...string) 
 	}
 	timer := time.AfterFunc(limit, func() { cmd.Process.Kill() })
 	defer timer.Stop()
-	cmd.Wait()
+	var ee *exec.ExitError
+	if err := cmd.Wait(); err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
 	return o.Bytes(), e.Bytes(), cmd.ProcessState.ExitCode()
 }
 

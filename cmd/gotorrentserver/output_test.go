@@ -5,10 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
-	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -39,21 +36,7 @@ func runBinary(t *testing.T, limit time.Duration, args ...string) (stdout, stder
 	if err != nil {
 		t.Fatal(err)
 	}
-	var o, e bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &o, &e
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	timer := time.AfterFunc(limit, func() { cmd.Process.Kill() })
-	defer timer.Stop()
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatal(err)
-	}
-	return o.Bytes(), e.Bytes(), cmd.ProcessState.ExitCode()
+	return runBinaryAt(t, bin, limit, args...)
 }
 
 // TestInfoJSONStdoutClean: `info -json FILE` run as the real binary prints
