@@ -117,6 +117,10 @@ var (
 	ErrPrivate       = errors.New("engine: private torrent")
 )
 
+// MaxTrackers bounds the trackers a torrent may be given through the
+// API: each is an announce every interval and a status in every snapshot.
+const MaxTrackers = 64
+
 // AddTracker adds an announce URL in a tier of its own and announces to it
 // at the next round. Private torrents keep the trackers their creator set
 // (BEP 27).
@@ -124,6 +128,9 @@ func (c *Client) AddTracker(ih metainfo.Hash, url string) error {
 	return c.control(ih, func(s *Session) error {
 		if s.mi != nil && s.mi.Private {
 			return fmt.Errorf("%w: its trackers cannot be changed", ErrPrivate)
+		}
+		if s.disc.trackers.Len() >= MaxTrackers {
+			return fmt.Errorf("%w: a torrent has at most %d trackers", ErrBadSetting, MaxTrackers)
 		}
 		if !s.disc.trackers.Add(url) {
 			return ErrTrackerExists

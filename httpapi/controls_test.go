@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"gotorrentserver/engine"
 	"gotorrentserver/metainfo"
 )
 
@@ -207,4 +209,19 @@ func TestPrivateTrackersFixed(t *testing.T) {
 func metainfoCreatePrivate(path string) ([]byte, error) {
 	return metainfo.Create(path, metainfo.CreateOptions{PieceLength: 16 << 10, Private: true,
 		Trackers: [][]string{{"http://127.0.0.1:1/announce"}}})
+}
+
+// An API client cannot grow a torrent's tracker list without bound.
+func TestTrackersBounded(t *testing.T) {
+	e := newEnv(t, nil)
+	raw, _ := newTorrent(t, "many-trackers", 6)
+	ih := e.add(raw, url.Values{"start": {"false"}})
+	q := "/addtracker?infohash=" + ih.String() + "&url="
+	for i := range engine.MaxTrackers {
+		e.must(e.do("GET", q+url.QueryEscape(fmt.Sprintf("udp://127.0.0.1:%d/a", 1000+i)), nil), http.StatusOK)
+	}
+	r := e.must(e.do("GET", q+url.QueryEscape("udp://127.0.0.1:9999/a"), nil), http.StatusBadRequest)
+	if n := len(e.torrent(ih)["trackers"].([]any)); n != engine.MaxTrackers || r.errMsg() == "" {
+		t.Fatalf("%d trackers after one past the bound (%s)", n, r.raw)
+	}
 }
