@@ -48,9 +48,12 @@ func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() boo
 func TestLeechersVerifyWhatSeedersServe(t *testing.T) {
 	tor, mi := testTorrent(t, 1, 2<<20+9_999)
 	seeders := startSwarm(t, Config{Mode: Seed, Torrents: []Torrent{tor}, Listen: "127.0.0.1:0", Duration: 30 * time.Second})
-	want := 3 * mi.TotalLength
+	// Each connection is capped, so the transfer lasts about a second
+	// and every connection is up before it ends: uncapped, five of them
+	// once took all of it in 0.2 s, before the sixth had its handshake.
+	want := 6 * mi.TotalLength
 	leechers := startSwarm(t, Config{Mode: Leech, Torrents: []Torrent{tor}, Target: seeders.Addr(), Peers: 6,
-		Verify: true, MaxBytes: want, Pipeline: 16, Duration: 30 * time.Second})
+		Verify: true, MaxBytes: want, Pipeline: 16, RateCap: 2 << 20, Duration: 30 * time.Second})
 	select {
 	case <-leechers.Done():
 	case <-time.After(30 * time.Second):
